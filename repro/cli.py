@@ -1,0 +1,206 @@
+"""The `repro` command: plan, run, report, compare, status, splits.
+
+    repro plan   --profile cpu [--json]
+    repro run    --profile cpu [--gpus N | --workers N] [--store PATH] [--dataset NAME|folder:PATH]
+                 [--data-root PATH] [--set FIELD=VALUE ...]
+    repro report --profile cpu [--report-dir DIR]      (--profile original: the original study's numbers)
+    repro compare A/results.json B/results.json
+    repro status [--store PATH]
+    repro splits --dataset tiny-imagenet --split random:0
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+
+from repro.profiles import PROFILES
+
+
+def add_study_options(add, prefix: str = "") -> None:
+    """Options shared with the pytest plugin (`add` is argparse's or pytest's addoption)."""
+    add(f"--{prefix}profile", default=None, help=f"profile: {', '.join(PROFILES)} (pytest: from -m by default)")
+    add("--gpus", type=int, default=0, help="train on N GPUs, one worker process per GPU")
+    add("--workers", type=int, default=1, help="train with N CPU worker processes")
+    add("--store", default=None, help="run store folder (default: $REPRO_STORE or ~/.cache/repro/store)")
+    add("--dataset", default=None, help="override the profile's dataset (e.g. folder:PATH)")
+    add("--data-root", default=None, help="where the dataset is (default: $REPRO_DATA)")
+    add("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a profile field")
+    add("--report-dir", default=None, help="write DIR/index.html and DIR/results.json")
+    add("--executor", default="local", choices=["local", "slurm"], help="where to train (slurm: via submitit)")
+    add("--slurm-partition", default=None, help="Slurm partition (with --executor slurm)")
+    add("--slurm-time", type=int, default=24 * 60, help="Slurm time limit per job in minutes")
+
+
+def check_counts(gpus: int, workers: int) -> None:
+    if gpus < 0:
+        raise ValueError(f"--gpus must be 0 or a positive number of GPUs, got {gpus}")
+    if workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {workers}")
+    if gpus and workers > 1:
+        raise ValueError("use either --gpus N (one worker per GPU) or --workers N (CPU workers), not both")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="repro", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    for name, text in [("plan", "what would be trained and what is cached"),
+                       ("run", "train every missing run of the plan"),
+                       ("report", "train what is missing, evaluate the claims, write the HTML report")]:
+        s = sub.add_parser(name, help=text)
+        add_study_options(s.add_argument)
+        s.add_argument("--claims", default=None, help="comma-separated claim ids (default: all five)")
+        s.add_argument("--quiet", action="store_true", help="no progress display")
+        if name == "plan":
+            s.add_argument("--json", action="store_true", help="print a JSON object")
+    s = sub.add_parser("compare", help="how two sessions' results differ, claim by claim")
+    s.add_argument("a")
+    s.add_argument("b")
+    s = sub.add_parser("status", help="what the run store holds")
+    s.add_argument("--store", default=None)
+    s.add_argument("--json", action="store_true")
+    s = sub.add_parser("splits", help="print the class halves of a split as JSON")
+    s.add_argument("--dataset", required=True)
+    s.add_argument("--split", required=True, help="random:<seed> or natman")
+    s.add_argument("--data-root", default=None)
+    s.add_argument("--num-classes", type=int, default=None, help="synthetic only")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print("\nrepro: interrupted; finished runs and checkpoints are kept, rerun to resume", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - every known failure becomes one clear line
+        from repro.data.base import DataError
+        from repro.store import StoreError
+        from repro.train import Diverged
+
+        if isinstance(e, (ValueError, DataError, StoreError, Diverged, FileNotFoundError)):
+            print(f"repro: error: {e}", file=sys.stderr)
+            return 2
+        raise
+
+
+def _study_setup(args):
+    from repro.store import Store
+    from repro.study import all_needs, resolve_profile
+
+    if not args.profile:
+        raise ValueError(f"--profile is required: one of {', '.join(PROFILES)}")
+    check_counts(args.gpus, args.workers)
+    profile = resolve_profile(args.profile, args.dataset, args.set)
+    needs = all_needs(args.claims.split(",") if args.claims else None)
+    return profile, needs, Store(args.store)
+
+
+def cmd_plan(args) -> int:
+    from repro.study import plan
+
+    profile, needs, store = _study_setup(args)
+    p = plan(profile, needs, store)
+    if args.json:
+        out = {k: v for k, v in p.items() if k != "specs"}
+        out["runs_detail"] = [{"key": s.key, "label": s.label, "cached": store.is_done(s)} for s in p["specs"]]
+        print(json.dumps(out, indent=1))
+    else:
+        print(f"profile {p['profile']} on {p['dataset']}: {p['runs']} runs, {p['cached']} cached, "
+              f"{p['to_train']} to train (store {store.root})")
+        for s in p["specs"]:
+            print(f"  {'cached ' if store.is_done(s) else 'train  '} {s.key}  {s.label}")
+    return 0
+
+
+def _train(args):
+    from repro.study import run_study
+
+    profile, needs, store = _study_setup(args)
+    if args.executor == "slurm":
+        from repro.slurm import run_slurm
+
+        run_slurm(profile, needs, store, data_root=args.data_root, partition=args.slurm_partition,
+                  minutes=args.slurm_time, gpus=args.gpus)
+    study = run_study(profile, needs, store, data_root=args.data_root, workers=args.workers, gpus=args.gpus,
+                      progress=not args.quiet)
+    o = study.outcome
+    print(f"repro: {len(o.trained)} trained, {len(o.cached)} cached, {len(o.diverged)} diverged, "
+          f"{len(o.elsewhere)} trained by another session; {o.seconds / 60:.1f} min; store {store.root}")
+    for key in o.diverged:
+        print(f"repro: warning: run {key} diverged (stored with its curve; see {store.root / 'runs' / key})")
+    return study
+
+
+def cmd_run(args) -> int:
+    _train(args)
+    return 0
+
+
+def reproduce_command(argv: list[str] | None = None) -> str:
+    return " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv))
+
+
+def cmd_report(args) -> int:
+    from repro.claims import evaluate_all
+    from repro.report import default_report_dir, report_original, session_info, write_report
+    from repro.summary import verdict_table
+
+    out = args.report_dir or default_report_dir(args.profile or "original")
+    if args.profile == "original":
+        html, _ = report_original(out)
+        print(f"repro: report of the original study's numbers: {html}")
+        return 0
+    study = _train(args)
+    verdicts = evaluate_all(study.table)
+    session = session_info(reproduce_command(), study.profile, study.wall_seconds,
+                           cached=len(study.outcome.cached), trained=len(study.outcome.trained))
+    html, _ = write_report(out, profile_name=study.profile.name, table=study.table, verdicts=verdicts,
+                           session=session)
+    print(verdict_table(verdicts, str(html)))
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from repro.report.compare import compare, format_comparison, load_results
+
+    print(format_comparison(compare(load_results(args.a), load_results(args.b))))
+    return 0
+
+
+def cmd_status(args) -> int:
+    from repro.store import Store
+
+    store = Store(args.store)
+    rows = store.index_rows()
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    if args.json:
+        print(json.dumps({"store": str(store.root), "counts": counts, "runs": rows}, indent=1))
+        return 0
+    print(f"store {store.root}: {len(rows)} runs " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+    for r in sorted(rows, key=lambda r: r["label"] or ""):
+        top1 = f"{r['top1']:.4f}" if r["top1"] is not None else "  -   "
+        print(f"  {r['status']:9s} {top1} {r['key']} {r['label']}")
+    return 0
+
+
+def cmd_splits(args) -> int:
+    from repro.data import dataset_classes
+    from repro.data.splits import split_classes
+
+    kwargs = {"num_classes": args.num_classes} if args.num_classes else {}
+    classes, natural = dataset_classes(args.dataset, args.data_root or os.environ.get("REPRO_DATA"), **kwargs)
+    print(json.dumps(split_classes(args.split, len(classes), natural)))
+    return 0
+
+
+COMMANDS = {"plan": cmd_plan, "run": cmd_run, "report": cmd_report, "compare": cmd_compare,
+            "status": cmd_status, "splits": cmd_splits}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,261 @@
+"""Execute a plan: train the missing runs, dependencies first, in-process or in worker processes.
+
+All executors do the same thing with a group of runs (`train_group`): claim the runs (file locks, so two
+sessions on one store never train a run twice), load the target half's data, train, store the results.
+They differ only in where that happens: this process, one worker process per GPU or CPU slot
+(`--gpus N` / `--workers N`), or Slurm jobs through submitit (`repro.slurm`).
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+
+import torch
+
+from repro.profiles import Arch, Profile, Recipe
+from repro.runs import RunSpec, groups
+from repro.store import Store
+from repro.train import Group, Task
+
+_DATASETS: dict = {}  # one decoded dataset per process and configuration
+
+
+@dataclass
+class Outcome:
+    trained: list[str] = field(default_factory=list)  # keys
+    cached: list[str] = field(default_factory=list)
+    diverged: list[str] = field(default_factory=list)
+    elsewhere: list[str] = field(default_factory=list)  # trained by another session meanwhile
+    seconds: float = 0.0
+
+
+def load_task(spec: RunSpec, data_root: str | None, progress: bool = False) -> Task:
+    from repro.data import load_dataset
+    from repro.data.splits import task_data
+
+    cfg = spec.cfg
+    ident = json.dumps([cfg["dataset"], cfg["image_size"], cfg["num_classes"], cfg["images_per_class"],
+                        cfg["train_per_class"], cfg["val_per_class"], data_root])
+    if ident not in _DATASETS:
+        _DATASETS.clear()  # keep one decoded dataset in memory at a time
+        _DATASETS[ident] = load_dataset(cfg["dataset"], root=data_root, image_size=cfg["image_size"],
+                                        num_classes=cfg["num_classes"], images_per_class=cfg["images_per_class"],
+                                        train_per_class=cfg["train_per_class"], val_per_class=cfg["val_per_class"],
+                                        progress=progress)
+    train, val, num_classes = task_data(_DATASETS[ident], spec.split, spec.target)
+    return Task(train, val, num_classes)
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def train_group(specs: list[RunSpec], store_root: str, profile: Profile, data_root: str | None = None,
+                device: str | None = None, progress=None) -> dict:
+    """Claim, train and store one group. Returns {'trained': [...], 'diverged': [...], 'elsewhere': [...]}."""
+    store = Store(store_root)
+    locks, mine, elsewhere = [], [], []
+    for spec in specs:
+        if store.is_done(spec):
+            continue
+        lock = store.try_lock(spec)
+        if lock is None:
+            elsewhere.append(spec.key)
+            continue
+        if store.is_done(spec):  # finished by another session between the check and the lock
+            lock.release()
+            continue
+        locks.append(lock)
+        mine.append(spec)
+    try:
+        if not mine:
+            return {"trained": [], "diverged": [], "elsewhere": elsewhere}
+        device = device or default_device()
+        arch = Arch(**{**mine[0].cfg["arch"], "widths": tuple(mine[0].cfg["arch"]["widths"])})
+        recipe = Recipe(**{**mine[0].cfg["recipe"], "lr_steps": tuple(mine[0].cfg["recipe"]["lr_steps"])})
+        task = load_task(mine[0], data_root)
+        parents = {s.parent.key: store.weights(s.parent) for s in mine if s.parent}
+        group = Group.build(mine, task, parents, arch=arch, recipe=recipe, device=device, bf16=profile.bf16,
+                            channels_last=profile.channels_last, store=store,
+                            checkpoint_every=profile.checkpoint_every, divergence_loss=profile.divergence_loss)
+        for spec in mine:
+            store.append_log(spec, f"{time.strftime('%F %T')} start {spec.label} in a group of {len(mine)} "
+                                   f"on {device}, {group.total} iterations")
+        results = group.run(progress)
+        for spec, member, metrics in zip(mine, group.members, results):
+            store.save_result(spec, member.net.state_dict(), metrics)
+            store.append_log(spec, f"{time.strftime('%F %T')} finished: top1 {metrics['top1']:.4f}"
+                                   f"{' (DIVERGED)' if metrics['diverged'] else ''} in {metrics['train_seconds']:.1f}s")
+        return {"trained": [s.key for s in mine],
+                "diverged": [s.key for s, m in zip(mine, results) if m["diverged"]],
+                "elsewhere": elsewhere}
+    finally:
+        for lock in locks:
+            lock.release()
+
+
+# ---- progress ---------------------------------------------------------------------------------------
+class Progress:
+    """One status line: runs done / running / left, elapsed time and an estimate of what remains."""
+
+    def __init__(self, total: int, cached: int, enabled: bool = True, stream=None):
+        self.total, self.cached, self.enabled = total, cached, enabled
+        self.stream = stream or sys.stderr
+        self.done, self.running, self.t0 = cached, 0, time.time()
+        self.current = ""
+
+    def update(self, done=None, running=None, current=None):
+        if done is not None:
+            self.done = done
+        if running is not None:
+            self.running = running
+        if current is not None:
+            self.current = current
+        if not self.enabled:
+            return
+        elapsed = time.time() - self.t0
+        trained = self.done - self.cached
+        left = self.total - self.done
+        eta = f", ~{elapsed / trained * left / 60:.0f} min left" if trained > 0 and left else ""
+        line = (f"\r[repro] runs {self.done}/{self.total} done ({self.cached} cached), {self.running} running, "
+                f"{left} left, {elapsed / 60:.1f} min{eta} {self.current}")
+        self.stream.write(line[:160].ljust(160))
+        self.stream.flush()
+
+    def close(self):
+        if self.enabled:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+# ---- executors --------------------------------------------------------------------------------------
+def _ready(group: list[RunSpec], store: Store) -> bool:
+    return all(store.is_done(s.parent) for s in group if s.parent)
+
+
+def execute(specs: list[RunSpec], profile: Profile, store: Store, *, data_root: str | None = None,
+            workers: int = 1, gpus: int = 0, progress: bool = True, device: str | None = None,
+            poll_seconds: float = 2.0) -> Outcome:
+    """Train every spec not yet in the store. `gpus` > 0: one worker per GPU; else `workers` CPU workers."""
+    t0 = time.time()
+    outcome = Outcome()
+    pending = []
+    for s in specs:
+        if store.is_done(s):
+            outcome.cached.append(s.key)
+        else:
+            pending.append(s)
+    bar = Progress(len(specs), len(outcome.cached), enabled=progress)
+    bar.update()
+    todo = groups(pending, share=profile.share)
+    if gpus:
+        _run_pool(todo, profile, store, data_root, outcome, bar, slots=gpu_slots(gpus), poll_seconds=poll_seconds)
+    elif workers > 1:
+        _run_pool(todo, profile, store, data_root, outcome, bar, slots=[None] * workers, poll_seconds=poll_seconds)
+    else:
+        _run_inline(todo, profile, store, data_root, outcome, bar, device, poll_seconds)
+    bar.close()
+    outcome.seconds = time.time() - t0
+    return outcome
+
+
+def _record(outcome: Outcome, result: dict, bar: Progress, store: Store, specs) -> None:
+    outcome.trained += result["trained"]
+    outcome.diverged += result["diverged"]
+    bar.update(done=sum(store.is_done(s) for s in specs))
+
+
+def _requeue(group, result, store, todo, not_before, outcome, poll_seconds):
+    """Runs another session holds: retried after a pause (then trained here only if that session died)."""
+    held = [s for s in group if s.key in result["elsewhere"]]
+    waiting = [s for s in held if not store.is_done(s)]
+    outcome.elsewhere += [s.key for s in held if store.is_done(s)]
+    if waiting:
+        todo.append(waiting)
+        not_before[id(waiting)] = time.time() + poll_seconds
+
+
+def _run_inline(todo, profile, store, data_root, outcome, bar, device, poll_seconds):
+    all_specs = [s for g in todo for s in g]
+    not_before: dict[int, float] = {}
+    while todo:
+        now = time.time()
+        ready = [g for g in todo if not_before.get(id(g), 0) <= now and _ready(g, store)]
+        if not ready:  # parents are being trained by another session
+            time.sleep(poll_seconds)
+            continue
+        group = ready[0]
+        todo.remove(group)
+        label = f"| {group[0].split}/{group[0].target} r{group[0].replicate}: {len(group)} nets"
+
+        def tick(i, total, label=label, size=len(group)):
+            bar.update(running=size, current=f"{label} {100 * i // total}%")
+
+        result = train_group(group, str(store.root), profile, data_root, device, tick)
+        _record(outcome, result, bar, store, all_specs)
+        _requeue(group, result, store, todo, not_before, outcome, poll_seconds)
+    bar.update(running=0, current="")
+
+
+def gpu_slots(gpus: int) -> list[str]:
+    """Device ids for N workers, respecting an existing CUDA_VISIBLE_DEVICES."""
+    if gpus < 1:
+        raise ValueError(f"--gpus must be a positive number of GPUs, got {gpus}")
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    ids = [v.strip() for v in visible.split(",") if v.strip()] if visible else None
+    available = len(ids) if ids is not None else torch.cuda.device_count()
+    if gpus > available:
+        raise ValueError(f"--gpus {gpus} asks for more GPUs than are visible here ({available}); "
+                         "use --gpus N with N <= the number of GPUs, or --workers N for CPU workers")
+    return ids[:gpus] if ids is not None else [str(i) for i in range(gpus)]
+
+
+def _gpu_worker_init(slots, lock):
+    """Pin this worker to one GPU before CUDA is initialised in it."""
+    with lock:
+        os.environ["CUDA_VISIBLE_DEVICES"] = slots.pop(0)
+
+
+def _cpu_worker_init(threads: int):
+    torch.set_num_threads(threads)
+
+
+def _pool_train(group, store_root, profile, data_root):
+    return train_group(group, store_root, profile, data_root, None, None)
+
+
+def _run_pool(todo, profile, store, data_root, outcome, bar, slots, poll_seconds):
+    all_specs = [s for g in todo for s in g]
+    ctx = mp.get_context("spawn")
+    manager = ctx.Manager()
+    if all(s is None for s in slots):
+        init, initargs = _cpu_worker_init, (max(1, (os.cpu_count() or 1) // len(slots)),)
+    else:
+        init, initargs = _gpu_worker_init, (manager.list(slots), manager.Lock())
+    running: dict = {}
+    not_before: dict[int, float] = {}  # groups held by another session are retried after a pause
+    with ProcessPoolExecutor(max_workers=len(slots), mp_context=ctx, initializer=init, initargs=initargs) as pool:
+        while todo or running:
+            now = time.time()
+            ready = [g for g in todo if not_before.get(id(g), 0) <= now and _ready(g, store)]
+            for group in ready[: len(slots) - len(running)]:
+                todo.remove(group)
+                running[pool.submit(_pool_train, group, str(store.root), profile, data_root)] = group
+            bar.update(running=sum(len(g) for g in running.values()))
+            if not running:
+                time.sleep(poll_seconds)
+                continue
+            finished, _ = wait(running, timeout=poll_seconds, return_when=FIRST_COMPLETED)
+            for future in finished:
+                group = running.pop(future)
+                result = future.result()
+                _record(outcome, result, bar, store, all_specs)
+                _requeue(group, result, store, todo, not_before, outcome, poll_seconds)
+    manager.shutdown()
+    bar.update(running=0, current="")
+

@@ -1,0 +1,146 @@
+"""The 8-layer network of the paper: layers 1..7 = conv1..conv5, fc6, fc7; layer 8 = the classifier.
+
+`Net.layers[k - 1]` is layer k, so "copy layers 1..n" is a slice. Each layer ends with its nonlinearity
+(and pooling / LRN, as in CaffeNet: conv -> ReLU -> pool -> LRN). Dropout sits at the *input* of fc7 and
+fc8, so that the output of layer n is a deterministic feature map that networks sharing a frozen prefix
+can compute once.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from repro.profiles import Arch
+
+NUM_LAYERS = 8
+LAYER_NAMES = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8")
+
+
+class Layer(nn.Module):
+    """One layer: an optional input dropout, the weights (conv or linear), then ReLU / pool / LRN."""
+
+    def __init__(self, weights: nn.Module, after: list[nn.Module], dropout: float = 0.0, flatten: bool = False):
+        super().__init__()
+        self.dropout = dropout
+        self.flatten = flatten
+        self.weights = weights
+        self.after = nn.Sequential(*after)
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        if self.flatten:
+            x = x.flatten(1)
+        if self.training and self.dropout > 0:
+            # A per-network generator keeps the masks of one network independent of what trains beside it.
+            keep = torch.rand(x.shape, generator=generator, device="cpu").to(x.device) >= self.dropout
+            x = x * keep / (1 - self.dropout)
+        return self.after(self.weights(x))
+
+
+def _pool():
+    return nn.MaxPool2d(3, 2, ceil_mode=True)
+
+
+def _lrn():
+    return nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=1.0)
+
+
+class Net(nn.Module):
+    def __init__(self, arch: Arch, num_classes: int, crop: int):
+        super().__init__()
+        self.arch = arch
+        c1, c2, c3, c4, c5, f = arch.widths
+        g = 2 if arch.groups else 1
+        norm = [_lrn()] if arch.lrn else []
+        if arch.caffenet:
+            conv1 = nn.Conv2d(3, c1, 11, stride=4)
+            conv2 = nn.Conv2d(c1, c2, 5, padding=2, groups=g)
+        else:
+            # Scaled-down stem for small images: same structure, 5x5 stride 1 then 3x3 convolutions.
+            conv1 = nn.Conv2d(3, c1, 5, stride=1 if crop <= 64 else 2, padding=2)
+            conv2 = nn.Conv2d(c1, c2, 3, padding=1, groups=g)
+        convs = [
+            Layer(conv1, [nn.ReLU(inplace=True), _pool(), *norm]),
+            Layer(conv2, [nn.ReLU(inplace=True), _pool(), *[_lrn() for _ in norm]]),
+            Layer(nn.Conv2d(c2, c3, 3, padding=1), [nn.ReLU(inplace=True)]),
+            Layer(nn.Conv2d(c3, c4, 3, padding=1, groups=g), [nn.ReLU(inplace=True)]),
+            Layer(nn.Conv2d(c4, c5, 3, padding=1, groups=g), [nn.ReLU(inplace=True), _pool()]),
+        ]
+        with torch.no_grad():
+            x = torch.zeros(1, 3, crop, crop)
+            for layer in convs:
+                x = layer(x)
+        flat = x.numel()
+        self.feature_shape = tuple(x.shape[1:])
+        self.layers = nn.ModuleList(convs + [
+            Layer(nn.Linear(flat, f), [nn.ReLU(inplace=True)], flatten=True),
+            Layer(nn.Linear(f, f), [nn.ReLU(inplace=True)], dropout=arch.dropout),
+            Layer(nn.Linear(f, num_classes), [], dropout=arch.dropout),
+        ])
+
+    def forward(self, x: torch.Tensor, start: int = 0, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Run layers start+1..8 on `x`, the output of layer `start` (the image when start = 0)."""
+        for layer in self.layers[start:]:
+            x = layer(x, generator)
+        return x
+
+    def features(self, x: torch.Tensor, upto: int) -> list[torch.Tensor]:
+        """Outputs of layers 1..upto (deterministic: dropout is never inside a prefix's last layer)."""
+        outs = []
+        for layer in self.layers[:upto]:
+            x = layer(x)
+            outs.append(x)
+        return outs
+
+
+def init_weights(net: Net, seed: int) -> Net:
+    """Initialise every layer from one seed.
+
+    CaffeNet gets the paper's Gaussian init (std 0.01, fc6/fc7 0.005; biases 1 for conv2, conv4, conv5, fc6,
+    fc7). The scaled networks have no normalisation to rescue that tiny init at our short budgets, so they
+    use He-normal weights and zero biases (a stated deviation).
+    """
+    g = torch.Generator().manual_seed(seed)
+    for k, layer in enumerate(net.layers, start=1):
+        w, b = layer.weights.weight, layer.weights.bias
+        with torch.no_grad():
+            if net.arch.caffenet:
+                std = 0.005 if k in (6, 7) else 0.01
+                w.normal_(0.0, std, generator=g)
+                b.fill_(1.0 if k in (2, 4, 5, 6, 7) else 0.0)
+            else:
+                gain = 1.0 if k == NUM_LAYERS else 2.0
+                fan_in = w[0].numel()
+                w.normal_(0.0, (gain / fan_in) ** 0.5, generator=g)
+                b.zero_()
+    return net
+
+
+def layer_parameters(net: Net, k: int) -> dict[str, nn.Parameter]:
+    """The parameters of layer k (1-based), by their state-dict names."""
+    prefix = f"layers.{k - 1}."
+    return {name: p for name, p in net.named_parameters() if name.startswith(prefix)}
+
+
+def flops_per_image(net: Net, crop: int) -> int:
+    """Multiply-adds x 2 of one forward pass (convs and linears), for throughput in TFLOP/s."""
+    total = 0
+    hooks = []
+
+    def count(module, inputs, output):
+        nonlocal total
+        if isinstance(module, nn.Conv2d):
+            total += 2 * output.numel() * module.weight[0].numel()
+        elif isinstance(module, nn.Linear):
+            total += 2 * module.in_features * module.out_features * output.shape[0]
+
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            hooks.append(m.register_forward_hook(count))
+    was_training = net.training
+    net.eval()
+    with torch.no_grad():
+        net(torch.zeros(1, 3, crop, crop, device=next(net.parameters()).device))
+    net.train(was_training)
+    for h in hooks:
+        h.remove()
+    return total

@@ -1,0 +1,205 @@
+"""Profiles: one frozen, named description per scale of the study.
+
+A profile says *what* to run (dataset, split families, replicates, which n carry which treatment) and
+*how* every network of it is trained (the architecture and the recipe). Every treatment of a profile uses
+the same recipe, as in the original study. Fields can be overridden with `--set FIELD=VALUE`
+(`recipe.epochs=2`, `replicates=5`, `finetune_layers=1,4,7`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+
+LAYERS = (1, 2, 3, 4, 5, 6, 7)
+
+
+@dataclass(frozen=True)
+class Arch:
+    """The 8-layer AlexNet-style network: conv1..conv5, fc6, fc7, classifier.
+
+    `widths` are the output channels of conv1..conv5 and the width of fc6/fc7. `caffenet=True` gives the
+    original network exactly (11x11/4 conv1, LRN, grouped conv2/4/5, Gaussian init of the paper).
+    Smaller profiles keep the layer structure at a reduced input size and width.
+    """
+
+    widths: tuple[int, int, int, int, int, int] = (96, 256, 384, 384, 256, 4096)
+    caffenet: bool = False
+    lrn: bool = False
+    groups: bool = False
+    dropout: float = 0.5
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Training recipe shared by every network of a profile (SGD as in the paper)."""
+
+    lr: float = 0.01
+    bias_lr_mult: float = 2.0
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    batch_size: int = 256
+    epochs: float = 10.0
+    lr_steps: tuple[float, ...] = (0.5, 0.75)  # fractions of training after which lr *= gamma
+    gamma: float = 0.1
+    warmup: float = 0.0  # fraction of training with a linear warm-up
+    crop: int = 56  # random crop size for training, centre crop for evaluation
+    mirror: bool = True
+    evals: int = 10  # validation tests over the run, evenly spaced
+    top_k: int = 3  # the paper's metric: mean of the k highest tests
+    label_smoothing: float = 0.0
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    dataset: str  # 'synthetic', 'tiny-imagenet', 'imagenet', 'folder:PATH'
+    image_size: int  # stored resolution of the decoded images
+    arch: Arch
+    recipe: Recipe
+    replicates: int = 3
+    random_splits: bool = True  # random A/B halves, split seed = replicate
+    natman: bool = True  # the natural / man-made split
+    layers: tuple[int, ...] = LAYERS  # n for the frozen transfers BnB, AnB
+    finetune_layers: tuple[int, ...] = LAYERS  # n for BnB+, AnB+
+    natman_layers: tuple[int, ...] = LAYERS  # n for natural<->man-made AnB and the random control
+    random_layers: tuple[int, ...] = LAYERS
+    share: bool = True  # train the networks of one target together (shared batches and frozen prefixes)
+    num_classes: int = 0  # synthetic only
+    images_per_class: int = 0  # synthetic only (train); val gets a fifth
+    val_per_class: int = 0  # tiny-imagenet/imagenet: 0 = all
+    train_per_class: int = 0  # 0 = all
+    bf16: bool = True  # on CUDA only
+    channels_last: bool = True  # on CUDA only
+    compile: bool = False
+    divergence_loss: float = 1e3  # a training loss above this (or non-finite) marks the run diverged
+    checkpoint_every: int = 200  # iterations
+    notes: str = ""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def override(self, assignments: list[str] | dict) -> "Profile":
+        """A copy with `FIELD=VALUE` assignments applied (nested: `recipe.lr=0.02`)."""
+        if isinstance(assignments, dict):
+            assignments = [f"{k}={v}" for k, v in assignments.items()]
+        profile = self
+        for item in assignments:
+            if "=" not in item:
+                raise ValueError(f"--set expects FIELD=VALUE, got {item!r}")
+            name, value = item.split("=", 1)
+            profile = _set_field(profile, name.strip().split("."), value.strip(), name)
+        return profile
+
+
+def _set_field(obj, path: list[str], text: str, full: str):
+    fields = {f.name: f for f in dataclasses.fields(obj)}
+    if path[0] not in fields:
+        raise ValueError(f"unknown profile field {full!r}; fields here: {', '.join(sorted(fields))}")
+    current = getattr(obj, path[0])
+    if len(path) > 1:
+        if not dataclasses.is_dataclass(current):
+            raise ValueError(f"profile field {path[0]!r} has no sub-fields (in {full!r})")
+        return dataclasses.replace(obj, **{path[0]: _set_field(current, path[1:], text, full)})
+    return dataclasses.replace(obj, **{path[0]: _parse(current, text, full)})
+
+
+def _parse(current, text: str, full: str):
+    try:
+        if isinstance(current, bool):
+            if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError
+            return text.lower() in ("true", "1", "yes")
+        if isinstance(current, int):
+            return int(text)
+        if isinstance(current, float):
+            return float(text)
+        if isinstance(current, tuple):
+            items = [s for s in text.strip("()[] ").split(",") if s.strip()]
+            kind = type(current[0]) if current else (float if "." in text else int)
+            return tuple(kind(s) for s in items)
+        return text
+    except ValueError:
+        raise ValueError(f"--set {full}={text}: expected a value of type {type(current).__name__}") from None
+
+
+SMOKE = Profile(
+    name="smoke",
+    dataset="synthetic",
+    image_size=16,
+    arch=Arch(widths=(8, 16, 16, 16, 16, 32), dropout=0.0),
+    recipe=Recipe(lr=0.05, batch_size=64, epochs=2, lr_steps=(0.7,), crop=14, evals=4, top_k=2),
+    replicates=2,
+    layers=(1, 3, 5, 7),
+    finetune_layers=(1, 5),
+    natman_layers=(1, 7),
+    random_layers=(1, 5),
+    natman=True,
+    num_classes=8,
+    images_per_class=48,
+    checkpoint_every=20,
+    notes="Synthetic data and a tiny network: checks the machinery end to end, not the paper's claims.",
+)
+
+CPU = Profile(
+    name="cpu",
+    dataset="tiny-imagenet",
+    image_size=32,
+    arch=Arch(widths=(32, 64, 96, 96, 64, 256), dropout=0.5),
+    recipe=Recipe(lr=0.02, batch_size=128, epochs=4, lr_steps=(0.5, 0.75), crop=28, evals=8, top_k=3,
+                  weight_decay=5e-4, warmup=0.05),
+    replicates=3,
+    layers=(1, 2, 3, 4, 5, 6, 7),
+    finetune_layers=(1, 3, 5, 7),
+    natman_layers=(1, 2, 3, 5, 7),
+    random_layers=(1, 2, 3, 5, 7),
+    notes="",
+)
+
+CPU_QUICK = dataclasses.replace(CPU, name="cpu-quick", replicates=1)
+
+GPU = Profile(
+    name="gpu",
+    dataset="tiny-imagenet",
+    image_size=64,
+    arch=Arch(widths=(64, 192, 256, 256, 192, 1024), lrn=True, dropout=0.5),
+    recipe=Recipe(lr=0.02, batch_size=256, epochs=16, lr_steps=(0.5, 0.75), crop=56, evals=16, top_k=3,
+                  warmup=0.05),
+    replicates=5,
+    notes="Tiny ImageNet at full resolution (56px crops of 64px images), a wider network with LRN.",
+)
+
+PAPER = Profile(
+    name="paper",
+    dataset="imagenet",
+    image_size=256,
+    arch=Arch(caffenet=True, lrn=True, groups=True, dropout=0.5),
+    # 450k iterations of batch 256 over ~645k images per half = ~178.6 epochs; lr x0.1 every 100k iterations.
+    recipe=Recipe(lr=0.01, batch_size=256, epochs=450_000 * 256 / 645_000,
+                  lr_steps=(100 / 450, 200 / 450, 300 / 450, 400 / 450), crop=227, evals=450, top_k=10),
+    replicates=4,
+    checkpoint_every=5000,
+    notes="The original protocol: CaffeNet, 227px crops, batch 256, 450k iterations, 4 random splits.",
+)
+
+PAPER_FAST = dataclasses.replace(
+    PAPER,
+    name="paper-fast",
+    image_size=144,
+    recipe=Recipe(lr=0.02, batch_size=256, epochs=16, lr_steps=(0.5, 0.75), crop=128, evals=16, top_k=3,
+                  warmup=0.02),
+    notes="The paper's design on ILSVRC-2012 with a modern budget: 128px crops of 144px images, 16 epochs.",
+)
+
+PROFILES = {p.name: p for p in (SMOKE, CPU, CPU_QUICK, GPU, PAPER, PAPER_FAST)}
+
+
+def get_profile(name: str, overrides: list[str] | None = None) -> Profile:
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; choose one of: {', '.join(PROFILES)}")
+    profile = PROFILES[name]
+    return profile.override(overrides) if overrides else profile
+
+
+def describe(profile: Profile) -> str:
+    return json.dumps(profile.to_dict(), indent=2, default=list)

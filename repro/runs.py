@@ -1,0 +1,212 @@
+"""Run specifications and the plan: which networks a set of claims needs, as a DAG.
+
+A `RunSpec` names one network. Its key is a hash of its canonical JSON plus the key of the run it copies
+from, so equal specs are the same run everywhere and a changed base changes every transfer built on it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+
+from repro.profiles import Profile
+
+TREATMENTS = ("base", "BnB", "BnB+", "AnB", "AnB+", "random")
+FROZEN = {"BnB": True, "BnB+": False, "AnB": True, "AnB+": False, "random": True}
+HALVES = ("A", "B")
+MAX_LAYER = 7
+
+
+def other_half(half: str) -> str:
+    return {"A": "B", "B": "A"}[half]
+
+
+def stable_seed(*parts) -> int:
+    """A 31-bit seed from any JSON-able parts, the same on every machine and Python."""
+    digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+def training_config(profile: Profile) -> dict:
+    """The profile fields that change what a network learns (and so belong in its key)."""
+    return {
+        "dataset": profile.dataset,
+        "image_size": profile.image_size,
+        "arch": dataclasses.asdict(profile.arch),
+        "recipe": dataclasses.asdict(profile.recipe),
+        "num_classes": profile.num_classes,
+        "images_per_class": profile.images_per_class,
+        "train_per_class": profile.train_per_class,
+        "val_per_class": profile.val_per_class,
+    }
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One network: which task (dataset, split, target half), which treatment, n, replicate, recipe."""
+
+    split: str  # 'random:<seed>' or 'natman'
+    target: str  # 'A' or 'B': the half the network is trained and evaluated on
+    treatment: str  # one of TREATMENTS
+    n: int  # layers 1..n transferred (0 for base)
+    replicate: int  # seeds the initialisation (and, for random splits, nothing else: the split has its own)
+    config: str  # canonical JSON of training_config(profile)
+
+    def __post_init__(self):
+        if self.treatment not in TREATMENTS:
+            raise ValueError(f"unknown treatment {self.treatment!r}; choose one of {', '.join(TREATMENTS)}")
+        if self.target not in HALVES:
+            raise ValueError(f"target half must be 'A' or 'B', got {self.target!r}")
+        if self.treatment == "base" and self.n != 0:
+            raise ValueError(f"a base network transfers no layers: n must be 0, got {self.n}")
+        if self.treatment != "base" and not 1 <= self.n <= MAX_LAYER:
+            raise ValueError(f"n must be in 1..{MAX_LAYER} for {self.treatment}, got {self.n}")
+        if self.replicate < 0:
+            raise ValueError(f"replicate must be >= 0, got {self.replicate}")
+        if not (self.split == "natman" or (self.split.startswith("random:") and self.split[7:].isdigit())):
+            raise ValueError(f"split must be 'random:<seed>' or 'natman', got {self.split!r}")
+
+    @property
+    def cfg(self) -> dict:
+        return json.loads(self.config)
+
+    @property
+    def dataset(self) -> str:
+        return self.cfg["dataset"]
+
+    @property
+    def frozen(self) -> bool:
+        return FROZEN.get(self.treatment, False)
+
+    @property
+    def source(self) -> str | None:
+        """The half whose base the layers come from (None for base and random)."""
+        if self.treatment in ("BnB", "BnB+"):
+            return self.target
+        if self.treatment in ("AnB", "AnB+"):
+            return other_half(self.target)
+        return None
+
+    @property
+    def parent(self) -> "RunSpec | None":
+        if self.source is None:
+            return None
+        return RunSpec(self.split, self.source, "base", 0, self.replicate, self.config)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["config"] = json.loads(self.config)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunSpec":
+        d = dict(d)
+        d["config"] = canonical(d["config"])
+        return cls(**d)
+
+    @property
+    def key(self) -> str:
+        own = canonical(self.to_dict())
+        parent = self.parent.key if self.parent else ""
+        return hashlib.sha256((own + "|" + parent).encode()).hexdigest()[:20]
+
+    @property
+    def init_seed(self) -> int:
+        """Seeds the fresh layers. The random control's frozen layers come from `random_source_seed`."""
+        return stable_seed("init", self.split, self.target, self.treatment, self.n, self.replicate)
+
+    @property
+    def random_source_seed(self) -> int:
+        """One random network per target and replicate: every n of the random control shares its layers."""
+        return stable_seed("random-source", self.split, self.target, self.replicate)
+
+    @property
+    def data_seed(self) -> int:
+        """Batch order and augmentation: shared by every network of one target and replicate."""
+        return stable_seed("data", self.split, self.target, self.replicate)
+
+    @property
+    def label(self) -> str:
+        if self.treatment == "base":
+            return f"base {self.split}/{self.target} r{self.replicate}"
+        src = f"{self.source}->" if self.source else ""
+        return f"{self.treatment} n={self.n} {self.split}/{src}{self.target} r{self.replicate}"
+
+
+def canonical(obj) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class Need:
+    """What a claim needs: a treatment on the random splits ('random') or the natural/man-made split."""
+
+    family: str  # 'random' or 'natman'
+    treatment: str
+
+    def __post_init__(self):
+        if self.family not in ("random", "natman"):
+            raise ValueError(f"split family must be 'random' or 'natman', got {self.family!r}")
+        if self.treatment not in TREATMENTS:
+            raise ValueError(f"unknown treatment {self.treatment!r}")
+
+
+def specs_for(profile: Profile, needs) -> list[RunSpec]:
+    """Every RunSpec the needs call for at this profile, bases included, in dependency order.
+
+    Random splits: transfers target half B (as the paper's Figure 2), bases of both halves.
+    Natural/man-made: transfers and the random control target both halves (natural->man-made and back).
+    """
+    config = canonical(training_config(profile))
+    specs: dict[str, RunSpec] = {}
+
+    def add(spec: RunSpec):
+        if spec.parent:
+            add(spec.parent)
+        specs.setdefault(spec.key, spec)
+
+    for r in range(profile.replicates):
+        for need in needs:
+            if need.family == "random":
+                if not profile.random_splits:
+                    continue
+                split, targets = f"random:{r}", ("B",)
+                layers = {"BnB": profile.layers, "AnB": profile.layers, "BnB+": profile.finetune_layers,
+                          "AnB+": profile.finetune_layers, "random": profile.random_layers}
+            else:
+                if not profile.natman:
+                    continue
+                split, targets = "natman", ("A", "B")
+                layers = {t: profile.natman_layers for t in TREATMENTS}
+                layers.update({"BnB+": profile.finetune_layers, "AnB+": profile.finetune_layers})
+            for half in HALVES:
+                add(RunSpec(split, half, "base", 0, r, config))
+            if need.treatment == "base":
+                continue
+            for target in targets:
+                for n in layers[need.treatment]:
+                    add(RunSpec(split, target, need.treatment, n, r, config))
+    return order(specs.values())
+
+
+def order(specs) -> list[RunSpec]:
+    """Dependencies first: bases, then transfers; stable within each level."""
+    specs = list(specs)
+    return sorted(specs, key=lambda s: (s.parent is not None, s.split, s.replicate, s.target,
+                                        TREATMENTS.index(s.treatment), s.n))
+
+
+def group_key(spec: RunSpec) -> tuple:
+    """Runs with the same group key see the same batches and can be trained together."""
+    return (spec.config, spec.split, spec.target, spec.replicate, spec.parent is not None)
+
+
+def groups(specs, share: bool = True) -> list[list[RunSpec]]:
+    """Split specs into training groups: one per target and DAG level when sharing, else one per run."""
+    if not share:
+        return [[s] for s in order(specs)]
+    out: dict[tuple, list[RunSpec]] = {}
+    for s in order(specs):
+        out.setdefault(group_key(s), []).append(s)
+    return list(out.values())

@@ -1,0 +1,222 @@
+"""The run store: one folder per run and a SQLite index.
+
+    <root>/runs/<key>/spec.json          what the run is
+    <root>/runs/<key>/result.json        metrics + checksums (written last: its presence means finished)
+    <root>/runs/<key>/weights.safetensors
+    <root>/runs/<key>/checkpoint.safetensors + checkpoint.json   (while training)
+    <root>/runs/<key>/log.txt
+    <root>/index.sqlite                  one row per run, for `repro status` and quick queries
+    <root>/quarantine/                   corrupt files moved aside (never deleted)
+
+Every write goes to a temporary file first and is renamed into place, so a crash leaves either the old file
+or the new one. A file whose checksum does not match is reported with its path, moved to quarantine, and
+the run counts as not finished (it will be retrained). Locks (one file per run) let several processes and
+sessions share a store: each run is trained by exactly one of them.
+"""
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import time
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+from filelock import FileLock, Timeout
+from safetensors.torch import load_file, save_file
+
+from repro.runs import RunSpec, canonical
+
+
+class StoreError(Exception):
+    """The store cannot be read or written. The message names the path and what to do."""
+
+
+class CorruptFileWarning(UserWarning):
+    pass
+
+
+def default_root() -> Path:
+    if os.environ.get("REPRO_STORE"):
+        return Path(os.environ["REPRO_STORE"])
+    cache = os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))
+    return Path(cache) / "repro" / "store"
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Write through `write(tmp_path)` then rename; on a full disk, leave the old file and say so."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StoreError(f"disk full while writing {path}: free some space and rerun the same command; "
+                             "finished runs and the last checkpoint are kept") from e
+        raise StoreError(f"could not write {path}: {e}") from e
+
+
+def write_json(path: Path, obj) -> None:
+    _atomic_write(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=1, sort_keys=True)))
+
+
+def write_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    _atomic_write(path, lambda tmp: save_file(tensors, str(tmp)))
+
+
+class Store:
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root) if root else default_root()
+        try:
+            (self.root / "runs").mkdir(parents=True, exist_ok=True)
+            (self.root / "locks").mkdir(exist_ok=True)
+        except OSError as e:
+            raise StoreError(f"cannot create the run store at {self.root}: {e}. "
+                             "Choose another place with --store PATH or REPRO_STORE.") from e
+        self._init_index()
+
+    # ---- paths -------------------------------------------------------------------------------------
+    def run_dir(self, spec: RunSpec) -> Path:
+        return self.root / "runs" / spec.key
+
+    # ---- index -------------------------------------------------------------------------------------
+    @contextmanager
+    def _db(self):
+        con = sqlite3.connect(self.root / "index.sqlite", timeout=60)
+        try:
+            with con:
+                yield con
+        finally:
+            con.close()
+
+    def _init_index(self):
+        with self._db() as con:
+            con.execute("""CREATE TABLE IF NOT EXISTS runs (
+                key TEXT PRIMARY KEY, label TEXT, spec TEXT, status TEXT, top1 REAL, final_top1 REAL,
+                diverged INTEGER, seconds REAL, updated REAL)""")
+
+    def _index(self, spec: RunSpec, status: str, metrics: dict | None = None):
+        m = metrics or {}
+        with self._db() as con:
+            con.execute("INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?)",
+                        (spec.key, spec.label, canonical(spec.to_dict()), status, m.get("top1"),
+                         m.get("final_top1"), int(bool(m.get("diverged"))), m.get("train_seconds"), time.time()))
+
+    def index_rows(self) -> list[dict]:
+        with self._db() as con:
+            cur = con.execute("SELECT key, label, status, top1, final_top1, diverged, seconds, updated FROM runs")
+            cols = [c[0] for c in cur.description]
+            return [dict(zip(cols, row)) for row in cur.fetchall()]
+
+    # ---- finished runs -------------------------------------------------------------------------------
+    def is_done(self, spec: RunSpec) -> bool:
+        return self.result(spec) is not None
+
+    def result(self, spec: RunSpec) -> dict | None:
+        """The metrics of a finished run, verified; None if unfinished (or found corrupt and set aside)."""
+        path = self.run_dir(spec) / "result.json"
+        if not path.exists():
+            return None
+        try:
+            record = json.loads(path.read_text())
+            metrics = record["metrics"]
+            if hashlib.sha256(canonical(metrics).encode()).hexdigest() != record["sha256"]:
+                raise ValueError("checksum mismatch")
+        except (ValueError, KeyError, TypeError) as e:
+            self._quarantine(spec, path, f"unreadable result ({e})")
+            return None
+        weights = self.run_dir(spec) / "weights.safetensors"
+        if not weights.exists() or sha256_file(weights) != metrics["weights_sha256"]:
+            self._quarantine(spec, weights, "weights missing or checksum mismatch")
+            self._quarantine(spec, path, "its weights were corrupt")
+            return None
+        return metrics
+
+    def weights(self, spec: RunSpec) -> dict[str, torch.Tensor]:
+        if self.result(spec) is None:
+            raise StoreError(f"{spec.label} ({self.run_dir(spec)}) is not finished or was corrupt; "
+                             "rerun the plan to (re)train it")
+        return load_file(str(self.run_dir(spec) / "weights.safetensors"))
+
+    def save_result(self, spec: RunSpec, weights: dict[str, torch.Tensor], metrics: dict) -> None:
+        d = self.run_dir(spec)
+        d.mkdir(parents=True, exist_ok=True)
+        write_json(d / "spec.json", spec.to_dict())
+        write_tensors(d / "weights.safetensors", weights)
+        metrics = {**metrics, "key": spec.key, "weights_sha256": sha256_file(d / "weights.safetensors")}
+        record = {"metrics": metrics, "sha256": hashlib.sha256(canonical(metrics).encode()).hexdigest()}
+        write_json(d / "result.json", record)
+        self.clear_checkpoint(spec)
+        self._index(spec, "diverged" if metrics.get("diverged") else "done", metrics)
+
+    # ---- checkpoints -------------------------------------------------------------------------------
+    def save_checkpoint(self, spec: RunSpec, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+        d = self.run_dir(spec)
+        d.mkdir(parents=True, exist_ok=True)
+        if not (d / "spec.json").exists():
+            write_json(d / "spec.json", spec.to_dict())
+            self._index(spec, "running")
+        write_tensors(d / "checkpoint.safetensors", tensors)
+        meta = {**meta, "tensors_sha256": sha256_file(d / "checkpoint.safetensors")}
+        write_json(d / "checkpoint.json", meta)
+
+    def load_checkpoint(self, spec: RunSpec) -> tuple[dict[str, torch.Tensor], dict] | None:
+        d = self.run_dir(spec)
+        meta_path, tensor_path = d / "checkpoint.json", d / "checkpoint.safetensors"
+        if not meta_path.exists():
+            return None
+        try:
+            meta = json.loads(meta_path.read_text())
+            if not tensor_path.exists() or sha256_file(tensor_path) != meta["tensors_sha256"]:
+                raise ValueError("checksum mismatch")
+            return load_file(str(tensor_path)), meta
+        except (ValueError, KeyError, TypeError, OSError) as e:
+            self._quarantine(spec, tensor_path, f"corrupt checkpoint ({e}); training restarts from scratch")
+            self._quarantine(spec, meta_path, "its checkpoint was corrupt")
+            return None
+
+    def clear_checkpoint(self, spec: RunSpec) -> None:
+        for name in ("checkpoint.safetensors", "checkpoint.json"):
+            (self.run_dir(spec) / name).unlink(missing_ok=True)
+
+    def append_log(self, spec: RunSpec, line: str) -> None:
+        d = self.run_dir(spec)
+        d.mkdir(parents=True, exist_ok=True)
+        with open(d / "log.txt", "a") as f:
+            f.write(line.rstrip("\n") + "\n")
+
+    def _quarantine(self, spec: RunSpec, path: Path, why: str) -> None:
+        if not path.exists():
+            return
+        dest = self.root / "quarantine" / f"{spec.key}-{int(time.time() * 1000)}-{path.name}"
+        dest.parent.mkdir(exist_ok=True)
+        shutil.move(str(path), dest)
+        warnings.warn(f"{path}: {why}; moved to {dest}, the run will be retrained", CorruptFileWarning,
+                      stacklevel=3)
+
+    # ---- locks -------------------------------------------------------------------------------------
+    def try_lock(self, spec: RunSpec) -> FileLock | None:
+        """Claim a run for training; None if another process holds it."""
+        lock = FileLock(str(self.root / "locks" / f"{spec.key}.lock"))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            return None
+        return lock

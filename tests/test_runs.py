@@ -1,0 +1,118 @@
+"""RunSpec keys and the plan: equal specs are the same run; any changed field is another run."""
+import dataclasses
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from repro.profiles import PROFILES, SMOKE, get_profile
+from repro.runs import TREATMENTS, Need, RunSpec, canonical, groups, specs_for, training_config
+
+pytestmark = pytest.mark.smoke
+
+CONFIG = canonical(training_config(SMOKE))
+
+specs = st.builds(
+    lambda split, target, treatment, n, r: RunSpec(split, target, treatment, 0 if treatment == "base" else n, r,
+                                                   CONFIG),
+    st.one_of(st.just("natman"), st.integers(0, 50).map(lambda s: f"random:{s}")),
+    st.sampled_from("AB"), st.sampled_from(TREATMENTS), st.integers(1, 7), st.integers(0, 20))
+
+
+@given(specs)
+def test_key_is_stable_through_json(spec):
+    again = RunSpec.from_dict(json.loads(json.dumps(spec.to_dict())))
+    assert again == spec and again.key == spec.key
+
+
+@given(specs, st.data())
+def test_key_changes_with_every_field(spec, data):
+    field = data.draw(st.sampled_from(["split", "target", "treatment", "n", "replicate", "config"]))
+    changed = {
+        "split": "natman" if spec.split != "natman" else "random:0",
+        "target": "A" if spec.target == "B" else "B",
+        "replicate": spec.replicate + 1,
+        "config": canonical({**json.loads(spec.config), "image_size": 99}),
+    }
+    if field == "treatment":
+        other = [t for t in TREATMENTS if t != spec.treatment and (t == "base") == (spec.treatment == "base")]
+        if not other:
+            other = ["BnB"] if spec.treatment == "base" else ["base"]
+        t = other[0]
+        changed["treatment"] = t
+        new = dataclasses.replace(spec, treatment=t, n=0 if t == "base" else max(1, spec.n))
+    elif field == "n":
+        if spec.treatment == "base":
+            return
+        new = dataclasses.replace(spec, n=spec.n % 7 + 1)
+    else:
+        new = dataclasses.replace(spec, **{field: changed[field]})
+    assert new.key != spec.key
+
+
+def test_key_depends_on_the_parent_recipe():
+    a = RunSpec("random:0", "B", "AnB", 3, 0, CONFIG)
+    b = dataclasses.replace(a, config=canonical({**json.loads(CONFIG), "recipe": {"lr": 1}}))
+    assert a.parent.key != b.parent.key and a.key != b.key
+
+
+def test_parents_are_the_bases_of_the_right_half():
+    anb = RunSpec("random:2", "B", "AnB+", 4, 2, CONFIG)
+    bnb = RunSpec("random:2", "B", "BnB", 4, 2, CONFIG)
+    assert anb.parent == RunSpec("random:2", "A", "base", 0, 2, CONFIG)
+    assert bnb.parent == RunSpec("random:2", "B", "base", 0, 2, CONFIG)
+    assert RunSpec("natman", "A", "random", 2, 0, CONFIG).parent is None
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(treatment="AnC"), "unknown treatment"),
+    (dict(n=8), "n must be in 1..7"),
+    (dict(n=0), "n must be in 1..7"),
+    (dict(treatment="base", n=3), "n must be 0"),
+    (dict(target="C"), "'A' or 'B'"),
+    (dict(split="random:x"), "random:<seed>"),
+])
+def test_bad_specs_say_what_is_wrong(kwargs, message):
+    args = dict(split="random:0", target="B", treatment="AnB", n=3, replicate=0, config=CONFIG) | kwargs
+    with pytest.raises(ValueError, match=message):
+        RunSpec(**args)
+
+
+def test_plan_puts_bases_before_transfers_and_shares_them():
+    needs = [Need("random", t) for t in TREATMENTS] + [Need("natman", "AnB"), Need("natman", "random")]
+    plan = specs_for(SMOKE, needs)
+    assert len({s.key for s in plan}) == len(plan)
+    seen = set()
+    for s in plan:
+        if s.parent:
+            assert s.parent.key in seen
+        seen.add(s.key)
+    bases = [s for s in plan if s.treatment == "base"]
+    assert len(bases) == SMOKE.replicates * 4  # A and B of random:r, natural and man-made of natman
+
+
+def test_groups_share_one_target_and_level():
+    plan = specs_for(SMOKE, [Need("random", t) for t in TREATMENTS])
+    for g in groups(plan):
+        assert len({(s.split, s.target, s.replicate, s.parent is None) for s in g}) == 1
+    assert sum(len(g) for g in groups(plan)) == len(plan)
+    assert all(len(g) == 1 for g in groups(plan, share=False))
+
+
+def test_profiles_override_and_reject_unknown_fields():
+    p = get_profile("smoke", ["recipe.lr=0.5", "replicates=3", "layers=1,2", "share=false"])
+    assert (p.recipe.lr, p.replicates, p.layers, p.share) == (0.5, 3, (1, 2), False)
+    with pytest.raises(ValueError, match="unknown profile field"):
+        get_profile("smoke", ["recipe.lrr=1"])
+    with pytest.raises(ValueError, match="expected a value of type int"):
+        get_profile("smoke", ["replicates=many"])
+    with pytest.raises(ValueError, match="unknown profile 'tiny'"):
+        get_profile("tiny")
+
+
+@given(st.sampled_from(sorted(PROFILES)), st.integers(1, 9), st.floats(1e-4, 1.0))
+@settings(max_examples=30)
+def test_set_round_trips_values(name, replicates, lr):
+    p = get_profile(name, [f"replicates={replicates}", f"recipe.lr={lr!r}"])
+    assert p.replicates == replicates and p.recipe.lr == lr

@@ -1,0 +1,96 @@
+"""Training: deterministic on the CPU, a shared sweep equals one-at-a-time, resume equals uninterrupted."""
+import dataclasses
+
+import pytest
+import torch
+
+from repro.profiles import SMOKE
+from repro.runs import TREATMENTS, RunSpec, canonical, training_config
+from repro.train import Group, augment, paper_metric, schedule
+
+pytestmark = pytest.mark.smoke
+CONFIG = canonical(training_config(SMOKE))
+BASE = RunSpec("random:0", "B", "base", 0, 0, CONFIG)
+
+
+def run(specs, task, parents=None, store=None, recipe=SMOKE.recipe, **kw):
+    group = Group.build(specs, task, parents or {}, arch=SMOKE.arch, recipe=recipe, store=store, **kw)
+    return group, group.run()
+
+
+@pytest.fixture(scope="module")
+def parents(request):
+    from conftest import _blobs
+    from repro.train import Task
+
+    task = Task(_blobs(256, 4, 16, 0), _blobs(64, 4, 16, 1), 4)
+    out = {}
+    for half in "AB":
+        spec = RunSpec("random:0", half, "base", 0, 0, CONFIG)
+        group, _ = run([spec], task)
+        out[spec.key] = group.members[0].net.state_dict()
+    return out
+
+
+def test_the_smoke_network_learns_the_toy_task(tiny_task):
+    _, [metrics] = run([BASE], tiny_task, recipe=dataclasses.replace(SMOKE.recipe, epochs=8))
+    assert metrics["top1"] > 0.6  # chance is 0.25
+    assert not metrics["diverged"]
+
+
+def test_same_spec_same_numbers(tiny_task):
+    _, [a] = run([BASE], tiny_task)
+    _, [b] = run([BASE], tiny_task)
+    assert a["curve"] == b["curve"] and a["losses"] == b["losses"]
+
+
+def test_a_shared_sweep_gives_each_network_what_it_gets_alone(tiny_task, parents):
+    specs = [RunSpec("random:0", "B", t, n, 0, CONFIG) for t in TREATMENTS[1:] for n in (1, 3, 7)]
+    together, results = run(specs, tiny_task, parents)
+    assert len(together.sources) == 3  # base B, base A and the random network: one prefix pass each per batch
+    for spec, shared in zip(specs, results):
+        _, [alone] = run([spec], tiny_task, parents)
+        assert shared["curve"] == alone["curve"], spec.label
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_resume_from_a_checkpoint_equals_an_uninterrupted_run(tiny_task, store):
+    _, [whole] = run([BASE], tiny_task)
+
+    def stop_at_5(i, total):
+        if i == 5:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        Group.build([BASE], tiny_task, {}, arch=SMOKE.arch, recipe=SMOKE.recipe, store=store,
+                    checkpoint_every=3).run(progress=stop_at_5)
+    assert store.load_checkpoint(BASE)[1]["iteration"] == 3
+    _, [resumed] = run([BASE], tiny_task, store=store, checkpoint_every=3)
+    assert resumed["curve"] == whole["curve"] and resumed["losses"] == whole["losses"]
+
+
+def test_divergence_stops_the_run_and_keeps_its_curve(tiny_task):
+    recipe = dataclasses.replace(SMOKE.recipe, lr=1e6)
+    _, [m] = run([BASE], tiny_task, recipe=recipe)
+    assert m["diverged"] and m["top1"] == pytest.approx(0.25)
+
+
+def test_schedule_warms_up_and_steps():
+    recipe = dataclasses.replace(SMOKE.recipe, warmup=0.1, lr_steps=(0.5,), gamma=0.1)
+    lr = schedule(recipe, 100)
+    assert lr[0] == pytest.approx(0.1) and lr[9] == 1.0 and lr[49] == 1.0 and lr[50] == pytest.approx(0.1)
+
+
+def test_paper_metric_is_the_mean_of_the_k_best_tests():
+    assert paper_metric([(1, 0.1), (2, 0.5), (3, 0.3), (4, 0.4)], 2) == pytest.approx(0.45)
+
+
+def test_augment_crops_and_mirrors_deterministically():
+    x = torch.arange(2 * 3 * 8 * 8, dtype=torch.uint8).view(2, 3, 8, 8)
+    a, b = augment(x, 6, True, 5), augment(x, 6, True, 5)
+    assert a.shape == (2, 3, 6, 6) and torch.equal(a, b)
+    centre = augment(x, 6, True, None)
+    assert torch.equal(centre, augment(x[:, :, 1:7, 1:7], 6, True, None))
