@@ -231,11 +231,12 @@ def _pool_train(group, store_root, profile, data_root):
 
 def _run_pool(todo, profile, store, data_root, outcome, bar, slots, poll_seconds):
     all_specs = [s for g in todo for s in g]
-    ctx = mp.get_context("spawn")
-    manager = ctx.Manager()
+    ctx = mp.get_context("spawn")  # CUDA cannot be used in forked children
+    manager = None
     if all(s is None for s in slots):
         init, initargs = _cpu_worker_init, (max(1, (os.cpu_count() or 1) // len(slots)),)
     else:
+        manager = ctx.Manager()
         init, initargs = _gpu_worker_init, (manager.list(slots), manager.Lock())
     running: dict = {}
     not_before: dict[int, float] = {}  # groups held by another session are retried after a pause
@@ -256,6 +257,7 @@ def _run_pool(todo, profile, store, data_root, outcome, bar, slots, poll_seconds
                 result = future.result()
                 _record(outcome, result, bar, store, all_specs)
                 _requeue(group, result, store, todo, not_before, outcome, poll_seconds)
-    manager.shutdown()
+    if manager is not None:
+        manager.shutdown()
     bar.update(running=0, current="")
 

@@ -51,6 +51,7 @@ class Net(nn.Module):
         c1, c2, c3, c4, c5, f = arch.widths
         g = 2 if arch.groups else 1
         norm = [_lrn()] if arch.lrn else []
+        bn = (lambda c: [nn.BatchNorm2d(c)]) if arch.batchnorm else (lambda c: [])
         if arch.caffenet:
             conv1 = nn.Conv2d(3, c1, 11, stride=4)
             conv2 = nn.Conv2d(c1, c2, 5, padding=2, groups=g)
@@ -59,11 +60,11 @@ class Net(nn.Module):
             conv1 = nn.Conv2d(3, c1, 5, stride=1 if crop <= 64 else 2, padding=2)
             conv2 = nn.Conv2d(c1, c2, 3, padding=1, groups=g)
         convs = [
-            Layer(conv1, [nn.ReLU(inplace=True), _pool(), *norm]),
-            Layer(conv2, [nn.ReLU(inplace=True), _pool(), *[_lrn() for _ in norm]]),
-            Layer(nn.Conv2d(c2, c3, 3, padding=1), [nn.ReLU(inplace=True)]),
-            Layer(nn.Conv2d(c3, c4, 3, padding=1, groups=g), [nn.ReLU(inplace=True)]),
-            Layer(nn.Conv2d(c4, c5, 3, padding=1, groups=g), [nn.ReLU(inplace=True), _pool()]),
+            Layer(conv1, [*bn(c1), nn.ReLU(inplace=True), _pool(), *norm]),
+            Layer(conv2, [*bn(c2), nn.ReLU(inplace=True), _pool(), *[_lrn() for _ in norm]]),
+            Layer(nn.Conv2d(c2, c3, 3, padding=1), [*bn(c3), nn.ReLU(inplace=True)]),
+            Layer(nn.Conv2d(c3, c4, 3, padding=1, groups=g), [*bn(c4), nn.ReLU(inplace=True)]),
+            Layer(nn.Conv2d(c4, c5, 3, padding=1, groups=g), [*bn(c5), nn.ReLU(inplace=True), _pool()]),
         ]
         with torch.no_grad():
             x = torch.zeros(1, 3, crop, crop)
@@ -97,7 +98,8 @@ def init_weights(net: Net, seed: int) -> Net:
 
     CaffeNet gets the paper's Gaussian init (std 0.01, fc6/fc7 0.005; biases 1 for conv2, conv4, conv5, fc6,
     fc7). The scaled networks have no normalisation to rescue that tiny init at our short budgets, so they
-    use He-normal weights and zero biases (a stated deviation).
+    use He-normal weights and zero biases (a stated deviation), with the classifier at std 0.01 as in
+    CaffeNet so that the first logits are near zero (max-pooled ReLU features are not zero-mean).
     """
     g = torch.Generator().manual_seed(seed)
     for k, layer in enumerate(net.layers, start=1):
@@ -108,9 +110,8 @@ def init_weights(net: Net, seed: int) -> Net:
                 w.normal_(0.0, std, generator=g)
                 b.fill_(1.0 if k in (2, 4, 5, 6, 7) else 0.0)
             else:
-                gain = 1.0 if k == NUM_LAYERS else 2.0
-                fan_in = w[0].numel()
-                w.normal_(0.0, (gain / fan_in) ** 0.5, generator=g)
+                std = 0.01 if k == NUM_LAYERS else (2.0 / w[0].numel()) ** 0.5
+                w.normal_(0.0, std, generator=g)
                 b.zero_()
     return net
 

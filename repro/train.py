@@ -112,12 +112,17 @@ def augment(x: torch.Tensor, crop: int, mirror: bool, seed: int | None) -> torch
 
 
 def param_groups(net: Net, recipe: Recipe) -> list[dict]:
-    """Weights get weight decay; biases get no decay and `bias_lr_mult` x the rate (as in the paper)."""
-    weights = [p for name, p in net.named_parameters() if p.requires_grad and not name.endswith("bias")]
-    biases = [p for name, p in net.named_parameters() if p.requires_grad and name.endswith("bias")]
+    """Conv/linear weights get weight decay; their biases get none and `bias_lr_mult` x the rate (as in the
+    paper); batch-norm scales and shifts get neither."""
+    groups = {"weight": [], "bias": [], "norm": []}
+    for name, p in net.named_parameters():
+        if p.requires_grad:
+            kind = name.rsplit(".", 1)[1] if ".weights." in name else "norm"
+            groups[kind].append(p)
     return [
-        {"params": weights, "weight_decay": recipe.weight_decay, "lr_mult": 1.0},
-        {"params": biases, "weight_decay": 0.0, "lr_mult": recipe.bias_lr_mult},
+        {"params": groups["weight"], "weight_decay": recipe.weight_decay, "lr_mult": 1.0},
+        {"params": groups["bias"], "weight_decay": 0.0, "lr_mult": recipe.bias_lr_mult},
+        {"params": groups["norm"], "weight_decay": 0.0, "lr_mult": 1.0},
     ]
 
 
