@@ -47,6 +47,10 @@ def load_task(spec: RunSpec, data_root: str | None, progress: bool = False) -> T
                                         num_classes=cfg["num_classes"], images_per_class=cfg["images_per_class"],
                                         train_per_class=cfg["train_per_class"], val_per_class=cfg["val_per_class"],
                                         progress=progress)
+        if cfg["dataset"] == "imagenet":  # read from a preprocessed copy where `python -m repro.loader` made one
+            from repro.loader import use_preprocessed
+
+            _DATASETS[ident] = use_preprocessed(_DATASETS[ident])
     train, val, num_classes = task_data(_DATASETS[ident], spec.split, spec.target)
     return Task(train, val, num_classes)
 
@@ -82,7 +86,8 @@ def train_group(specs: list[RunSpec], store_root: str, profile: Profile, data_ro
         parents = {s.parent.key: store.weights(s.parent) for s in mine if s.parent}
         group = Group.build(mine, task, parents, arch=arch, recipe=recipe, device=device, bf16=profile.bf16,
                             channels_last=profile.channels_last, store=store,
-                            checkpoint_every=profile.checkpoint_every, divergence_loss=profile.divergence_loss)
+                            checkpoint_every=profile.checkpoint_every, divergence_loss=profile.divergence_loss,
+                            compile=profile.compile)
         for spec in mine:
             store.append_log(spec, f"{time.strftime('%F %T')} start {spec.label} in a group of {len(mine)} "
                                    f"on {device}, {group.total} iterations")
@@ -146,7 +151,9 @@ def execute(specs: list[RunSpec], profile: Profile, store: Store, *, data_root: 
     outcome = Outcome()
     pending = []
     for s in specs:
-        if store.is_done(s):
+        metrics = store.result(s)
+        if metrics is not None:
+            store.index_finished(s, metrics)
             outcome.cached.append(s.key)
         else:
             pending.append(s)
@@ -207,7 +214,7 @@ def gpu_slots(gpus: int) -> list[str]:
     if gpus < 1:
         raise ValueError(f"--gpus must be a positive number of GPUs, got {gpus}")
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    ids = [v.strip() for v in visible.split(",") if v.strip()] if visible else None
+    ids = [v.strip() for v in visible.split(",") if v.strip()] if visible is not None else None  # "" = none
     available = len(ids) if ids is not None else torch.cuda.device_count()
     if gpus > available:
         raise ValueError(f"--gpus {gpus} asks for more GPUs than are visible here ({available}); "
@@ -215,10 +222,13 @@ def gpu_slots(gpus: int) -> list[str]:
     return ids[:gpus] if ids is not None else [str(i) for i in range(gpus)]
 
 
-def _gpu_worker_init(slots, lock):
-    """Pin this worker to one GPU before CUDA is initialised in it."""
+def _gpu_worker_init(slots, lock, decoders: int = 0):
+    """Pin this worker to one GPU before CUDA is initialised in it (and give it its share of the cores for
+    decoding file-backed data, see repro.loader)."""
     with lock:
         os.environ["CUDA_VISIBLE_DEVICES"] = slots.pop(0)
+    if decoders:
+        os.environ.setdefault("REPRO_LOADER_WORKERS", str(decoders))
 
 
 def _cpu_worker_init(threads: int):
@@ -237,7 +247,8 @@ def _run_pool(todo, profile, store, data_root, outcome, bar, slots, poll_seconds
         init, initargs = _cpu_worker_init, (max(1, (os.cpu_count() or 1) // len(slots)),)
     else:
         manager = ctx.Manager()
-        init, initargs = _gpu_worker_init, (manager.list(slots), manager.Lock())
+        decoders = max(1, (os.cpu_count() or 1) // len(slots) - 1)
+        init, initargs = _gpu_worker_init, (manager.list(slots), manager.Lock(), decoders)
     running: dict = {}
     not_before: dict[int, float] = {}  # groups held by another session are retried after a pause
     with ProcessPoolExecutor(max_workers=len(slots), mp_context=ctx, initializer=init, initargs=initargs) as pool:

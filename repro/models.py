@@ -31,7 +31,8 @@ class Layer(nn.Module):
             x = x.flatten(1)
         if self.training and self.dropout > 0:
             # A per-network generator keeps the masks of one network independent of what trains beside it.
-            keep = torch.rand(x.shape, generator=generator, device="cpu").to(x.device) >= self.dropout
+            device = generator.device if generator is not None else x.device
+            keep = torch.rand(x.shape, generator=generator, device=device).to(x.device) >= self.dropout
             x = x * keep / (1 - self.dropout)
         return self.after(self.weights(x))
 
@@ -68,8 +69,9 @@ class Net(nn.Module):
         ]
         with torch.no_grad():
             x = torch.zeros(1, 3, crop, crop)
-            for layer in convs:
-                x = layer(x)
+            for layer in convs:  # in eval mode: the probe must not move batch-norm running statistics
+                x = layer.eval()(x)
+                layer.train()
         flat = x.numel()
         self.feature_shape = tuple(x.shape[1:])
         self.layers = nn.ModuleList(convs + [

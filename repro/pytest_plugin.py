@@ -27,8 +27,8 @@ def pytest_addoption(parser):
 
 
 def _profile_name(config) -> str:
-    if config.getoption("--profile"):
-        return config.getoption("--profile")
+    if config.getoption("profile"):
+        return config.getoption("profile")
     expr = config.getoption("-m") or ""
     if "full" in expr:
         return "gpu"
@@ -51,23 +51,23 @@ def study(request):
     config = request.config
     state = config.stash[_KEY]
     if state["study"] is None:
-        check_counts(config.getoption("--gpus"), config.getoption("--workers"))
+        check_counts(config.getoption("gpus"), config.getoption("workers"))
         needs: list[Need] = []
         for item in request.session.items:
             if "study" in getattr(item, "fixturenames", ()):
                 for need in getattr(item.module, "NEEDS", []):
                     if need not in needs:
                         needs.append(need)
-        profile = resolve_profile(_profile_name(config), config.getoption("--dataset"), config.getoption("--set"))
-        if config.getoption("--executor") == "slurm":
+        profile = resolve_profile(_profile_name(config), config.getoption("dataset"), config.getoption("set"))
+        if config.getoption("executor") == "slurm":
             from repro.slurm import run_slurm
 
-            run_slurm(profile, needs, Store(config.getoption("--store")), data_root=config.getoption("--data_root"),
-                      partition=config.getoption("--slurm_partition"), minutes=config.getoption("--slurm_time"),
-                      gpus=config.getoption("--gpus"))
-        state["study"] = run_study(profile, needs, Store(config.getoption("--store")),
-                                   data_root=config.getoption("--data_root"), workers=config.getoption("--workers"),
-                                   gpus=config.getoption("--gpus"), progress=True)
+            run_slurm(profile, needs, Store(config.getoption("store")), data_root=config.getoption("data_root"),
+                      partition=config.getoption("slurm_partition"), minutes=config.getoption("slurm_time"),
+                      gpus=config.getoption("gpus"))
+        state["study"] = run_study(profile, needs, Store(config.getoption("store")),
+                                   data_root=config.getoption("data_root"), workers=config.getoption("workers"),
+                                   gpus=config.getoption("gpus"), progress=True)
     return state["study"]
 
 
@@ -102,7 +102,7 @@ def _write_reports(config, state) -> list[str]:
         ours = study is not None and evidence == study.profile.name
         if not ours and evidence != "original":
             continue
-        out = config.getoption("--report_dir")
+        out = config.getoption("report_dir")
         if out is None or (study is not None and not ours):
             out = default_report_dir(evidence)
         if ours:
@@ -126,7 +126,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     reports = state["report"] or []
     terminalreporter.section("repro: claims")
     terminalreporter.write_line(verdict_table(state["verdicts"], ", ".join(h for h, _ in reports) or None))
-    compare_path = config.getoption("--repro_compare")
+    compare_path = config.getoption("repro_compare")
     if compare_path and reports:
         from repro.report.compare import compare, format_comparison, load_results
 

@@ -5,6 +5,7 @@ Claims read only this table. Every treatment row can be paired with the base of 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 
@@ -46,6 +47,65 @@ class Table:
             if r.treatment == "base" and r.pair_key == row.pair_key:
                 return r
         return None
+
+    def paired(self, treatment: str, families: tuple[str, ...] | str) -> tuple[list[Paired], list[Row]]:
+        """Every network of a treatment on splits of these families beside the base of its own target half.
+
+        Returns (pairs, unpaired): rows whose base is missing from the table (unfinished) cannot be compared.
+        """
+        families = (families,) if isinstance(families, str) else tuple(families)
+        bases = {r.pair_key: r for r in self.rows if r.treatment == "base"}
+        pairs, unpaired = [], []
+        for r in self.rows:
+            if r.treatment == treatment and family(r.split) in families:
+                if r.pair_key in bases:
+                    pairs.append(Paired(r, bases[r.pair_key]))
+                else:
+                    unpaired.append(r)
+        return pairs, unpaired
+
+    def layers(self, treatment: str, families: tuple[str, ...] | str) -> list[int]:
+        """The n at which this table holds networks of a treatment on these split families."""
+        families = (families,) if isinstance(families, str) else tuple(families)
+        return sorted({r.n for r in self.rows if r.treatment == treatment and family(r.split) in families})
+
+    def layer_set(self) -> frozenset:
+        """(treatment, split family, n) of every non-base network: which layers this table can test."""
+        return frozenset((r.treatment, family(r.split), r.n) for r in self.rows if r.treatment != "base")
+
+    @property
+    def evidence(self) -> str:
+        """The evidence sources of the rows ('original', a profile name), comma-separated."""
+        return ", ".join(sorted({r.evidence for r in self.rows}))
+
+
+def family(split: str) -> str:
+    """'random' for the random A/B splits ('random:<seed>'); otherwise the split itself ('natman', 'all')."""
+    return "random" if split.startswith("random:") else split
+
+
+@dataclass(frozen=True)
+class Paired:
+    """A treatment network beside the base network of its own target half (same split, replicate, target)."""
+
+    row: Row
+    base: Row
+
+    @property
+    def points(self) -> float:
+        """Difference in top-1, in percentage points."""
+        return 100.0 * (self.row.top1 - self.base.top1)
+
+    @property
+    def relative(self) -> float:
+        """Difference in top-1 as a percentage of the base's top-1."""
+        if not self.base.top1:  # a diverged base may score 0
+            return math.nan
+        return 100.0 * (self.row.top1 - self.base.top1) / self.base.top1
+
+    @property
+    def diverged(self) -> bool:
+        return self.row.diverged or self.base.diverged
 
 
 def table_from_store(store, specs, evidence: str, trained: set[str] | None = None) -> Table:

@@ -54,6 +54,11 @@ class RunSpec:
     config: str  # canonical JSON of training_config(profile)
 
     def __post_init__(self):
+        for name, kind in (("split", str), ("target", str), ("treatment", str), ("n", int), ("replicate", int),
+                           ("config", str)):
+            value = getattr(self, name)
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise TypeError(f"RunSpec {name} must be a {kind.__name__}, got {value!r}")
         if self.treatment not in TREATMENTS:
             raise ValueError(f"unknown treatment {self.treatment!r}; choose one of {', '.join(TREATMENTS)}")
         if self.target not in HALVES:
@@ -64,7 +69,8 @@ class RunSpec:
             raise ValueError(f"n must be in 1..{MAX_LAYER} for {self.treatment}, got {self.n}")
         if self.replicate < 0:
             raise ValueError(f"replicate must be >= 0, got {self.replicate}")
-        if not (self.split == "natman" or (self.split.startswith("random:") and self.split[7:].isdigit())):
+        seed = self.split[7:] if self.split.startswith("random:") else ""
+        if not (self.split == "natman" or (seed.isascii() and seed.isdigit())):
             raise ValueError(f"split must be 'random:<seed>' or 'natman', got {self.split!r}")
 
     @property

@@ -3,7 +3,8 @@
     <root>/runs/<key>/spec.json          what the run is
     <root>/runs/<key>/result.json        metrics + checksums (written last: its presence means finished)
     <root>/runs/<key>/weights.safetensors
-    <root>/runs/<key>/checkpoint.safetensors + checkpoint.json   (while training)
+    <root>/runs/<key>/checkpoint.safetensors + checkpoint.json   (while training; next-checkpoint.safetensors
+                                                                  while one is being written)
     <root>/runs/<key>/log.txt
     <root>/index.sqlite                  one row per run, for `repro status` and quick queries
     <root>/quarantine/                   corrupt files moved aside (never deleted)
@@ -119,6 +120,15 @@ class Store:
                         (spec.key, spec.label, canonical(spec.to_dict()), status, m.get("top1"),
                          m.get("final_top1"), int(bool(m.get("diverged"))), m.get("train_seconds"), time.time()))
 
+    def index_finished(self, spec: RunSpec, metrics: dict) -> None:
+        """Make a finished run's row say so (a process killed between writing a result and indexing it
+        leaves the row 'running')."""
+        status = "diverged" if metrics.get("diverged") else "done"
+        with self._db() as con:
+            row = con.execute("SELECT status FROM runs WHERE key = ?", (spec.key,)).fetchone()
+        if row is None or row[0] != status:
+            self._index(spec, status, metrics)
+
     def index_rows(self) -> list[dict]:
         with self._db() as con:
             cur = con.execute("SELECT key, label, status, top1, final_top1, diverged, seconds, updated FROM runs")
@@ -173,9 +183,14 @@ class Store:
         if not (d / "spec.json").exists():
             write_json(d / "spec.json", spec.to_dict())
             self._index(spec, "running")
-        write_tensors(d / "checkpoint.safetensors", tensors)
-        meta = {**meta, "tensors_sha256": sha256_file(d / "checkpoint.safetensors")}
+        # checkpoint.json is the commit point: the tensors go to next-checkpoint.safetensors first, then
+        # checkpoint.json (with their checksum) replaces the old one, then they move into place. A process
+        # killed between two steps leaves a checkpoint.json that matches one of the two tensor files.
+        staged = d / "next-checkpoint.safetensors"
+        write_tensors(staged, tensors)
+        meta = {**meta, "tensors_sha256": sha256_file(staged)}
         write_json(d / "checkpoint.json", meta)
+        os.replace(staged, d / "checkpoint.safetensors")
 
     def load_checkpoint(self, spec: RunSpec) -> tuple[dict[str, torch.Tensor], dict] | None:
         d = self.run_dir(spec)
@@ -184,6 +199,9 @@ class Store:
             return None
         try:
             meta = json.loads(meta_path.read_text())
+            staged = d / "next-checkpoint.safetensors"
+            if staged.exists() and sha256_file(staged) == meta["tensors_sha256"]:
+                os.replace(staged, tensor_path)  # killed after the commit, before the move
             if not tensor_path.exists() or sha256_file(tensor_path) != meta["tensors_sha256"]:
                 raise ValueError("checksum mismatch")
             return load_file(str(tensor_path)), meta
@@ -193,8 +211,10 @@ class Store:
             return None
 
     def clear_checkpoint(self, spec: RunSpec) -> None:
-        for name in ("checkpoint.safetensors", "checkpoint.json"):
+        for name in ("checkpoint.safetensors", "checkpoint.json", "next-checkpoint.safetensors"):
             (self.run_dir(spec) / name).unlink(missing_ok=True)
+        for tmp in self.run_dir(spec).glob(".*.tmp"):  # left by a killed process (we hold the run's lock)
+            tmp.unlink(missing_ok=True)
 
     def append_log(self, spec: RunSpec, line: str) -> None:
         d = self.run_dir(spec)

@@ -19,10 +19,11 @@ import torch
 import torch.nn.functional as F
 
 from repro.data.base import ImageSet
+from repro.loader import BatchStream, val_chunks
 from repro.models import Net
 from repro.profiles import Arch, Recipe
-from repro.runs import RunSpec, stable_seed
-from repro.transfer import build_treatment, prefix_source_id, random_source
+from repro.runs import MAX_LAYER, RunSpec, stable_seed
+from repro.transfer import build_treatment, prefix_source_id, random_source, transfer_layers
 
 # ImageNet channel statistics; the paper subtracted the mean image, which at these scales is near-constant.
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1) * 255
@@ -85,9 +86,13 @@ def paper_metric(curve: list, k: int) -> float:
     return sum(values) / len(values) if values else float("nan")
 
 
-def batch_indices(data_seed: int, epoch: int, n: int, batch_size: int, j: int) -> torch.Tensor:
+def epoch_order(data_seed: int, epoch: int, n: int) -> torch.Tensor:
     g = torch.Generator().manual_seed(stable_seed(data_seed, "epoch", epoch))
-    return torch.randperm(n, generator=g)[j * batch_size:(j + 1) * batch_size]
+    return torch.randperm(n, generator=g)
+
+
+def batch_indices(data_seed: int, epoch: int, n: int, batch_size: int, j: int) -> torch.Tensor:
+    return epoch_order(data_seed, epoch, n)[j * batch_size:(j + 1) * batch_size]
 
 
 def augment(x: torch.Tensor, crop: int, mirror: bool, seed: int | None) -> torch.Tensor:
@@ -124,6 +129,22 @@ def param_groups(net: Net, recipe: Recipe) -> list[dict]:
         {"params": groups["bias"], "weight_decay": 0.0, "lr_mult": recipe.bias_lr_mult},
         {"params": groups["norm"], "weight_decay": 0.0, "lr_mult": 1.0},
     ]
+
+
+def compile_layers(net: Net) -> Net:
+    """torch.compile every layer without dropout, in place (state-dict names unchanged). Layers with dropout
+    stay eager: their masks come from a per-network CPU generator, which would break the graph."""
+    import torch._dynamo
+
+    # Every layer of every network runs Layer.forward: dynamo keeps one graph per layer shape and mode
+    # (training, frozen, evaluation) under that one function, more than its default limit of 8.
+    config = torch._dynamo.config
+    limit = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"
+    setattr(config, limit, max(getattr(config, limit), 64))
+    for layer in net.layers:
+        if not (layer.dropout > 0):
+            layer.compile()
+    return net
 
 
 def make_optimizer(net: Net, recipe: Recipe, device: torch.device) -> torch.optim.Optimizer:
@@ -168,11 +189,17 @@ class Group:
         self.data_seed = members[0].spec.data_seed
         if any(m.spec.data_seed != self.data_seed for m in members):
             raise ValueError("a group must share one target and replicate (one data seed)")
+        # file-backed training sets (ILSVRC-2012) are decoded ahead in worker processes, same batches
+        self.stream = None if task.train.images is not None else BatchStream(
+            task.train, self.data_seed, self.per_epoch, recipe.batch_size, self.total, device)
 
     @classmethod
     def build(cls, specs: list[RunSpec], task: Task, parents: dict[str, dict], *, arch: Arch, recipe: Recipe,
-              device="cpu", bf16=True, channels_last=True, store=None, checkpoint_every=0, divergence_loss=1e3):
+              device="cpu", bf16=True, channels_last=True, store=None, checkpoint_every=0, divergence_loss=1e3,
+              compile=False):
         device = torch.device(device)
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest kernels once
         fmt = torch.channels_last if channels_last else torch.contiguous_format
 
         def make_net():
@@ -185,20 +212,26 @@ class Group:
             source = prefix_source_id(spec)
             if source and source not in sources:
                 src = random_source(spec, make_net) if spec.treatment == "random" else make_net()
-                if spec.treatment != "random":
-                    src.load_state_dict(parent)
+                if spec.treatment != "random":  # layers 1..7 only: the source half may have other classes
+                    transfer_layers(src, parent, MAX_LAYER)
                 sources[source] = src.to(device, memory_format=fmt).eval()
             start = spec.n if source else 0
             members.append(Member(spec, net, make_optimizer(net, recipe, device), start, source))
+        if compile and device.type == "cuda":  # pays on the GPU only (see benchmarks/gpu_check.py)
+            for net in [m.net for m in members] + list(sources.values()):
+                compile_layers(net)
         return cls(members, sources, task, arch, recipe, device, bf16, channels_last, store, checkpoint_every,
                    divergence_loss)
 
     # ---- data --------------------------------------------------------------------------------------
     def batch(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        epoch, j = divmod(i, self.per_epoch)
-        idx = batch_indices(self.data_seed, epoch, len(self.task.train), self.recipe.batch_size, j)
-        x = self.task.train.get(idx).to(self.device, non_blocking=True)
-        y = self.task.train.labels[idx].to(self.device, non_blocking=True)
+        if self.stream is not None:
+            x, y = self.stream.get(i)
+        else:
+            epoch, j = divmod(i, self.per_epoch)
+            idx = batch_indices(self.data_seed, epoch, len(self.task.train), self.recipe.batch_size, j)
+            x = self.task.train.get(idx).to(self.device, non_blocking=True)
+            y = self.task.train.labels[idx].to(self.device, non_blocking=True)
         x = augment(x, self.recipe.crop, self.recipe.mirror, stable_seed(self.data_seed, "aug", i))
         return x.contiguous(memory_format=self.memory_format), y
 
@@ -219,7 +252,8 @@ class Group:
             h = feats[m.source][m.start - 1] if m.source else x
             for group in m.optimizer.param_groups:
                 group["lr"] = self.recipe.lr * self.lr[i] * group["lr_mult"]
-            gen = torch.Generator().manual_seed(stable_seed(m.spec.init_seed, "dropout", i))
+            # On the training device: drawing masks on the CPU would stall a GPU every step.
+            gen = torch.Generator(self.device).manual_seed(stable_seed(m.spec.init_seed, "dropout", i))
             with torch.autocast(self.device.type, torch.bfloat16, enabled=self.autocast):
                 logits = m.net(h, start=m.start, generator=gen)
                 loss = F.cross_entropy(logits.float(), y, label_smoothing=self.recipe.label_smoothing)
@@ -240,11 +274,9 @@ class Group:
             m.net.eval()
         correct = [0] * len(members)
         val = self.task.val
-        for lo in range(0, len(val), chunk):
-            idx = torch.arange(lo, min(lo + chunk, len(val)))
-            x = augment(val.get(idx).to(self.device), self.recipe.crop, False, None)
+        for images, y in val_chunks(val, chunk, self.device):
+            x = augment(images, self.recipe.crop, False, None)
             x = x.contiguous(memory_format=self.memory_format)
-            y = val.labels[idx].to(self.device)
             feats = self.prefixes(x, members)
             for k, m in enumerate(members):
                 h = feats[m.source][m.start - 1] if m.source else x
@@ -276,6 +308,8 @@ class Group:
                 m.diverged = meta.get("diverged", False)
                 m.loss_sum, m.loss_count = meta.get("loss_sum", 0.0), meta.get("loss_count", 0)
                 start = meta["iteration"]
+                self.store.append_log(m.spec, f"{time.strftime('%F %T')} resumed from the checkpoint at "
+                                              f"iteration {start}")
             by_start.setdefault(start, []).append(m)
         return by_start
 

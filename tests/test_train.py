@@ -94,3 +94,17 @@ def test_augment_crops_and_mirrors_deterministically():
     assert a.shape == (2, 3, 6, 6) and torch.equal(a, b)
     centre = augment(x, 6, True, None)
     assert torch.equal(centre, augment(x[:, :, 1:7, 1:7], 6, True, None))
+
+
+def test_transfer_between_halves_with_different_numbers_of_classes(tiny_task):
+    """natural (72 classes) -> man-made (128) on Tiny ImageNet: only layers 1..7 travel, never the classifier."""
+    from conftest import _blobs
+    from repro.train import Task
+
+    source_task = Task(_blobs(128, 3, 16, 2), _blobs(32, 3, 16, 3), 3)
+    base_a = RunSpec("natman", "A", "base", 0, 0, CONFIG)
+    group, _ = run([base_a], source_task)
+    parents = {base_a.key: group.members[0].net.state_dict()}
+    specs = [RunSpec("natman", "B", t, n, 0, CONFIG) for t in ("AnB", "AnB+") for n in (2, 7)]
+    _, results = run(specs, tiny_task, parents)
+    assert all(m["num_classes"] == 4 and not m["diverged"] for m in results)

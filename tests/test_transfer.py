@@ -64,6 +64,8 @@ def train_treatments(tiny_task, treatments, n=2):
 def test_frozen_weights_are_bit_identical_after_training_and_fine_tuned_ones_change(tiny_task):
     parent, nets = train_treatments(tiny_task, ["BnB", "BnB+"], n=2)
     for name in parent:
+        if name.endswith("num_batches_tracked"):  # a step counter: equal whenever both trained as long
+            continue
         layer = int(name.split(".")[1]) + 1
         if layer <= 2:
             assert torch.equal(nets["BnB"][name], parent[name]), name

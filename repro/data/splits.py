@@ -22,8 +22,8 @@ def split_classes(split: str, num_classes: int, natural: list[bool] | None = Non
         raise ValueError(f"a split needs at least 2 classes, got {num_classes}")
     if split.startswith("random:"):
         seed_text = split[len("random:"):]
-        if not seed_text.isdigit():
-            raise ValueError(f"bad split {split!r}: the seed must be a non-negative integer; use {FORMS}")
+        if not (seed_text.isascii() and seed_text.isdigit()) or int(seed_text) >= 2**32:
+            raise ValueError(f"bad split {split!r}: the seed must be an integer from 0 to 2**32 - 1; use {FORMS}")
         draws = np.random.RandomState([int(seed_text)]).choice(np.arange(num_classes), num_classes // 2,
                                                                replace=False)
         a = sorted(int(c) for c in draws)

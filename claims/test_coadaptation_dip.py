@@ -1,0 +1,48 @@
+"""Hypothesis, in the paper's words: "Transferability is negatively affected by two distinct issues: ...
+(2) optimization difficulties related to splitting networks between co-adapted neurons, which was not
+expected."
+
+As a test: a network copied into itself with layers 1..n frozen (BnB) falls below its base at the worst of
+n = 3..5 (Holm-corrected over those n), recovers at n = 6, 7 (above its own n = 3..5), and the same copy
+fine-tuned (BnB+) is not below base by more than 2% (repro.claims.coadaptation_dip).
+"""
+import pytest
+
+from repro.claims import coadaptation_dip as claim
+from repro.simulate import shuffled
+
+NEEDS = claim.NEEDS
+
+
+@pytest.mark.smoke
+def test_middle_layers_are_fragile_and_fine_tuning_repairs_them_in_the_original_study(original, record_verdict):
+    # The original gives `reproduced`: BnB on 4 random splits (1 network per n each) falls 4.8% below base at
+    # n = 5 (Holm p ~ 6e-5) and is 2.3% higher at n = 6, 7 than at n = 3..5 (p ~ 3e-6). BnB+ has only 1-2
+    # networks per n, on 2 splits (0A: n = 1..7, 1A: n = 3, 5, 6); averaged within each split they are
+    # +1.6% above base, and the two splits agree so closely that even with 1 degree of freedom the
+    # non-inferiority test at -2% holds (p ~ 0.002): the weakest part, and the claim's p.
+    verdict = record_verdict(claim.evaluate(original))
+    assert verdict.verdict == "reproduced", verdict.explanation
+    assert verdict.details["tests"]["parts"][2]["replicates"] == 2  # BnB+: splits 0 and 1 only
+    assert verdict.effect == pytest.approx(-4.8, abs=0.1)  # BnB n=5: .5935 against .6251
+
+
+@pytest.mark.smoke
+@pytest.mark.parametrize("seed", range(5))
+def test_bnb_networks_relabelled_at_random_n_do_not_reproduce_it(original, seed):
+    verdict = claim.evaluate(shuffled(original, ("BnB",), seed))
+    assert verdict.verdict != "reproduced", verdict.explanation
+
+
+@pytest.mark.smoke
+@pytest.mark.parametrize("seed", range(5))
+def test_base_bnb_and_bnb_plus_labels_shuffled_within_each_split_do_not_reproduce_it(original, seed):
+    verdict = claim.evaluate(shuffled(original, ("base", "BnB", "BnB+"), seed))
+    assert verdict.verdict != "reproduced", verdict.explanation
+
+
+@pytest.mark.cpu
+@pytest.mark.full
+def test_fragile_coadaptation_on_our_runs(study, record_verdict):
+    verdict = record_verdict(claim.evaluate(study.table))
+    assert verdict.verdict == "reproduced", verdict.explanation

@@ -1,0 +1,217 @@
+"""Simulated results tables shaped like ours, to calibrate the claims' tests; and the label shuffles and
+swaps of the negative controls.
+
+A simulated table has what a profile with every layer trains: R replicates; per replicate a random split
+'random:r' (bases A and B, every transfer targeting B) and the natural/man-made split (bases A and B, AnB and
+the random control targeting both halves). A 'truth' gives the mean effect of each treatment at each n, in %
+of the base of its target half. Each replicate draws its bases around the original's accuracies with
+BASE_NOISE; each network (bases included) then gets NOISE on top, the spread of the original's base networks
+(sd 0.5 points). A treatment is drawn from its replicate's true base, so its measured effect shares the
+noise of the measured base, as in a real study.
+
+Calibration (tests/test_calibration.py): under truths at which a claim is false (`null_truths`), the fraction
+of simulated studies in which it comes out `reproduced` must stay at or below the test's alpha; under the
+original study's own effects (`paper_truth`), `power_table` gives the fraction reproduced at 3, 5 and 8
+replicates.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import replace
+
+import numpy as np
+
+from repro.results import Row, Table, family
+from repro.runs import other_half
+from repro.stats import MARGIN
+
+LAYERS = (1, 2, 3, 4, 5, 6, 7)
+NOISE = 0.5  # points of top-1, per network
+BASE_NOISE = 0.5  # points of top-1, per replicate and half (which classes, which initialisation)
+BASE_TOP1 = {"random": {"A": 0.625, "B": 0.625}, "natman": {"A": 0.6534, "B": 0.5372}}  # the original's bases
+NUM_CLASSES = {"random": {"A": 100, "B": 100}, "natman": {"A": 72, "B": 128}}  # Tiny ImageNet's halves
+TARGETS = {"random": ("B",), "natman": ("A", "B")}
+REPLICATES = (3, 5, 8)
+
+Truth = dict[tuple[str, str], dict[int, float]]  # (split family, treatment) -> {n: mean effect, % of base}
+
+
+@functools.lru_cache(maxsize=1)
+def _paper_truth() -> tuple:
+    from repro.paper import original_table
+
+    table = original_table()
+    truth: dict = {}
+    for treatment, families, as_family in (("BnB", "random", "random"), ("AnB", "random", "random"),
+                                           ("BnB+", "random", "random"), ("AnB+", "random", "random"),
+                                           ("AnB", "natman", "natman"), ("random", "all", "natman")):
+        pairs, _ = table.paired(treatment, families)
+        truth[(as_family, treatment)] = {n: float(np.mean([p.relative for p in pairs if p.row.n == n]))
+                                         for n in sorted({p.row.n for p in pairs})}
+    return tuple((k, tuple(v.items())) for k, v in truth.items())
+
+
+def paper_truth() -> Truth:
+    """The original study's mean effect per treatment and n (% of own base). The random control, trained on
+    1000 classes in the original, stands in for ours on the natural/man-made halves."""
+    return {k: dict(v) for k, v in _paper_truth()}
+
+
+def null_truth() -> Truth:
+    """No effect anywhere: every treatment at every n as good as its base."""
+    return {k: {n: 0.0 for n in LAYERS} for k in paper_truth()}
+
+
+def _with(truth: Truth, key: tuple[str, str], values: dict[int, float]) -> Truth:
+    out = {k: dict(v) for k, v in truth.items()}
+    out[key] = {**out[key], **values}
+    return out
+
+
+def null_truths() -> dict[str, dict[str, Truth]]:
+    """Per claim, truths at which the claim is false, each at the boundary of one part with the other parts
+    as in the original (the least favourable case for a test of all parts); and no effect at all."""
+    paper, none = paper_truth(), null_truth()
+    bnb = paper[("random", "BnB")]
+    dip = float(np.mean([bnb[n] for n in (3, 4, 5)]))
+    natman_anb = paper[("natman", "AnB")]
+    return {
+        "early_layer_generality": {
+            "no effect anywhere": none,
+            f"AnB n=1 at -{MARGIN:g}% (the margin)": _with(paper, ("random", "AnB"), {1: -MARGIN}),
+        },
+        "coadaptation_dip": {
+            "no effect anywhere": none,
+            "no recovery: BnB at n=6, 7 as at n=3..5": _with(paper, ("random", "BnB"), {6: dip, 7: dip}),
+            f"BnB+ at -{MARGIN:g}% (the margin)": _with(paper, ("random", "BnB+"), {n: -MARGIN for n in LAYERS}),
+        },
+        "distance_penalty": {
+            "no effect anywhere": none,
+            "natural/man-made drops as on random splits": _with(paper, ("natman", "AnB"), paper[("random", "AnB")]),
+        },
+        "finetune_boost": {
+            "no effect anywhere": none,
+        },
+        "random_features": {
+            "no effect anywhere": none,
+            "random frozen as good as AnB at n=1": _with(paper, ("natman", "random"), {1: natman_anb[1]}),
+            "random frozen loses exactly half at n=3": _with(paper, ("natman", "random"), {3: -50.0}),
+        },
+    }
+
+
+def simulate_table(truth: Truth, replicates: int, rng: np.random.Generator, *, noise: float = NOISE,
+                   base_noise: float = BASE_NOISE, treatments: set[str] | None = None) -> Table:
+    """A Table like one of our studies' (evidence 'simulated') from a truth; `treatments` keeps only those."""
+    rows = []
+    for r in range(replicates):
+        for fam in ("random", "natman"):
+            split = f"random:{r}" if fam == "random" else "natman"
+            true_base = {h: BASE_TOP1[fam][h] + rng.normal(0, base_noise / 100) for h in "AB"}
+            for h in "AB":
+                rows.append(_row(split, r, "base", 0, None, h, true_base[h] + rng.normal(0, noise / 100),
+                                 NUM_CLASSES[fam][h]))
+            for (truth_family, treatment), by_n in truth.items():
+                if truth_family != fam or (treatments is not None and treatment not in treatments):
+                    continue
+                for target in TARGETS[fam]:
+                    source = {"BnB": target, "BnB+": target, "AnB": other_half(target),
+                              "AnB+": other_half(target)}.get(treatment)
+                    for n, effect in by_n.items():
+                        top1 = true_base[target] * (1 + effect / 100) + rng.normal(0, noise / 100)
+                        rows.append(_row(split, r, treatment, n, source, target, top1, NUM_CLASSES[fam][target]))
+    return Table(rows)
+
+
+def _row(split, replicate, treatment, n, source, target, top1, num_classes) -> Row:
+    top1 = min(max(float(top1), 1e-4), 1.0)  # a top-1 accuracy, never exactly 0
+    return Row(evidence="simulated", split=split, replicate=replicate, treatment=treatment, n=n, source=source,
+               target=target, top1=top1, final_top1=top1, num_classes=num_classes,
+               key=f"{split}/{target}/{treatment}/{n}/r{replicate}")
+
+
+def _needs(claim) -> set[str]:
+    return {need.treatment for need in claim.NEEDS}
+
+
+def reproduced_rate(claim, truth: Truth, replicates: int, sims: int, seed: int = 0) -> float:
+    """Fraction of `sims` simulated studies in which the claim comes out `reproduced`.
+
+    Calls the claim's `measure` without the original's effects: they only tell not_reproduced from
+    inconclusive (through the replicates needed), never whether a claim is reproduced.
+    """
+    rng = np.random.default_rng(seed)
+    hits = 0
+    for _ in range(sims):
+        table = simulate_table(truth, replicates, rng, treatments=_needs(claim))
+        hits += claim.measure(table, {})[0].verdict == "reproduced"
+    return hits / sims
+
+
+@functools.lru_cache(maxsize=4)
+def power_table(replicates: tuple[int, ...] = REPLICATES, sims: int = 200, seed: int = 0) -> dict[str, dict]:
+    """Claim id -> {replicates: fraction reproduced} when the truth is the original study's own effects.
+
+    The same seed for every number of replicates (common random numbers), so the rows compare fairly.
+    """
+    from repro.claims import CLAIMS
+
+    truth = paper_truth()
+    return {claim.ID: {r: reproduced_rate(claim, truth, r, sims, seed) for r in replicates} for claim in CLAIMS}
+
+
+def format_power_table(table: dict[str, dict]) -> str:
+    replicates = sorted(next(iter(table.values())))
+    width = max(len(c) for c in table)
+    lines = [f"{'claim':<{width}}  " + "  ".join(f"R={r:<3}" for r in replicates)]
+    for claim, row in table.items():
+        lines.append(f"{claim:<{width}}  " + "  ".join(f"{row[r]:<5.2f}" for r in replicates))
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Negative controls: labels that no longer mean what the claim says
+
+
+def shuffled(table: Table, treatments: tuple[str, ...], seed: int) -> Table:
+    """Within each target of each replicate, the (treatment, n, source) labels of the networks of these
+    treatments (bases included if named) permuted at random: every effect is then noise."""
+    rng = np.random.default_rng(seed)
+    groups: dict[tuple, list[int]] = {}
+    for i, r in enumerate(table.rows):
+        if r.treatment in treatments:
+            groups.setdefault(r.pair_key, []).append(i)
+    rows = list(table.rows)
+    for indices in groups.values():
+        labels = [(rows[i].treatment, rows[i].n, rows[i].source, rows[i].key) for i in indices]
+        for i, j in zip(indices, rng.permutation(len(labels))):
+            treatment, n, source, key = labels[j]
+            rows[i] = replace(rows[i], treatment=treatment, n=n, source=source, key=key)
+    return Table(rows, dict(table.curves))
+
+
+def swapped(table: Table, a: str, b: str) -> Table:
+    """The accuracies of treatments a and b exchanged wherever both were trained at the same split,
+    replicate, target and n (a claim that a beats b must then fail)."""
+    by_key = {(r.split, r.replicate, r.target, r.treatment, r.n): r for r in table.rows}
+    rows = []
+    for r in table.rows:
+        twin = by_key.get((r.split, r.replicate, r.target, {a: b, b: a}.get(r.treatment), r.n))
+        rows.append(replace(r, top1=twin.top1, final_top1=twin.final_top1) if twin and r.treatment in (a, b)
+                    else r)
+    return Table(rows, dict(table.curves))
+
+
+def swapped_families(table: Table) -> Table:
+    """The natural/man-made split relabelled as random splits and the random splits as natural/man-made
+    (replicate numbers kept distinct), so that a claim about the difference between them must fail."""
+    rows = []
+    for r in table.rows:
+        if family(r.split) == "random":
+            rows.append(replace(r, split="natman", replicate=r.replicate))
+        elif r.split == "natman":
+            rows.append(replace(r, split=f"random:{1000 + r.replicate}", replicate=1000 + r.replicate))
+        else:
+            rows.append(r)
+    return Table(rows, dict(table.curves))
+

@@ -1,0 +1,112 @@
+"""Train a plan on a Slurm cluster through submitit: one job per training group, one GPU each.
+
+    repro run --profile paper --executor slurm --slurm-partition gpu --slurm-time 1440 [--gpus 64]
+
+The jobs share the run store (on a shared filesystem), which stays the one source of truth: each job calls
+`train_group`, which claims its runs with file locks, trains them and writes them to the store; this process
+only submits and watches. Groups are submitted in DAG order, the bases first and each transfer group as soon
+as its base networks are in the store. `--gpus N` caps the jobs in flight (0: submit every ready group and
+let Slurm queue them). Stopping this process leaves the submitted jobs running; the same command later
+finds their runs in the store (or still locked by them) and submits only what is missing.
+
+Preemption and time limits: Slurm signals a job before it stops it; submitit then calls `checkpoint`, which
+requeues the same group, and the requeued job resumes from the store's last checkpoint (every
+`checkpoint_every` iterations of the profile). Job logs: <store>/slurm/<job id>_0_log.{out,err}.
+"""
+from __future__ import annotations
+
+import time
+
+from repro.execute import Outcome, Progress, _ready, _record, _requeue, train_group
+from repro.profiles import Profile
+from repro.runs import groups, specs_for
+from repro.store import Store
+
+CPUS_PER_JOB = 10  # decoding workers of file-backed data (repro.loader) plus the training process
+MEM_GB_PER_JOB = 64
+SIGNAL_SECONDS = 120  # how long before its end a job is told to checkpoint and requeue
+
+
+class TrainGroup:
+    """One job: train one group into the store. On preemption or timeout it requeues itself unchanged; the
+    requeued job resumes from the checkpoints in the store (submitit calls `checkpoint`)."""
+
+    def __init__(self, group, store_root: str, profile: Profile, data_root: str | None):
+        self.group, self.store_root, self.profile, self.data_root = group, store_root, profile, data_root
+
+    def __call__(self) -> dict:
+        return train_group(self.group, self.store_root, self.profile, self.data_root)
+
+    def checkpoint(self, *args, **kwargs):
+        from submitit.helpers import DelayedSubmission
+
+        return DelayedSubmission(self, *args, **kwargs)
+
+
+def slurm_executor(store: Store, partition: str | None, minutes: int, cluster: str | None = None):
+    """A submitit executor writing its job files under <store>/slurm (cluster='local' runs jobs here)."""
+    try:
+        import submitit
+    except ImportError:
+        raise ValueError("--executor slurm needs submitit: pip install 'repro[slurm]' (or pip install submitit)") \
+            from None
+    if cluster is None and submitit.AutoExecutor.which() != "slurm":
+        raise ValueError("--executor slurm: no Slurm here (srun not found). Run it on a Slurm login node, or train "
+                         "on this machine with --gpus N or --workers N")
+    executor = submitit.AutoExecutor(folder=store.root / "slurm", cluster=cluster)
+    params = {"timeout_min": minutes, "gpus_per_node": 1, "cpus_per_task": CPUS_PER_JOB, "mem_gb": MEM_GB_PER_JOB,
+              "name": "repro", "slurm_signal_delay_s": SIGNAL_SECONDS}
+    if partition:
+        params["slurm_partition"] = partition
+    executor.update_parameters(**params)
+    return executor
+
+
+def run_slurm(profile: Profile, needs, store: Store, *, data_root: str | None = None, partition: str | None = None,
+              minutes: int = 24 * 60, gpus: int = 0, executor=None, progress: bool = True,
+              poll_seconds: float = 30.0) -> Outcome:
+    """Train every run the needs call for that is not in the store yet, as Slurm jobs; wait for them all."""
+    if minutes < 1:
+        raise ValueError(f"--slurm-time must be a positive number of minutes, got {minutes}")
+    executor = executor or slurm_executor(store, partition, minutes)
+    t0 = time.time()
+    specs = specs_for(profile, needs)
+    outcome = Outcome()
+    pending = []
+    for s in specs:
+        if store.is_done(s):
+            outcome.cached.append(s.key)
+        else:
+            pending.append(s)
+    bar = Progress(len(specs), len(outcome.cached), enabled=progress)
+    todo = groups(pending, share=profile.share)
+    running: dict = {}  # job -> group
+    not_before: dict[int, float] = {}
+    while todo or running:
+        now = time.time()
+        ready = [g for g in todo if not_before.get(id(g), 0) <= now and _ready(g, store)]
+        room = len(ready) if gpus <= 0 else max(0, gpus - len(running))
+        for group in ready[:room]:
+            todo.remove(group)
+            running[executor.submit(TrainGroup(group, str(store.root), profile, data_root))] = group
+        bar.update(running=sum(len(g) for g in running.values()),
+                   current=f"| {len(running)} jobs: " + " ".join(str(j.job_id) for j in list(running)[:6]))
+        finished = [job for job in running if job.done()]
+        for job in finished:
+            group = running.pop(job)
+            try:
+                result = job.result()
+            except Exception as error:  # noqa: BLE001 - a failed job: say which, and where its log is
+                raise RuntimeError(
+                    f"Slurm job {job.job_id} ({len(group)} runs: {group[0].label} ...) failed: {error}\n"
+                    f"Its log: {executor.folder}/{job.job_id}_0_log.err. Finished runs are kept in the store "
+                    f"{store.root}; other jobs keep running; the same command goes on where this one stopped."
+                ) from None
+            _record(outcome, result, bar, store, specs)
+            _requeue(group, result, store, todo, not_before, outcome, poll_seconds)
+        if not finished:
+            time.sleep(poll_seconds)
+    bar.update(running=0, current="")
+    bar.close()
+    outcome.seconds = time.time() - t0
+    return outcome

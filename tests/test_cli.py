@@ -1,0 +1,176 @@
+"""The `repro` command on bad input: every mistake gets one line that names the value or path and says what
+to do, exit status 2, and leaves what is already stored exactly as it was (every file's bytes, the index
+included).
+
+The commands run in-process through `repro.cli.main` (what the `repro` script calls) against one store that
+holds a finished tiny plan; one test runs the real command to check the process's exit status.
+"""
+import hashlib
+import io
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+import repro.data.tiny_imagenet
+from repro.cli import main
+from repro.runs import RunSpec
+from tests.data_fixtures import make_image_folder, make_shards, make_tiny_imagenet_tree, write, write_sums
+
+pytestmark = pytest.mark.smoke
+REPO = Path(__file__).resolve().parents[1]
+SETS = ["replicates=1", "recipe.epochs=1", "layers=1,7", "finetune_layers=3"]
+TINY = ["--profile", "smoke", "--claims", "coadaptation_dip", "--quiet", *[a for s in SETS for a in ("--set", s)]]
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("REPRO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("REPRO_DATA", raising=False)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory) -> Path:
+    """A store holding a finished tiny plan (5 networks), trained here on one thread."""
+    import torch
+
+    root = tmp_path_factory.mktemp("cli") / "store"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert main(["run", *TINY, "--store", str(root)]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    return root
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Every stored file's checksum (lock files aside: taking a lock creates an empty one)."""
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and p.relative_to(root).parts[0] != "locks"}
+
+
+def refused(args: list[str], store: Path, capsys) -> str:
+    """Run a command that must fail; return its error line, after checking that the store is untouched."""
+    before = snapshot(store)
+    capsys.readouterr()
+    assert main([*args, "--store", str(store)]) == 2
+    err = capsys.readouterr().err
+    assert snapshot(store) == before
+    [line] = [line for line in err.splitlines() if line.startswith("repro: error: ")]
+    return line
+
+
+def without(args: list[str], option: str) -> list[str]:
+    i = args.index(option)
+    return args[:i] + args[i + 2:]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--profile", "tiny"], "unknown profile 'tiny'; choose one of: smoke, cpu"),
+    (without(TINY, "--claims") + ["--claims", "coadaption"], "unknown claim 'coadaption'; choose from"),
+    (TINY + ["--set", "layers=0,9"], "n must be in 1..7 for BnB, got 0"),
+    (TINY + ["--set", "layers=1,9"], "n must be in 1..7 for BnB, got 9"),
+    (TINY + ["--set", "recipe.learning_rate=0.1"], "unknown profile field 'recipe.learning_rate'; fields here:"),
+    (TINY + ["--set", "recipe.lr=fast"], "--set recipe.lr=fast: expected a value of type float"),
+    (TINY + ["--set", "recipe=fast"], "profile field 'recipe' is a group of fields: set one of them"),
+    (TINY + ["--set", "lr"], "--set expects FIELD=VALUE, got 'lr'"),
+    (TINY + ["--set", "recipe.batch_size=0"], "recipe.batch_size must be at least 1, got 0"),
+    (TINY + ["--set", "recipe.crop=99"], "recipe.crop must be from 1 to image_size (16), got 99"),
+    (TINY + ["--set", "recipe.evals=0"], "recipe.evals (validation tests per run) must be at least 1, got 0"),
+    (TINY + ["--set", "arch.widths=8,16"], "arch.widths must be 6 positive widths"),
+    (TINY + ["--gpus", "-1"], "--gpus must be 0 or a positive number of GPUs, got -1"),
+    (TINY + ["--gpus", "1", "--workers", "2"], "use either --gpus N (one worker per GPU) or --workers N"),
+    (TINY + ["--workers", "0"], "--workers must be at least 1, got 0"),
+    (TINY + ["--dataset", "imagenette"], "unknown dataset 'imagenette'"),
+    (TINY + ["--dataset", "folder:"], "folder datasets are named folder:PATH"),
+], ids=["profile", "claim", "n=0", "n=9", "field", "value", "group", "assignment", "batch", "crop", "evals",
+        "widths", "gpus<0", "gpus+workers", "workers=0", "dataset", "folder"])
+def test_a_bad_option_is_refused_with_a_clear_message(stored, capsys, args, message):
+    assert message in refused(["run", *args], stored, capsys)
+
+
+def test_more_gpus_than_this_machine_has_is_refused(stored, capsys):
+    import torch
+
+    asked = torch.cuda.device_count() + 1
+    line = refused(["run", *TINY, "--gpus", str(asked)], stored, capsys)
+    assert f"--gpus {asked} asks for more GPUs than are visible here" in line and "--workers N" in line
+
+
+def test_an_option_argparse_cannot_read_exits_2(stored, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", *TINY, "--gpus", "two", "--store", str(stored)])
+    assert exit_.value.code == 2 and "--gpus: invalid int value: 'two'" in capsys.readouterr().err
+
+
+def test_an_unknown_treatment_is_refused_by_the_run_spec():
+    with pytest.raises(ValueError, match="unknown treatment 'BnA'; choose one of base, BnB, BnB\\+, AnB"):
+        RunSpec("random:0", "B", "BnA", 3, 0, "{}")
+
+
+# ---- data that is missing or broken: found when the first network needs it ------------------------------
+def test_a_missing_imagenet_folder_says_where_and_how_to_get_it(stored, tmp_path, capsys):
+    missing = tmp_path / "nonexistent"
+    line = refused(["run", *TINY, "--dataset", "imagenet", "--data-root", str(missing)], stored, capsys)
+    assert f"ILSVRC-2012 not found in {missing}" in line and "train/<wnid>" in line
+
+
+def test_missing_tiny_imagenet_without_network_says_where_and_how_to_get_it(stored, tmp_path, capsys,
+                                                                            monkeypatch):
+    def no_network(folder):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(repro.data.tiny_imagenet, "download_zip", no_network)
+    missing = tmp_path / "nonexistent"
+    line = refused(["run", *TINY, "--dataset", "tiny-imagenet", "--data-root", str(missing)], stored, capsys)
+    assert f"Tiny ImageNet not found in {missing} and the download failed (network unreachable)" in line
+    assert "REPRO_DATA" in line
+
+
+def test_a_folder_dataset_without_train_is_a_wrong_layout(stored, tmp_path, capsys):
+    root = make_image_folder(tmp_path / "pets", ["cat", "dog"], per_class=2)
+    (root / "train").rename(root / "training")
+    line = refused(["run", *TINY, "--dataset", f"folder:{root}"], stored, capsys)
+    assert f"{root}: no train/ folder" in line and "ImageFolder layout" in line
+
+
+@pytest.mark.parametrize("damage", [b"\xff\xd8\xff garbage", "truncated"], ids=["corrupt", "truncated"])
+def test_a_corrupt_or_truncated_jpeg_is_named(stored, tmp_path, capsys, damage):
+    root = make_image_folder(tmp_path / "pets", ["cat", "dog"], per_class=2)
+    bad = root / "train" / "dog" / "img_1.jpg"
+    write(bad, bad.read_bytes()[:200] if damage == "truncated" else damage)
+    line = refused(["run", *TINY, "--dataset", f"folder:{root}"], stored, capsys)
+    assert f"cannot decode image {bad}" in line
+
+
+def test_an_archive_member_escaping_its_folder_is_refused(stored, tmp_path, capsys):
+    shards = make_shards(make_tiny_imagenet_tree(tmp_path / "tree"), tmp_path / "shards", train_shards=1)
+    member = tarfile.TarInfo("tiny-imagenet-200/../../evil")
+    member.size = 4
+    with tarfile.open(shards / "train-9.tar.gz", "w:gz") as tar:
+        tar.addfile(member, io.BytesIO(b"evil"))
+    write_sums(shards)
+    line = refused(["run", *TINY, "--dataset", "tiny-imagenet", "--data-root", str(shards)], stored, capsys)
+    assert "refusing unsafe archive member 'tiny-imagenet-200/../../evil'" in line
+    assert not (tmp_path / "evil").exists()
+
+
+# ---- repro splits ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("split", ["random:x", "random:-1", "random:", "random:4294967296", "natural", ""])
+def test_a_bad_split_is_refused_with_the_forms_it_accepts(split, capsys):
+    assert main(["splits", "--dataset", "synthetic", "--split", split]) == 2
+    err = capsys.readouterr().err
+    assert f"split {split!r}" in err and "'random:<seed>'" in err and "'natman'" in err
+
+
+def test_the_real_command_exits_2_with_one_line_and_no_traceback(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "repro.cli", "run", "--profile", "tiny", "--store",
+                           str(tmp_path / "store")], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip() == ("repro: error: unknown profile 'tiny'; choose one of: "
+                                   "smoke, cpu, cpu-quick, gpu, paper, paper-fast")
+    assert not (tmp_path / "store").exists()  # nothing created for a command that cannot run

@@ -1,0 +1,199 @@
+"""The GPU code paths, exercised on the CPU in CI: bf16 autocast and channels_last in a Group, the worker-pool
+executor, the choice of GPUs, and the input pipeline of file-backed data (ILSVRC-2012).
+
+On a GPU machine, `REPRO_TEST_DEVICE=cuda pytest -m smoke tests/test_gpu_paths.py` runs the device tests on
+the GPU (benchmarks/gpu_check.py does this).
+"""
+import dataclasses
+import os
+import threading
+
+import pytest
+import torch
+
+from repro.data import DataError, load_dataset
+from repro.execute import _gpu_worker_init, execute, gpu_slots
+from repro.loader import BatchStream, preprocess_imagenet, use_preprocessed, val_chunks
+from repro.models import layer_parameters
+from repro.profiles import SMOKE, get_profile
+from repro.runs import RunSpec, canonical, specs_for, training_config
+from repro.store import Store
+from repro.study import all_needs
+from repro.train import Group, Task, batch_indices, iterations
+from tests.data_fixtures import jpeg_bytes, write
+
+pytestmark = pytest.mark.smoke
+CONFIG = canonical(training_config(SMOKE))
+BASE = RunSpec("random:0", "B", "base", 0, 0, CONFIG)
+DEVICE = torch.device(os.environ.get("REPRO_TEST_DEVICE", "cpu"))
+ON_CUDA = DEVICE.type == "cuda"
+
+
+def build(specs, task, parents=None, **kw):
+    kw = {"arch": SMOKE.arch, "recipe": SMOKE.recipe, **kw}
+    return Group.build(specs, task, parents or {}, **kw)
+
+
+# ---- bf16 and channels_last ----------------------------------------------------------------------------
+def test_autocast_is_used_on_cuda_only(tiny_task):
+    assert not build([BASE], tiny_task, device="cpu", bf16=True).autocast
+    assert build([BASE], tiny_task, device=DEVICE, bf16=True).autocast == ON_CUDA
+    assert not build([BASE], tiny_task, device=DEVICE, bf16=False).autocast
+
+
+def test_channels_last_gives_the_numbers_of_contiguous_memory_on_the_cpu(tiny_task):
+    recipe = dataclasses.replace(SMOKE.recipe, epochs=0.5)  # 4 steps: differences in rounding grow with training
+    results = {}
+    for channels_last in (True, False):
+        group = build([BASE], tiny_task, recipe=recipe, device="cpu", channels_last=channels_last)
+        [metrics] = group.run()
+        results[channels_last] = (metrics, group.members[0].net.state_dict())
+    (a, wa), (b, wb) = results[True], results[False]
+    assert [loss for _, loss in a["losses"]] == pytest.approx([loss for _, loss in b["losses"]], rel=1e-3)
+    assert [acc for _, acc in a["curve"]] == pytest.approx([acc for _, acc in b["curve"]], abs=0.05)
+    for name in wa:
+        assert torch.allclose(wa[name].float(), wb[name].float(), rtol=1e-3, atol=1e-5), name
+
+
+def test_compile_is_applied_on_cuda_only(tiny_task):
+    group = build([BASE], tiny_task, device=DEVICE, compile=True)
+    compiled = [layer._compiled_call_impl is not None for layer in group.members[0].net.layers]
+    assert compiled == [ON_CUDA] * len(compiled)  # the smoke network has no dropout: every layer compiles
+
+
+@pytest.mark.parametrize("compile", [False, True] if ON_CUDA else [False])
+def test_a_group_learns_on_the_device_in_bf16_channels_last_and_frozen_layers_stay_bit_identical(tiny_task, compile):
+    kw = {"device": DEVICE, "bf16": True, "channels_last": True, "compile": compile}
+    base = build([BASE], tiny_task, recipe=dataclasses.replace(SMOKE.recipe, epochs=8), **kw)
+    [metrics] = base.run()
+    assert metrics["top1"] > 0.6 and metrics["device"].startswith(DEVICE.type)  # chance is 0.25
+    parent = {k: v.detach().cpu().clone() for k, v in base.members[0].net.state_dict().items()}
+    specs = [RunSpec("random:0", "B", t, 2, 0, CONFIG) for t in ("BnB", "BnB+")]
+    group = build(specs, tiny_task, {BASE.key: parent}, recipe=dataclasses.replace(SMOKE.recipe, epochs=1), **kw)
+    group.run()
+    frozen, tuned = (m.net for m in group.members)
+    for k in range(1, 9):
+        for name, p in layer_parameters(frozen, k).items():
+            if k <= 2:
+                assert torch.equal(p.detach().cpu(), parent[name]), name
+                assert not torch.equal(layer_parameters(tuned, k)[name].detach().cpu(), parent[name]), name
+            else:
+                assert not torch.equal(p.detach().cpu(), parent[name]), name
+
+
+# ---- executors -----------------------------------------------------------------------------------------
+def test_two_cpu_workers_give_the_curves_of_one_process(tmp_path):
+    profile = get_profile("smoke", ["replicates=1", "natman=false", "layers=1", "finetune_layers=1",
+                                    "random_layers=1", "recipe.epochs=1"])
+    specs = specs_for(profile, all_needs(["early_layer_generality"]))
+    assert any(s.parent for s in specs)  # a base and a transfer on it: the pool follows the DAG
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each of the two workers on two cores: same threads, same sums
+    try:
+        execute(specs, profile, Store(tmp_path / "one"), progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    outcome = execute(specs, profile, Store(tmp_path / "two"), workers=2, progress=False, poll_seconds=0.2)
+    assert sorted(outcome.trained) == sorted(s.key for s in specs)
+    for s in specs:
+        assert Store(tmp_path / "two").result(s)["curve"] == Store(tmp_path / "one").result(s)["curve"], s.label
+
+
+def test_gpu_slots_respect_cuda_visible_devices(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5,7")
+    assert gpu_slots(2) == ["3", "5"]
+    with pytest.raises(ValueError, match=r"--gpus 4 asks for more GPUs than are visible here \(3\)"):
+        gpu_slots(4)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # set but empty: no GPU at all
+    with pytest.raises(ValueError, match=r"visible here \(0\).*--workers N"):
+        gpu_slots(1)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert gpu_slots(2) == ["0", "1"]
+    for bad in (0, -1):
+        with pytest.raises(ValueError, match="--gpus must be a positive number"):
+            gpu_slots(bad)
+
+
+def test_a_gpu_worker_is_pinned_to_its_gpu_and_given_its_share_of_decoders(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2,3")
+    monkeypatch.setenv("REPRO_LOADER_WORKERS", "")
+    monkeypatch.delenv("REPRO_LOADER_WORKERS")  # (set first, so that the value set below is undone)
+    slots = ["2", "3"]
+    _gpu_worker_init(slots, threading.Lock(), 5)
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "2" and slots == ["3"]
+    assert os.environ["REPRO_LOADER_WORKERS"] == "5"
+
+
+# ---- file-backed data (ILSVRC-2012) --------------------------------------------------------------------
+WNIDS = ["n01440764", "n01443537", "n04552348"]  # ILSVRC classes 0, 1 and 895
+
+
+def fake_imagenet(root, train_per_class=6, val_per_class=3):
+    for c, wnid in enumerate(WNIDS):
+        for i in range(train_per_class):
+            write(root / "train" / wnid / f"{wnid}_{i}.JPEG", jpeg_bytes(100 * c + i, size=24 + 4 * i))
+        for i in range(val_per_class):
+            write(root / "val" / wnid / f"ILSVRC2012_val_{c}{i:07d}.JPEG", jpeg_bytes(5000 + 10 * c + i))
+    return root
+
+
+def in_memory(images):
+    return dataclasses.replace(images, images=images.get(torch.arange(len(images))), files=None, decode=None)
+
+
+@pytest.fixture
+def imagenet(tmp_path):
+    return load_dataset("imagenet", root=str(fake_imagenet(tmp_path / "imagenet")), image_size=16, progress=False)
+
+
+def test_the_loader_gives_the_batches_of_the_in_memory_path_from_any_start(imagenet):
+    train, seed, batch = imagenet.train, 1234, 4
+    assert train.images is None and len(train) == 18
+    per_epoch, total = iterations(dataclasses.replace(SMOKE.recipe, batch_size=batch, epochs=3), len(train))
+    memory = in_memory(train)
+    stream = BatchStream(train, seed, per_epoch, batch, total, "cpu", workers=1)
+    for start in (0, 5):  # a fresh start, then a resume in the middle of epoch 1
+        for i in range(start, total):
+            epoch, j = divmod(i, per_epoch)
+            idx = batch_indices(seed, epoch, len(train), batch, j)
+            x, y = stream.get(i)
+            assert torch.equal(x, memory.get(idx)) and torch.equal(y, train.labels[idx]), i
+    chunks = list(val_chunks(imagenet.val, 4, "cpu", workers=1))
+    assert torch.equal(torch.cat([x for x, _ in chunks]), in_memory(imagenet.val).images)
+    assert torch.equal(torch.cat([y for _, y in chunks]), imagenet.val.labels)
+
+
+def test_a_group_learns_the_same_from_files_as_from_memory(imagenet):
+    recipe = dataclasses.replace(SMOKE.recipe, batch_size=6, epochs=2, evals=2)
+    curves = []
+    for train, val in ((imagenet.train, imagenet.val), (in_memory(imagenet.train), in_memory(imagenet.val))):
+        group = build([BASE], Task(train, val, 3), recipe=recipe)
+        assert (group.stream is None) == (train.images is not None)
+        [metrics] = group.run()
+        curves.append((metrics["curve"], metrics["losses"]))
+    assert curves[0] == curves[1]
+
+
+def test_the_preprocessed_cache_holds_the_decoded_images(tmp_path, imagenet):
+    root = tmp_path / "imagenet"
+    folder = preprocess_imagenet(root, 16, tmp_path / "cache", progress=False)
+    assert preprocess_imagenet(root, 16, tmp_path / "cache", progress=False) == folder  # once only
+    cached = use_preprocessed(imagenet, tmp_path / "cache")
+    assert cached.info["preprocessed"] == str(folder) and cached.train.images is None
+    for part in ("train", "val"):
+        everything = torch.arange(len(getattr(imagenet, part)))
+        assert torch.equal(getattr(cached, part).get(everything), getattr(imagenet, part).get(everything))
+    trimmed = load_dataset("imagenet", root=str(root), image_size=16, train_per_class=2, progress=False)
+    half = use_preprocessed(trimmed, tmp_path / "cache").train.subset([2])
+    assert torch.equal(half.get(torch.arange(2)), trimmed.train.subset([2]).get(torch.arange(2)))
+    assert use_preprocessed(imagenet, tmp_path / "elsewhere") is imagenet  # no cache: files as they are
+
+
+def test_a_preprocessed_cache_of_other_files_is_refused(tmp_path, imagenet):
+    root = tmp_path / "imagenet"
+    preprocess_imagenet(root, 16, tmp_path / "cache", progress=False)
+    write(root / "train" / WNIDS[0] / "zz_new.JPEG", jpeg_bytes(1))
+    changed = load_dataset("imagenet", root=str(root), image_size=16, progress=False)
+    with pytest.raises(DataError, match=r"preprocessed from other files .*zz_new.*python -m repro.loader"):
+        use_preprocessed(changed, tmp_path / "cache")
