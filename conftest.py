@@ -19,6 +19,12 @@ def _blobs(n: int, classes: int, size: int, seed: int) -> ImageSet:
     return ImageSet(labels=labels, image_size=size, images=images)
 
 
+@pytest.fixture(scope="session")
+def make_blobs():
+    """The toy image maker, for tests that need a task of another size."""
+    return _blobs
+
+
 @pytest.fixture
 def tiny_task() -> Task:
     """A 4-class task that the smoke network learns in a few iterations."""

@@ -19,11 +19,10 @@ def run(specs, task, parents=None, store=None, recipe=SMOKE.recipe, **kw):
 
 
 @pytest.fixture(scope="module")
-def parents(request):
-    from conftest import _blobs
+def parents(make_blobs):
     from repro.train import Task
 
-    task = Task(_blobs(256, 4, 16, 0), _blobs(64, 4, 16, 1), 4)
+    task = Task(make_blobs(256, 4, 16, 0), make_blobs(64, 4, 16, 1), 4)
     out = {}
     for half in "AB":
         spec = RunSpec("random:0", half, "base", 0, 0, CONFIG)
@@ -96,12 +95,11 @@ def test_augment_crops_and_mirrors_deterministically():
     assert torch.equal(centre, augment(x[:, :, 1:7, 1:7], 6, True, None))
 
 
-def test_transfer_between_halves_with_different_numbers_of_classes(tiny_task):
+def test_transfer_between_halves_with_different_numbers_of_classes(tiny_task, make_blobs):
     """natural (72 classes) -> man-made (128) on Tiny ImageNet: only layers 1..7 travel, never the classifier."""
-    from conftest import _blobs
     from repro.train import Task
 
-    source_task = Task(_blobs(128, 3, 16, 2), _blobs(32, 3, 16, 3), 3)
+    source_task = Task(make_blobs(128, 3, 16, 2), make_blobs(32, 3, 16, 3), 3)
     base_a = RunSpec("natman", "A", "base", 0, 0, CONFIG)
     group, _ = run([base_a], source_task)
     parents = {base_a.key: group.members[0].net.state_dict()}
