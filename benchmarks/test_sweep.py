@@ -5,7 +5,10 @@
 - the `cpu-quick` plan trained as shared sweeps vs one network at a time, from empty stores, in one session:
   wall time of each, their ratio, and that both give the same numbers;
 - training throughput (images/s) per treatment, one network alone;
-- peak resident memory of the process (the whole study runs in one process with --workers 1).
+- peak resident memory of the process (the whole study runs in one process with --workers 1);
+- what sharing can save at most: each group's shared step against its networks stepped alone, weighted by
+  the plan's iterations (the bound on the plan's ratio, since everything else is the same code);
+- whether fusing same-shaped networks into one wider network (grouped convolutions) pays on this CPU.
 """
 import resource
 import time
@@ -15,7 +18,8 @@ import torch
 
 from repro.execute import execute, load_task
 from repro.profiles import get_profile
-from repro.runs import RunSpec, canonical, specs_for, training_config
+from repro.models import Net
+from repro.runs import RunSpec, canonical, groups, specs_for, training_config
 from repro.store import Store
 from repro.study import all_needs
 from repro.train import Group
@@ -78,3 +82,101 @@ def test_training_throughput_per_treatment(benchmark, treatment, n):
     benchmark.pedantic(train, rounds=3, iterations=1)
     images_per_second = steps * profile.recipe.batch_size / benchmark.stats.stats.mean
     benchmark.extra_info.update(images_per_second=images_per_second, threads=torch.get_num_threads())
+
+
+def step_seconds(group: Group, steps: int = 8) -> float:
+    group.step(0, group.members)  # warm-up
+    t0 = time.perf_counter()
+    for i in range(1, steps + 1):
+        group.step(i, group.members)
+    return (time.perf_counter() - t0) / steps
+
+
+def test_what_sharing_can_save_at_most(benchmark):
+    """Per group of the cpu-quick plan: one shared step vs the sum of its networks' steps alone. Sharing
+    removes the repeated frozen-prefix forward passes and batch preparation, nothing else: the trained layers'
+    forward and backward passes are the same work either way."""
+    profile = get_profile("cpu-quick")
+    rows = []
+
+    def measure():
+        rows.clear()
+        for group in groups(specs_for(profile, all_needs())):
+            task = load_task(group[0], None)
+            parents = {s.parent.key: Net(profile.arch, task.num_classes, profile.recipe.crop).state_dict()
+                       for s in group if s.parent}
+            shared = Group.build(group, task, parents, arch=profile.arch, recipe=profile.recipe)
+            alone = [Group.build([s], task, parents, arch=profile.arch, recipe=profile.recipe) for s in group]
+            rows.append((len(group), shared.total, step_seconds(shared), sum(step_seconds(a) for a in alone)))
+
+    benchmark.pedantic(measure, rounds=1, iterations=1)
+    shared_total = sum(iters * shared for _, iters, shared, _ in rows)
+    alone_total = sum(iters * alone for _, iters, _, alone in rows)
+    bound = alone_total / shared_total
+    print("\ngroup size, iterations, shared ms/step, sum of alone ms/step, ratio")
+    for size, iters, shared, alone in rows:
+        print(f"{size:4d} {iters:6d} {shared * 1e3:8.1f} {alone * 1e3:8.1f} {alone / shared:6.2f}")
+    print(f"plan-weighted ratio (the most sharing can give this plan): {bound:.2f}x")
+    benchmark.extra_info.update(groups=[list(r) for r in rows], plan_ratio_bound=bound,
+                                threads=torch.get_num_threads())
+    assert bound > 1.0  # sharing never costs time
+
+
+def fused_or_separate(k: int, fused: bool, bf16: bool):
+    """k cpu-profile conv stacks (conv1..conv5 with batch norm) as k networks or as one network with k-fold
+    grouped convolutions, plus k heads; returns a training step."""
+    from torch import nn
+    import torch.nn.functional as F
+
+    widths = get_profile("cpu").arch.widths[:5]
+    fmt = torch.channels_last
+
+    def stack(copies: int):
+        layers, c_in = [], 3
+        for j, c in enumerate(widths):
+            size = 5 if j == 0 else 3
+            layers += [nn.Conv2d(c_in * copies, c * copies, size, padding=size // 2, groups=copies),
+                       nn.BatchNorm2d(c * copies), nn.ReLU(inplace=True)]
+            if j in (0, 1, 4):
+                layers.append(nn.MaxPool2d(3, 2, ceil_mode=True))
+            c_in = c
+        return nn.Sequential(*layers).to(memory_format=fmt)
+
+    stacks = [stack(k)] if fused else [stack(1) for _ in range(k)]
+    heads = [nn.Sequential(nn.Flatten(), nn.LazyLinear(256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
+                           nn.Linear(256, 100)) for _ in range(k)]
+    xs = [torch.randn(128, 3, 28, 28) for _ in range(k)]
+    inputs = [torch.cat(xs, 1).contiguous(memory_format=fmt)] if fused else \
+        [x.contiguous(memory_format=fmt) for x in xs]
+    y = torch.randint(0, 100, (128,))
+
+    def loss():
+        with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+            feats = [s(x) for s, x in zip(stacks, inputs)]
+            per_net = feats[0].chunk(k, dim=1) if fused else feats
+            return sum(F.cross_entropy(h(f).float(), y) for h, f in zip(heads, per_net))
+
+    loss()  # materialise the lazy layers
+    params = [p for m in stacks + heads for p in m.parameters()]
+    opt = torch.optim.SGD(params, lr=0.01, momentum=0.9, foreach=True)
+
+    def step():
+        value = loss()
+        opt.zero_grad(set_to_none=True)
+        value.backward()
+        opt.step()
+
+    return step
+
+
+@pytest.mark.parametrize("bf16", [False, True], ids=["fp32", "bf16"])
+@pytest.mark.parametrize("k", [2, 4])
+@pytest.mark.parametrize("fused", [False, True], ids=["separate", "fused"])
+def test_fusing_same_shaped_networks(benchmark, fused, k, bf16):
+    """Same-shaped networks (a base and the fine-tuned runs) could run as one k-times-wider network with
+    grouped convolutions. Compare the `fused` and `separate` rows of one k and precision."""
+    step = fused_or_separate(k, fused, bf16)
+    for _ in range(2):
+        step()
+    benchmark.pedantic(step, rounds=10, iterations=1)
+    benchmark.extra_info.update(networks=k, images_per_second=k * 128 / benchmark.stats.stats.mean)

@@ -209,10 +209,46 @@ def group_key(spec: RunSpec) -> tuple:
 
 
 def groups(specs, share: bool = True) -> list[list[RunSpec]]:
-    """Split specs into training groups: one per target and DAG level when sharing, else one per run."""
+    """Split specs into training groups: one per target and DAG level when sharing, else one per run.
+
+    Ordered for a pool of workers: longest critical path first (a group's own work plus the most work that
+    waits on it), so the bases that unlock the big transfer groups go first and small groups fill in at the
+    end instead of one big group finishing alone on an otherwise idle machine.
+    """
     if not share:
-        return [[s] for s in order(specs)]
-    out: dict[tuple, list[RunSpec]] = {}
-    for s in order(specs):
-        out.setdefault(group_key(s), []).append(s)
-    return list(out.values())
+        grouped = [[s] for s in order(specs)]
+    else:
+        out: dict[tuple, list[RunSpec]] = {}
+        for s in order(specs):
+            out.setdefault(group_key(s), []).append(s)
+        grouped = list(out.values())
+    rank = critical_path(grouped)
+    return sorted(grouped, key=lambda g: -rank[id(g)])  # stable: dependency order among equals
+
+
+def work(spec: RunSpec) -> float:
+    """Rough training cost of a run per iteration, relative to a base: the share of the 8 layers it trains
+    (frozen layers are computed once per group and source, see repro.train)."""
+    frozen = spec.n if spec.treatment in ("BnB", "AnB", "random") else 0
+    return (MAX_LAYER + 1 - frozen) / (MAX_LAYER + 1)
+
+
+def critical_path(grouped: list[list[RunSpec]]) -> dict[int, float]:
+    """For each group (by id): its work plus the largest critical path among the groups that need it."""
+    owner = {s.key: id(g) for g in grouped for s in g}
+    children: dict[int, set[int]] = {id(g): set() for g in grouped}
+    for g in grouped:
+        for s in g:
+            if s.parent and s.parent.key in owner:
+                children[owner[s.parent.key]].add(id(g))
+    cost = {id(g): sum(work(s) for s in g) for g in grouped}
+    rank: dict[int, float] = {}
+
+    def path(i: int) -> float:
+        if i not in rank:
+            rank[i] = cost[i] + max((path(c) for c in children[i]), default=0.0)
+        return rank[i]
+
+    for g in grouped:
+        path(id(g))
+    return rank

@@ -180,7 +180,7 @@ class Group:
                  checkpoint_every=0, divergence_loss=1e3):
         self.members, self.sources, self.task = members, sources, task
         self.arch, self.recipe, self.device = arch, recipe, device
-        self.autocast = bf16 and device.type == "cuda"
+        self.autocast = (bf16 and device.type == "cuda") or (recipe.cpu_bf16 and device.type == "cpu")
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.store, self.checkpoint_every, self.divergence_loss = store, checkpoint_every, divergence_loss
         self.per_epoch, self.total = iterations(recipe, len(task.train))
@@ -358,6 +358,7 @@ class Group:
             "train_seconds": seconds,
             "group_size": len(self.members),
             "device": str(self.device),
+            "autocast": "bf16" if self.autocast else "none",
             "threads": torch.get_num_threads(),
             "torch": torch.__version__,
         }

@@ -35,10 +35,29 @@ def build(specs, task, parents=None, **kw):
 
 
 # ---- bf16 and channels_last ----------------------------------------------------------------------------
-def test_autocast_is_used_on_cuda_only(tiny_task):
+def test_autocast_is_used_on_cuda_and_on_the_cpu_only_when_the_recipe_asks(tiny_task):
     assert not build([BASE], tiny_task, device="cpu", bf16=True).autocast
     assert build([BASE], tiny_task, device=DEVICE, bf16=True).autocast == ON_CUDA
     assert not build([BASE], tiny_task, device=DEVICE, bf16=False).autocast
+    cpu_bf16 = dataclasses.replace(SMOKE.recipe, cpu_bf16=True)
+    assert build([BASE], tiny_task, device="cpu", recipe=cpu_bf16).autocast
+
+
+def test_cpu_bf16_learns_like_fp32_and_is_repeatable(tiny_task):
+    """The cpu profiles train in bf16 autocast: the same spec gives the same numbers twice, and numbers close
+    to fp32's (not equal: convolutions round their inputs to bf16)."""
+    runs = {}
+    for name, cpu_bf16 in [("bf16", True), ("bf16 again", True), ("fp32", False)]:
+        recipe = dataclasses.replace(SMOKE.recipe, epochs=2, cpu_bf16=cpu_bf16)
+        group = build([BASE], tiny_task, recipe=recipe, device="cpu")
+        [metrics] = group.run()
+        assert metrics["autocast"] == ("bf16" if cpu_bf16 else "none")
+        runs[name] = metrics
+    assert runs["bf16"]["losses"] == runs["bf16 again"]["losses"]
+    assert runs["bf16"]["losses"] != runs["fp32"]["losses"]
+    bf16, fp32 = ([loss for _, loss in runs[k]["losses"]] for k in ("bf16", "fp32"))
+    assert bf16 == pytest.approx(fp32, rel=0.05)
+    assert bf16[-1] < bf16[0]  # it learns
 
 
 def test_channels_last_gives_the_numbers_of_contiguous_memory_on_the_cpu(tiny_task):

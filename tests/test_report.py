@@ -133,6 +133,16 @@ def test_our_report_shows_every_run_verdict_and_figure(reports):
     assert "pytest -m smoke" in page
 
 
+def test_header_says_how_well_the_bases_learned_beside_chance(reports):
+    table = ours_table()
+    bases = [r.top1 for r in table.rows if r.treatment == "base" and r.split.startswith("random")]
+    mean = 100 * sum(bases) / len(bases)
+    assert (f"{mean:.1f}% top-1 on the 4-class random halves (4 networks; chance 25.0%)"
+            in reports["smoke"][0].read_text())
+    assert "62.5% top-1 on the 500-class random halves (8 networks; chance 0.2%)" in \
+        reports["original"][0].read_text()
+
+
 def test_scorecard_names_the_headline_and_every_part_of_a_claim(reports):
     page = reports["smoke"][0].read_text()
     assert "headline of claim 0" in page

@@ -100,6 +100,21 @@ def test_groups_share_one_target_and_level():
     assert all(len(g) == 1 for g in groups(plan, share=False))
 
 
+def test_groups_come_after_the_groups_they_copy_from_and_the_longest_chain_first():
+    from repro.study import all_needs
+
+    order = groups(specs_for(get_profile("cpu"), all_needs()))  # the whole cpu study
+    position = {s.key: k for k, g in enumerate(order) for s in g}
+    for k, g in enumerate(order):
+        assert all(position[s.parent.key] < k for s in g if s.parent)
+    # the random-split bases unlock the three 18-network groups: they go before the natural/man-made groups,
+    # which fill in the rest of the time (otherwise the big groups start last and one finishes alone)
+    first_natman = next(k for k, g in enumerate(order) if g[0].split == "natman")
+    random_bases = [k for k, g in enumerate(order) if g[0].split != "natman" and g[0].treatment == "base"]
+    assert max(random_bases) < first_natman
+    assert [len(g) for g in order[:9]] == [1] * 6 + [18] * 3
+
+
 def test_profiles_override_and_reject_unknown_fields():
     p = get_profile("smoke", ["recipe.lr=0.5", "replicates=3", "layers=1,2", "share=false"])
     assert (p.recipe.lr, p.replicates, p.layers, p.share) == (0.5, 3, (1, 2), False)

@@ -280,6 +280,20 @@ def run_rows(table: Table, original_study: bool) -> list[dict]:
     return out
 
 
+def base_accuracy(table: Table) -> str:
+    """How well the bases learned: mean top-1 per kind of half, beside chance (the first thing to check
+    before reading any transfer result)."""
+    halves: dict[tuple[str, int], list[float]] = {}
+    for r in table.rows:
+        if r.treatment == "base" and not r.diverged and r.top1 is not None and r.num_classes > 0:
+            family = ("random halves" if r.split.startswith("random") else
+                      "natural/man-made half" if r.split == "natman" else "whole dataset")
+            halves.setdefault((family, r.num_classes), []).append(r.top1)
+    return " · ".join(f"{100 * sum(v) / len(v):.1f}% top-1 on the {c}-class {family} ({len(v)} "
+                      f"network{'s' if len(v) > 1 else ''}; chance {100 / c:.1f}%)"
+                      for (family, c), v in sorted(halves.items()))
+
+
 def header_items(profile_name: str, session: dict, table: Table) -> tuple[list, list]:
     """(what ran: shown above the scorecard, where and with what: shown right below it)."""
     if profile_name == "original":
@@ -294,6 +308,8 @@ def header_items(profile_name: str, session: dict, table: Table) -> tuple[list, 
         ("Runs", runs),
         ("Wall time", _duration(session.get("wall_seconds"))),
     ]
+    if base_accuracy(table):
+        facts.append(("Base networks", base_accuracy(table)))
     commit = session.get("git_commit")
     if commit and session.get("git_dirty"):
         commit += " (with uncommitted changes)"
