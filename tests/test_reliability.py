@@ -31,7 +31,9 @@ from repro.train import iterations
 
 pytestmark = pytest.mark.smoke
 REPO = Path(__file__).resolve().parents[1]
-CLAIM = "coadaptation_dip"  # needs BnB and BnB+ on the random splits: 2 bases, then 3 transfers in one group
+# needs BnB and BnB+ on the random splits: base B, then 3 transfers from it in one group, then base A
+# (groups train longest critical path first)
+CLAIM = "coadaptation_dip"
 SETS = ["replicates=1", "recipe.epochs=2", "layers=1,7", "finetune_layers=3", "natman_layers=2",
         "random_layers=2", "checkpoint_every=2"]
 TINY = ["--profile", "smoke", "--claims", CLAIM, "--quiet", *[a for s in SETS for a in ("--set", s)]]
@@ -147,7 +149,9 @@ def test_a_killed_session_resumes_from_its_last_checkpoint_and_retrains_nothing_
     done = {k: (d / "result.json").stat().st_mtime_ns for k, d in runs.items() if (d / "result.json").exists()}
     interrupted = {k: json.loads((d / "checkpoint.json").read_text())["iteration"] for k, d in runs.items()
                    if k not in done and (d / "checkpoint.json").exists()}
-    assert len(done) >= 2 and interrupted, (done, interrupted)  # the bases were finished, a transfer was not
+    assert done and interrupted, (done, interrupted)
+    for key in interrupted:  # a transfer was interrupted after the base it copies from had finished
+        assert RunSpec.from_dict(spec_of(runs[key])).parent.key in done
 
     counts = summary(repro_run(store).stdout)
     assert counts["cached"] == len(done) and counts["trained"] == 5 - len(done)
@@ -303,33 +307,37 @@ def one_thread():
 
 def test_a_full_disk_while_checkpointing_stops_the_session_and_damages_nothing(tmp_path, monkeypatch, capsys,
                                                                                one_thread):
-    """The disk fills while base B writes its fifth checkpoint: a clear StoreError, base A (finished before)
-    and base B's fourth checkpoint intact; the CLI turns it into exit 2; freed, the same command resumes."""
+    """The disk fills while the second group to train (the transfers from base B) writes its fifth checkpoint:
+    a clear StoreError, base B (finished before) and the run's fourth checkpoint intact; the CLI turns it into
+    exit 2; freed, the same command resumes."""
     import repro.store
     from repro.execute import execute
+    from repro.runs import groups
 
     store = Store(tmp_path / "store")
     profile = get_profile("smoke", SETS)
     specs = tiny_specs()
-    base_a, base_b = specs[0], specs[1]
+    order = groups(specs)
+    finished_first, victim = order[0][0], order[1][0]  # here: base B, then the first of the transfers copying it
+    assert victim.parent == finished_first
     save_file, seen = repro.store.save_file, {}
 
     def filling_disk(tensors, path, *args, **kwargs):
-        if base_b.key in path:
+        if victim.key in path:
             seen.setdefault("checkpoints", 0)
             seen["checkpoints"] += 1
             if seen["checkpoints"] == 5:
-                seen["before"] = {p.name: p.read_bytes() for p in store.run_dir(base_b).iterdir()}
+                seen["before"] = {p.name: p.read_bytes() for p in store.run_dir(victim).iterdir()}
                 raise OSError(errno.ENOSPC, "No space left on device")
         return save_file(tensors, path, *args, **kwargs)
 
     monkeypatch.setattr(repro.store, "save_file", filling_disk)
     with pytest.raises(StoreError, match=r"disk full while writing .*checkpoint.safetensors: free some space"):
         execute(specs, profile, store, progress=False)
-    assert store.is_done(base_a)
-    weights_a = store.weights(base_a)
-    assert {p.name: p.read_bytes() for p in store.run_dir(base_b).iterdir()} == seen["before"]
-    assert store.load_checkpoint(base_b)[1]["iteration"] == 8  # checkpoints every 2 iterations: 2, 4, 6, 8
+    assert store.is_done(finished_first)
+    weights_first = store.weights(finished_first)
+    assert {p.name: p.read_bytes() for p in store.run_dir(victim).iterdir()} == seen["before"]
+    assert store.load_checkpoint(victim)[1]["iteration"] == 8  # checkpoints every 2 iterations: 2, 4, 6, 8
     assert not list(store.root.glob("runs/*/.*.tmp"))
 
     seen.clear()
@@ -340,9 +348,9 @@ def test_a_full_disk_while_checkpointing_stops_the_session_and_damages_nothing(t
 
     monkeypatch.undo()
     assert main(args) == 0
-    assert "resumed from the checkpoint at iteration 8" in (store.run_dir(base_b) / "log.txt").read_text()
+    assert "resumed from the checkpoint at iteration 8" in (store.run_dir(victim) / "log.txt").read_text()
     assert all(store.is_done(s) for s in specs)
-    assert all(store.weights(base_a)[k].equal(v) for k, v in weights_a.items())
+    assert all(store.weights(finished_first)[k].equal(v) for k, v in weights_first.items())
 
 
 # ---- property tests of the parsers ---------------------------------------------------------------------
