@@ -18,7 +18,7 @@ import torch
 
 from repro.execute import execute, load_task
 from repro.profiles import get_profile
-from repro.models import Net
+from repro.models import Net, flops_per_image
 from repro.runs import RunSpec, canonical, groups, specs_for, training_config
 from repro.store import Store
 from repro.study import all_needs
@@ -180,3 +180,36 @@ def test_fusing_same_shaped_networks(benchmark, fused, k, bf16):
         step()
     benchmark.pedantic(step, rounds=10, iterations=1)
     benchmark.extra_info.update(networks=k, images_per_second=k * 128 / benchmark.stats.stats.mean)
+
+
+@pytest.mark.parametrize("what", ["matmul-fp32", "matmul-bf16", "base-step-fp32", "base-step-bf16"])
+def test_how_close_a_training_step_comes_to_this_cpu_peak(benchmark, what):
+    """GFLOP/s of a cpu-profile base training step (forward + backward counted as 3 forwards) beside a large
+    matrix product in the same precision: how much idle hardware is left for sharing or fusing to use."""
+    import torch.nn.functional as F
+
+    from repro.train import make_optimizer
+
+    kind, precision = what.rsplit("-", 1)
+    bf16 = precision == "bf16"
+    if kind == "matmul":
+        a, b = (torch.randn(2048, 2048, dtype=torch.bfloat16 if bf16 else torch.float32) for _ in range(2))
+        flops, step = 2 * 2048 ** 3, (lambda: a @ b)
+    else:
+        profile = get_profile("cpu")
+        net = Net(profile.arch, 100, profile.recipe.crop).to(memory_format=torch.channels_last)
+        optimizer = make_optimizer(net, profile.recipe, torch.device("cpu"))
+        x = torch.randn(128, 3, 28, 28).contiguous(memory_format=torch.channels_last)
+        y = torch.randint(0, 100, (128,))
+        flops = 3 * flops_per_image(net, profile.recipe.crop) * 128
+
+        def step():
+            with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+                loss = F.cross_entropy(net(x).float(), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    for _ in range(3):
+        step()
+    benchmark.pedantic(step, rounds=20, iterations=1)
+    benchmark.extra_info.update(gflops=flops / benchmark.stats.stats.mean / 1e9, threads=torch.get_num_threads())
