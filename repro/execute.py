@@ -106,13 +106,18 @@ def train_group(specs: list[RunSpec], store_root: str, profile: Profile, data_ro
 
 # ---- progress ---------------------------------------------------------------------------------------
 class Progress:
-    """One status line: runs done / running / left, elapsed time and an estimate of what remains."""
+    """One status line: runs done / running / left, elapsed time and an estimate of what remains.
+
+    On a terminal the line is rewritten in place; into a file or a pipe (a log, CI) it is written once per
+    finished run instead, so the log shows how the session went without a line for every step."""
 
     def __init__(self, total: int, cached: int, enabled: bool = True, stream=None):
         self.total, self.cached, self.enabled = total, cached, enabled
         self.stream = stream or sys.stderr
         self.done, self.running, self.t0 = cached, 0, time.time()
         self.current = ""
+        self.in_place = getattr(self.stream, "isatty", lambda: False)()
+        self.logged = None
 
     def update(self, done=None, running=None, current=None):
         if done is not None:
@@ -127,13 +132,17 @@ class Progress:
         trained = self.done - self.cached
         left = self.total - self.done
         eta = f", ~{elapsed / trained * left / 60:.0f} min left" if trained > 0 and left else ""
-        line = (f"\r[repro] runs {self.done}/{self.total} done ({self.cached} cached), {self.running} running, "
+        line = (f"[repro] runs {self.done}/{self.total} done ({self.cached} cached), {self.running} running, "
                 f"{left} left, {elapsed / 60:.1f} min{eta} {self.current}")
-        self.stream.write(line[:160].ljust(160))
+        if self.in_place:
+            self.stream.write("\r" + line[:160].ljust(160))
+        elif self.logged != self.done:
+            self.logged = self.done
+            self.stream.write(line.rstrip() + "\n")
         self.stream.flush()
 
     def close(self):
-        if self.enabled:
+        if self.enabled and self.in_place:
             self.stream.write("\n")
             self.stream.flush()
 

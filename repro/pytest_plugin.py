@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import time
 
 import pytest
@@ -65,9 +66,12 @@ def study(request):
             run_slurm(profile, needs, Store(config.getoption("store")), data_root=config.getoption("data_root"),
                       partition=config.getoption("slurm_partition"), minutes=config.getoption("slurm_time"),
                       gpus=config.getoption("gpus"))
-        state["study"] = run_study(profile, needs, Store(config.getoption("store")),
-                                   data_root=config.getoption("data_root"), workers=config.getoption("workers"),
-                                   gpus=config.getoption("gpus"), progress=True)
+        # pytest captures what tests write; the progress of a long training session must reach the terminal
+        capture = config.pluginmanager.getplugin("capturemanager")
+        with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+            state["study"] = run_study(profile, needs, Store(config.getoption("store")),
+                                       data_root=config.getoption("data_root"), workers=config.getoption("workers"),
+                                       gpus=config.getoption("gpus"), progress=True)
     return state["study"]
 
 
