@@ -78,22 +78,21 @@ def test_a_session_logged_to_a_file_shows_a_line_per_finished_run():
 
 def test_a_pytest_session_shows_its_training_progress_although_pytest_captures_output(tmp_path):
     """The `study` fixture trains inside a test; pytest captures what tests print, but not its progress."""
-    import os
     import subprocess
     import sys
+
+    from tests.test_reliability import environment
 
     (tmp_path / "test_needs_a_study.py").write_text(
         "from repro.runs import Need\n\n"
         "NEEDS = [Need('random', 'BnB')]\n\n\n"
         "def test_trains_what_it_needs(study):\n"
         "    assert len(study.table) == len(study.specs) == 3  # both bases, BnB n=1\n")
-    env = {k: v for k, v in os.environ.items() if k not in ("REPRO_STORE", "REPRO_DATA")}
-    env.update(REPRO_CACHE=str(tmp_path / "cache"), OMP_NUM_THREADS="1")
     sets = ["replicates=1", "layers=1", "recipe.epochs=1"]
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "test_needs_a_study.py", "-p", "no:cacheprovider",
          "--store", str(tmp_path / "store"), *[a for s in sets for a in ("--set", s)]],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        cwd=tmp_path, env=environment(tmp_path), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     progress = [line for line in result.stderr.splitlines() if line.startswith("[repro] runs")]
     assert progress[0].startswith("[repro] runs 0/3 done") and progress[-1].startswith("[repro] runs 3/3 done")
