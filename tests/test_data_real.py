@@ -12,7 +12,7 @@ pytestmark = pytest.mark.cpu
 def test_real_tiny_imagenet_has_200_classes_100k_train_10k_val_and_72_natural():
     assert os.environ.get("REPRO_DATA"), (
         "set REPRO_DATA to the folder holding tiny-imagenet-200/ (extracted, or its shards train-*.tar.gz, "
-        "val-and-meta.tar.gz and SHA256SUMS), e.g. REPRO_DATA=/work/shared/data")
+        "val-and-meta.tar.gz and SHA256SUMS), e.g. REPRO_DATA=../shared/data from the repository root")
     torch.set_num_threads(1)
     data = load_dataset("tiny-imagenet", image_size=32, progress=False)
     assert len(data.classes) == 200
