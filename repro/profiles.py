@@ -76,6 +76,10 @@ class Profile:
     bf16: bool = True  # autocast on CUDA (on the CPU: recipe.cpu_bf16)
     channels_last: bool = True  # faster on CUDA and on the CPU (oneDNN)
     compile: bool = False
+    # Deterministic GPU numbers: no cuDNN autotuning, deterministic algorithms (see repro.train.determinism).
+    # Opting out (`--set deterministic=false`) may be faster but changes the run key, so its results are never
+    # mistaken for the ones a rerun would give.
+    deterministic: bool = True
     divergence_loss: float = 1e3  # a training loss above this (or non-finite) marks the run diverged
     checkpoint_every: int = 200  # iterations
     notes: str = ""

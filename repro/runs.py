@@ -30,7 +30,7 @@ def stable_seed(*parts) -> int:
 
 def training_config(profile: Profile) -> dict:
     """The profile fields that change what a network learns (and so belong in its key)."""
-    return {
+    config = {
         "dataset": profile.dataset,
         "image_size": profile.image_size,
         "arch": dataclasses.asdict(profile.arch),
@@ -40,6 +40,9 @@ def training_config(profile: Profile) -> dict:
         "train_per_class": profile.train_per_class,
         "val_per_class": profile.val_per_class,
     }
+    if not profile.deterministic:  # only when opted out: the keys of deterministic runs stay what they were
+        config["nondeterministic"] = True
+    return config
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ back-propagated.
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -116,6 +117,19 @@ def augment(x: torch.Tensor, crop: int, mirror: bool, seed: int | None) -> torch
     return (x - MEAN.to(x.device)) / STD.to(x.device)
 
 
+def determinism(deterministic: bool) -> None:
+    """Same spec, same GPU: same numbers. No cuDNN autotuning (its pick can differ from one process to the
+    next), deterministic cuDNN/cuBLAS algorithms (cuBLAS needs its workspace fixed before its first use), and
+    PyTorch's deterministic implementations. `warn_only`: an op without one warns rather than stops a long
+    run; benchmarks/gpu_check.py checks on the GPU that two trainings agree bit for bit. Nothing changes on
+    the CPU, whose kernels are deterministic already."""
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.backends.cudnn.benchmark = not deterministic
+    torch.backends.cudnn.deterministic = deterministic
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+
+
 def param_groups(net: Net, recipe: Recipe) -> list[dict]:
     """Conv/linear weights get weight decay; their biases get none and `bias_lr_mult` x the rate (as in the
     paper); batch-norm scales and shifts get neither."""
@@ -196,10 +210,9 @@ class Group:
     @classmethod
     def build(cls, specs: list[RunSpec], task: Task, parents: dict[str, dict], *, arch: Arch, recipe: Recipe,
               device="cpu", bf16=True, channels_last=True, store=None, checkpoint_every=0, divergence_loss=1e3,
-              compile=False):
+              compile=False, deterministic=True):
         device = torch.device(device)
-        if device.type == "cuda":
-            torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest kernels once
+        determinism(deterministic)
         fmt = torch.channels_last if channels_last else torch.contiguous_format
 
         def make_net():
