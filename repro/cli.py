@@ -100,17 +100,23 @@ def _study_setup(args):
 
 
 def cmd_plan(args) -> int:
+    from repro.schedule import projection
     from repro.study import plan
 
     profile, needs, store = _study_setup(args)
     p = plan(profile, needs, store)
+    projected = projection(profile, p["specs"], max(1, args.gpus))
     if args.json:
         out = {k: v for k, v in p.items() if k != "specs"}
+        out.update(projected_hours=projected.pop("projected_hours"), projection=projected)
         out["runs_detail"] = [{"key": s.key, "label": s.label, "cached": store.is_done(s)} for s in p["specs"]]
         print(json.dumps(out, indent=1))
     else:
         print(f"profile {p['profile']} on {p['dataset']}: {p['runs']} runs, {p['cached']} cached, "
               f"{p['to_train']} to train (store {store.root})")
+        if projected["projected_hours"] is not None:
+            print(f"projected on {projected['gpus']} GPU(s): {projected['projected_hours']:.2f} h, simulated with "
+                  f"step times from {projected['measurement']}")
         for s in p["specs"]:
             print(f"  {'cached ' if store.is_done(s) else 'train  '} {s.key}  {s.label}")
     return 0

@@ -211,8 +211,13 @@ def group_key(spec: RunSpec) -> tuple:
     return (spec.config, spec.split, spec.target, spec.replicate, spec.parent is not None)
 
 
-def groups(specs, share: bool = True) -> list[list[RunSpec]]:
+def groups(specs, share: bool = True, slots: int = 1) -> list[list[RunSpec]]:
     """Split specs into training groups: one per target and DAG level when sharing, else one per run.
+
+    For more than one slot (GPUs or workers) the groups are split further, so that the plan keeps them all
+    busy: one sub-group per frozen prefix (BnB 1-7, AnB 1-7, the random control: each shares its source's
+    forward pass), and every other run (a base, a fine-tuned transfer) alone. A network learns the same
+    numbers in any group (tests/test_train_golden.py), so splitting changes the time, never a result.
 
     Ordered for a pool of workers: longest critical path first (a group's own work plus the most work that
     waits on it), so the bases that unlock the big transfer groups go first and small groups fill in at the
@@ -223,10 +228,20 @@ def groups(specs, share: bool = True) -> list[list[RunSpec]]:
     else:
         out: dict[tuple, list[RunSpec]] = {}
         for s in order(specs):
-            out.setdefault(group_key(s), []).append(s)
+            out.setdefault(group_key(s) + ((sub_group(s),) if slots > 1 else ()), []).append(s)
         grouped = list(out.values())
     rank = critical_path(grouped)
     return sorted(grouped, key=lambda g: -rank[id(g)])  # stable: dependency order among equals
+
+
+def sub_group(spec: RunSpec) -> str:
+    """Frozen runs with one source share a sub-group (the forward pass through their frozen layers is computed
+    once for them all, as in repro.transfer.prefix_source_id); every other run is a sub-group of its own."""
+    if spec.treatment == "random":
+        return f"random:{spec.random_source_seed}"
+    if spec.frozen:
+        return f"prefix:{spec.parent.key}"
+    return spec.key
 
 
 def work(spec: RunSpec) -> float:

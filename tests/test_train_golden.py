@@ -69,6 +69,17 @@ def test_training_gives_the_numbers_the_earlier_code_gave():
         torch.set_num_threads(threads)
 
 
+@pytest.mark.smoke
+def test_each_transfer_in_a_group_of_its_own_gives_the_same_numbers():
+    """Splitting a group into sub-groups (repro.runs.groups with several GPUs) changes no number."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert study(split_transfers=True) == json.loads(GOLDEN.read_text())
+    finally:
+        torch.set_num_threads(threads)
+
+
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).parent))
     torch.set_num_threads(1)

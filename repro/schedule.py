@@ -1,0 +1,185 @@
+"""How long a plan takes on N GPUs: the executor's schedule, simulated with step times measured on a GPU.
+
+    repro plan --profile paper --gpus 8 --json      # ... "projected_hours": ...
+
+The simulation schedules the same groups in the same order as `repro.execute` does (`runs.groups` with one
+slot per GPU: the big groups split into sub-groups that share a frozen prefix, longest critical path first),
+each group taking the time the cost model gives it, on `gpus` identical GPUs, a group starting as soon as a
+GPU is free and its parents are trained.
+
+The cost model: one training step of a group is the measured step of one whole network (`network`: forward,
+backward and SGD on a ready batch) times the share of that work its members and frozen prefixes do (from the
+forward FLOPs of each layer: a frozen prefix once per source, forward only; a member's trained layers forward
+and backward, 3x), plus the measured overhead of a step of `Group.step` over the bare network (`group` minus
+`network`: drawing the batch, crops and mirrors), plus a fixed time per member and step (`member_overhead_ms`:
+kernel launches and host work that do not shrink with a member's FLOPs), fitted to a group of 8 trained in the
+measured `gpu` plan (`fit_member_overhead`). Each validation test is a forward pass over the target half's
+validation set. Not modelled: decoding ILSVRC-2012 (the input pipeline is assumed to
+keep up), the start-up of a group (data loading, warm-up), checkpoint writes.
+
+The step times come from benchmarks/gpu_check_h100.json (an H100 80GB HBM3, eager, bf16, batch 256, measured by
+benchmarks/gpu_check.sh), shipped in the package as repro/reference/gpu_step_times.json; a network of another
+width or crop than the one measured is scaled by its FLOPs per image.
+"""
+from __future__ import annotations
+
+import functools
+import heapq
+import json
+from importlib import resources
+
+import torch
+
+from repro.profiles import Profile
+from repro.runs import RunSpec, groups
+from repro.transfer import prefix_source_id
+
+MEASUREMENT = "gpu_step_times.json"
+# train images, val images per class, classes, natural classes (the natman split's half A)
+DATASET_SIZES = {"imagenet": (1_281_167, 50, 1000, 449), "tiny-imagenet": (100_000, 50, 200, 72)}
+
+
+def load_measurement(path: str | None = None) -> dict:
+    """The measured step times: {'source': ..., 'device': ..., 'profiles': {name: {network_ms, group_ms,
+    batch, gflop_per_image_fwd}}}."""
+    if path:
+        with open(path) as f:
+            return json.load(f)
+    return json.loads(resources.files("repro.reference").joinpath(MEASUREMENT).read_text())
+
+
+def measurement_from_gpu_check(check: dict, source: str) -> dict:
+    """The step times of a gpu_check.json (eager, the fastest of each mode per profile)."""
+    profiles: dict[str, dict] = {}
+    for r in check.get("throughput", []):
+        if "step_ms" not in r or r.get("compile"):
+            continue
+        p = profiles.setdefault(r["profile"], {"batch": r["batch"], "gflop_per_image_fwd": r["gflop_per_image_fwd"]})
+        key = f"{r['mode']}_ms"
+        p[key] = min(p.get(key, float("inf")), r["step_ms"])
+    return {"source": source, "device": check["device"]["name"], "torch": check["device"]["torch"],
+            "profiles": profiles}
+
+
+@functools.lru_cache(maxsize=None)
+def layer_flops(arch, num_classes: int, crop: int) -> tuple[int, ...]:
+    """Forward FLOPs per image of layers 1..8."""
+    from repro.models import Net
+
+    net = Net(arch, num_classes, crop)
+    counts = [0] * len(net.layers)
+    hooks = []
+    for k, layer in enumerate(net.layers):
+        def count(module, inputs, output, k=k):
+            if isinstance(module, torch.nn.Conv2d):
+                counts[k] += 2 * output.numel() * module.weight[0].numel() // output.shape[0]
+            elif isinstance(module, torch.nn.Linear):
+                counts[k] += 2 * module.in_features * module.out_features
+        hooks.append(layer.weights.register_forward_hook(count))
+    net.eval()
+    with torch.no_grad():
+        net(torch.zeros(1, 3, crop, crop))
+    for h in hooks:
+        h.remove()
+    return tuple(counts)
+
+
+def half_sizes(profile: Profile, spec: RunSpec) -> tuple[int, int, int]:
+    """(classes, train images, val images) of the half a run trains on."""
+    if profile.dataset in DATASET_SIZES:
+        train_total, val_per_class, num_classes, natural = DATASET_SIZES[profile.dataset]
+        train_per_class = train_total / num_classes
+    else:
+        num_classes, train_per_class = profile.num_classes, profile.images_per_class
+        val_per_class, natural = max(4, profile.images_per_class // 5), profile.num_classes // 2
+    if profile.train_per_class:
+        train_per_class = min(train_per_class, profile.train_per_class)
+    if profile.val_per_class:
+        val_per_class = min(val_per_class, profile.val_per_class)
+    if spec.split == "natman":
+        classes = natural if spec.target == "A" else num_classes - natural
+    else:
+        classes = num_classes // 2 if spec.target == "A" else num_classes - num_classes // 2
+    return classes, int(classes * train_per_class), int(classes * val_per_class)
+
+
+def group_seconds(group: list[RunSpec], profile: Profile, timing: dict) -> float:
+    """Simulated seconds to train one group from start to end (see the module's cost model)."""
+    from repro.train import eval_points, iterations
+
+    recipe = profile.recipe
+    classes, train, val = half_sizes(profile, group[0])
+    flops = layer_flops(profile.arch, classes, recipe.crop)
+    full = sum(flops)
+    network_ms = timing["network_ms"] * (full / 1e9 / timing["gflop_per_image_fwd"]) * (
+        recipe.batch_size / timing["batch"])
+    overhead_ms = max(0.0, timing["group_ms"] - timing["network_ms"]) + timing.get("member_overhead_ms", 0.0) * len(group)
+    prefix: dict[str, int] = {}  # source -> deepest frozen layer computed from it
+    trained = 0.0  # forward FLOPs per image of the members' own layers
+    for spec in group:
+        source = prefix_source_id(spec)
+        start = spec.n if source else 0
+        if source:
+            prefix[source] = max(prefix.get(source, 0), start)
+        trained += sum(flops[start:])
+    prefixes = sum(sum(flops[:k]) for k in prefix.values())
+    step_share = (prefixes + 3 * trained) / (3 * full)  # in whole-network training steps
+    eval_share = (prefixes + trained) / (3 * full)  # a forward pass is about a third of a training step
+    _, total = iterations(recipe, train)
+    tests = len(eval_points(recipe, total))
+    step_ms = overhead_ms + network_ms * step_share
+    eval_ms = tests * (val / recipe.batch_size) * network_ms * eval_share
+    return (total * step_ms + eval_ms) / 1000
+
+
+def fit_member_overhead(group: list[RunSpec], profile: Profile, timing: dict, seconds: float) -> float:
+    """The per-member, per-step milliseconds that make `group_seconds` give the measured `seconds`."""
+    from repro.train import iterations
+
+    without = group_seconds(group, profile, {**timing, "member_overhead_ms": 0.0})
+    _, total = iterations(profile.recipe, half_sizes(profile, group[0])[1])
+    return max(0.0, (seconds - without) * 1000 / (total * len(group)))
+
+
+def simulate(grouped: list[list[RunSpec]], seconds: list[float], gpus: int) -> float:
+    """Makespan in seconds of list-scheduling `grouped` (in priority order) on `gpus` GPUs: whenever a GPU is
+    free, it takes the first group in order whose parents are all trained (as repro.execute does)."""
+    owner = {s.key: k for k, g in enumerate(grouped) for s in g}
+    needs = [{owner[s.parent.key] for s in g if s.parent and s.parent.key in owner} for g in grouped]
+    finished: set[int] = set()
+    waiting = list(range(len(grouped)))
+    running: list[tuple[float, int]] = []  # (end time, group) heap
+    now, free = 0.0, gpus
+    while waiting or running:
+        for k in [k for k in waiting if needs[k] <= finished][:free]:
+            waiting.remove(k)
+            heapq.heappush(running, (now + seconds[k], k))
+            free -= 1
+        if not running:
+            raise ValueError("the plan's groups wait on runs that no group trains")
+        now, k = heapq.heappop(running)
+        finished.add(k)
+        free += 1
+        while running and running[0][0] == now:
+            finished.add(heapq.heappop(running)[1])
+            free += 1
+    return now
+
+
+def projection(profile: Profile, specs: list[RunSpec], gpus: int, measurement: dict | None = None) -> dict:
+    """The simulated schedule of `specs` on `gpus` GPUs: projected_hours and where the figure comes from."""
+    measurement = measurement or load_measurement()
+    timing = measurement["profiles"].get(profile.name)
+    out = {"gpus": gpus, "measurement": f"{measurement['source']} ({measurement['device']}, torch "
+                                        f"{measurement['torch']})"}
+    if timing is None or "network_ms" not in timing or "group_ms" not in timing:
+        return {**out, "projected_hours": None,
+                "why_none": f"no GPU step time measured for the {profile.name} profile's network (measured: "
+                            f"{', '.join(measurement['profiles'])}); benchmarks/gpu_check.sh measures it"}
+    grouped = groups(specs, share=profile.share, slots=gpus)
+    seconds = [group_seconds(g, profile, timing) for g in grouped]
+    makespan = simulate(grouped, seconds, gpus)
+    busy = sum(seconds)
+    return {**out, "projected_hours": round(makespan / 3600, 3), "groups": len(grouped),
+            "gpu_hours": round(busy / 3600, 2), "gpu_utilisation": round(busy / (gpus * makespan), 3) if makespan
+            else None, "longest_group_hours": round(max(seconds, default=0) / 3600, 2)}

@@ -1,0 +1,70 @@
+"""The schedule: big groups split into sub-groups for N GPUs, and `repro plan --gpus N` projecting its hours
+from a simulation of that schedule with step times measured on a GPU."""
+import json
+from pathlib import Path
+
+import pytest
+
+from repro.profiles import get_profile
+from repro.runs import groups, specs_for
+from repro.schedule import load_measurement, measurement_from_gpu_check, projection, simulate
+from repro.study import all_needs
+
+pytestmark = pytest.mark.smoke
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_for_several_gpus_a_group_splits_into_sub_groups_that_share_a_frozen_prefix():
+    plan = specs_for(get_profile("cpu"), all_needs())
+    whole, split = groups(plan), groups(plan, slots=8)
+    assert len(split) > len(whole) and sorted(s.key for g in split for s in g) == sorted(s.key for s in plan)
+    for g in split:
+        if len(g) > 1:  # several runs together only where they share one frozen source
+            assert all(s.frozen for s in g)
+            assert len({(s.treatment == "random", s.parent.key if s.parent else None) for s in g}) == 1
+    bnb = [g for g in split if g[0].treatment == "BnB"]
+    assert bnb and all(len(g) == 7 for g in bnb)  # BnB 1-7 of one target and replicate, as one sub-group
+    position = {s.key: k for k, g in enumerate(split) for s in g}
+    assert all(position[s.parent.key] < k for k, g in enumerate(split) for s in g if s.parent)
+    assert groups(plan, slots=1) == whole  # one GPU or CPU: the groups as before
+
+
+def test_the_simulation_keeps_every_gpu_busy_and_waits_for_parents():
+    plan = specs_for(get_profile("smoke"), all_needs())
+    grouped = groups(plan, slots=2)
+    hour = [3600.0] * len(grouped)
+    bases = sum(1 for g in grouped if not any(s.parent for s in g))
+    assert simulate(grouped, hour, 1) == 3600 * len(grouped)
+    assert simulate(grouped, hour, len(grouped)) == 3600 * 2  # bases, then every transfer at once
+    two = simulate(grouped, hour, 2)
+    assert 3600 * len(grouped) / 2 <= two <= 3600 * (len(grouped) + 1) / 2 + 3600 * (bases % 2)
+
+
+def test_plan_reports_projected_hours_from_the_committed_gpu_measurement(capsys):
+    from repro.cli import main
+
+    assert main(["plan", "--profile", "paper", "--gpus", "8", "--json", "--store", "/nonexistent-store"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["projected_hours"] > 0 and "gpu_check_h100.json" in out["projection"]["measurement"]
+    profile = get_profile("paper")
+    one = projection(profile, specs_for(profile, all_needs()), 1)
+    # 8 GPUs: at most the work of one divided by 8, plus the longest group
+    assert one["projected_hours"] / 8 <= out["projected_hours"] <= one["projected_hours"] / 8 + \
+        out["projection"]["longest_group_hours"]
+    assert main(["plan", "--profile", "gpu", "--gpus", "1", "--json", "--store", "/nonexistent-store"]) == 0
+    assert json.loads(capsys.readouterr().out)["projected_hours"] > 0
+
+
+def test_the_shipped_step_times_are_those_of_the_committed_measurement():
+    check = json.loads((ROOT / "benchmarks" / "gpu_check_h100.json").read_text())
+    derived = measurement_from_gpu_check(check, "benchmarks/gpu_check_h100.json")
+    shipped = load_measurement()
+    assert shipped["source"] == derived["source"] and shipped["device"] == check["device"]["name"]
+    for name, timing in derived["profiles"].items():
+        assert {k: shipped["profiles"][name][k] for k in timing} == timing
+
+
+def test_a_profile_without_a_measurement_says_so():
+    profile = get_profile("cpu")
+    out = projection(profile, specs_for(profile, all_needs()), 1)
+    assert out["projected_hours"] is None and "gpu_check.sh" in out["why_none"]
