@@ -147,7 +147,7 @@ class Progress:
             self.stream.flush()
 
 
-# ---- executors --------------------------------------------------------------------------------------
+# ---- the scheduling loop ----------------------------------------------------------------------------
 def _ready(group: list[RunSpec], store: Store) -> bool:
     return all(store.is_done(s.parent) for s in group if s.parent)
 
@@ -156,25 +156,56 @@ def execute(specs: list[RunSpec], profile: Profile, store: Store, *, data_root: 
             workers: int = 1, gpus: int = 0, progress: bool = True, device: str | None = None,
             poll_seconds: float = 2.0) -> Outcome:
     """Train every spec not yet in the store. `gpus` > 0: one worker per GPU; else `workers` CPU workers."""
-    t0 = time.time()
-    outcome = Outcome()
-    pending = []
-    for s in specs:
-        metrics = store.result(s)
-        if metrics is not None:
-            store.index_finished(s, metrics)
-            outcome.cached.append(s.key)
-        else:
-            pending.append(s)
-    bar = Progress(len(specs), len(outcome.cached), enabled=progress)
-    bar.update()
-    todo = groups(pending, share=profile.share)
     if gpus:
-        _run_pool(todo, profile, store, data_root, outcome, bar, slots=gpu_slots(gpus), poll_seconds=poll_seconds)
+        backend = Pool(gpu_slots(gpus), store, profile, data_root)
     elif workers > 1:
-        _run_pool(todo, profile, store, data_root, outcome, bar, slots=[None] * workers, poll_seconds=poll_seconds)
+        backend = Pool([None] * workers, store, profile, data_root)
     else:
-        _run_inline(todo, profile, store, data_root, outcome, bar, device, poll_seconds)
+        backend = Inline(store, profile, data_root, device)
+    return schedule(specs, store, backend, share=profile.share, progress=progress, poll_seconds=poll_seconds)
+
+
+def schedule(specs, store: Store, backend, *, share: bool = True, progress: bool = True,
+             poll_seconds: float = 2.0) -> Outcome:
+    """The one scheduling loop of every backend (in-process, worker pool, Slurm): the runs not in the store
+    in groups sized to the backend's slots (repro.runs.groups), each free slot given the first ready group in
+    that order (longest critical path first), finished groups recorded, groups that another session holds
+    retried after a pause. `backend`: `slots` (None: no limit), `submit(group) -> handle`,
+    `wait(handles, timeout) -> [(handle, result)]`, `describe(handles) -> str`, `close()`."""
+    t0 = time.time()
+    outcome, pending = Outcome(), []
+    try:
+        for s in specs:
+            metrics = store.result(s)
+            if metrics is not None:
+                store.index_finished(s, metrics)
+                outcome.cached.append(s.key)
+            else:
+                pending.append(s)
+        bar = Progress(len(specs), len(outcome.cached), enabled=progress)
+        bar.update()
+        backend.bar = bar
+        todo = groups(pending, share=share, slots=backend.slots or 8)
+        running: dict = {}  # handle -> group
+        not_before: dict[int, float] = {}  # groups held by another session are retried after a pause
+        while todo or running:
+            now = time.time()
+            ready = [g for g in todo if not_before.get(id(g), 0) <= now and _ready(g, store)]
+            room = len(ready) if backend.slots is None else backend.slots - len(running)
+            for group in ready[:max(0, room)]:
+                todo.remove(group)
+                running[backend.submit(group)] = group
+            bar.update(running=sum(len(g) for g in running.values()), current=backend.describe(running))
+            if not running:  # parents are being trained by another session
+                time.sleep(poll_seconds)
+                continue
+            for handle, result in backend.wait(list(running), poll_seconds):
+                group = running.pop(handle)
+                _record(outcome, result, bar, store, pending)
+                _requeue(group, result, store, todo, not_before, outcome, poll_seconds)
+    finally:
+        backend.close()
+    bar.update(running=0, current="")
     bar.close()
     outcome.seconds = time.time() - t0
     return outcome
@@ -183,7 +214,7 @@ def execute(specs: list[RunSpec], profile: Profile, store: Store, *, data_root: 
 def _record(outcome: Outcome, result: dict, bar: Progress, store: Store, specs) -> None:
     outcome.trained += result["trained"]
     outcome.diverged += result["diverged"]
-    bar.update(done=sum(store.is_done(s) for s in specs))
+    bar.update(done=bar.cached + sum(store.is_done(s) for s in specs))
 
 
 def _requeue(group, result, store, todo, not_before, outcome, poll_seconds):
@@ -196,26 +227,35 @@ def _requeue(group, result, store, todo, not_before, outcome, poll_seconds):
         not_before[id(waiting)] = time.time() + poll_seconds
 
 
-def _run_inline(todo, profile, store, data_root, outcome, bar, device, poll_seconds):
-    all_specs = [s for g in todo for s in g]
-    not_before: dict[int, float] = {}
-    while todo:
-        now = time.time()
-        ready = [g for g in todo if not_before.get(id(g), 0) <= now and _ready(g, store)]
-        if not ready:  # parents are being trained by another session
-            time.sleep(poll_seconds)
-            continue
-        group = ready[0]
-        todo.remove(group)
+# ---- backends ---------------------------------------------------------------------------------------
+class Inline:
+    """Train each group in this process, one at a time (the CPU default, and tests)."""
+
+    slots = 1
+
+    def __init__(self, store: Store, profile: Profile, data_root: str | None, device: str | None):
+        self.store, self.profile, self.data_root, self.device = store, profile, data_root, device
+        self.bar, self.done = None, {}
+
+    def submit(self, group):
         label = f"| {group[0].split}/{group[0].target} r{group[0].replicate}: {len(group)} nets"
 
-        def tick(i, total, label=label, size=len(group)):
-            bar.update(running=size, current=f"{label} {100 * i // total}%")
+        def tick(i, total):
+            self.bar.update(running=len(group), current=f"{label} {100 * i // total}%")
 
-        result = train_group(group, str(store.root), profile, data_root, device, tick)
-        _record(outcome, result, bar, store, all_specs)
-        _requeue(group, result, store, todo, not_before, outcome, poll_seconds)
-    bar.update(running=0, current="")
+        handle = len(self.done)
+        self.done[handle] = train_group(group, str(self.store.root), self.profile, self.data_root, self.device,
+                                        tick)
+        return handle
+
+    def wait(self, handles, timeout):
+        return [(h, self.done.pop(h)) for h in handles]
+
+    def describe(self, handles) -> str:
+        return ""
+
+    def close(self):
+        pass
 
 
 def gpu_slots(gpus: int) -> list[str]:
@@ -248,36 +288,35 @@ def _pool_train(group, store_root, profile, data_root):
     return train_group(group, store_root, profile, data_root, None, None)
 
 
-def _run_pool(todo, profile, store, data_root, outcome, bar, slots, poll_seconds):
-    all_specs = [s for g in todo for s in g]
-    ctx = mp.get_context("spawn")  # CUDA cannot be used in forked children
-    manager = None
-    if all(s is None for s in slots):
-        init, initargs = _cpu_worker_init, (max(1, (os.cpu_count() or 1) // len(slots)),)
-    else:
-        manager = ctx.Manager()
-        decoders = max(1, (os.cpu_count() or 1) // len(slots) - 1)
-        init, initargs = _gpu_worker_init, (manager.list(slots), manager.Lock(), decoders)
-    running: dict = {}
-    not_before: dict[int, float] = {}  # groups held by another session are retried after a pause
-    with ProcessPoolExecutor(max_workers=len(slots), mp_context=ctx, initializer=init, initargs=initargs) as pool:
-        while todo or running:
-            now = time.time()
-            ready = [g for g in todo if not_before.get(id(g), 0) <= now and _ready(g, store)]
-            for group in ready[: len(slots) - len(running)]:
-                todo.remove(group)
-                running[pool.submit(_pool_train, group, str(store.root), profile, data_root)] = group
-            bar.update(running=sum(len(g) for g in running.values()))
-            if not running:
-                time.sleep(poll_seconds)
-                continue
-            finished, _ = wait(running, timeout=poll_seconds, return_when=FIRST_COMPLETED)
-            for future in finished:
-                group = running.pop(future)
-                result = future.result()
-                _record(outcome, result, bar, store, all_specs)
-                _requeue(group, result, store, todo, not_before, outcome, poll_seconds)
-    if manager is not None:
-        manager.shutdown()
-    bar.update(running=0, current="")
+class Pool:
+    """One worker process per slot: a GPU id (pinned before CUDA starts in it) or None (a CPU worker with its
+    share of the cores)."""
 
+    def __init__(self, slots: list, store: Store, profile: Profile, data_root: str | None):
+        self.slots, self.store, self.profile, self.data_root = len(slots), store, profile, data_root
+        self.bar = None
+        ctx = mp.get_context("spawn")  # CUDA cannot be used in forked children
+        self.manager = None
+        if all(s is None for s in slots):
+            init, initargs = _cpu_worker_init, (max(1, (os.cpu_count() or 1) // len(slots)),)
+        else:
+            self.manager = ctx.Manager()
+            decoders = max(1, (os.cpu_count() or 1) // len(slots) - 1)
+            init, initargs = _gpu_worker_init, (self.manager.list(slots), self.manager.Lock(), decoders)
+        self.pool = ProcessPoolExecutor(max_workers=len(slots), mp_context=ctx, initializer=init,
+                                        initargs=initargs)
+
+    def submit(self, group):
+        return self.pool.submit(_pool_train, group, str(self.store.root), self.profile, self.data_root)
+
+    def wait(self, handles, timeout):
+        finished, _ = wait(handles, timeout=timeout, return_when=FIRST_COMPLETED)
+        return [(f, f.result()) for f in finished]
+
+    def describe(self, handles) -> str:
+        return ""
+
+    def close(self):
+        self.pool.shutdown()
+        if self.manager is not None:
+            self.manager.shutdown()

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import time
 
-from repro.execute import Outcome, Progress, _ready, _record, _requeue, train_group
+from repro.execute import Outcome, schedule, train_group
 from repro.profiles import Profile
-from repro.runs import groups, specs_for
+from repro.runs import specs_for
 from repro.store import Store
 
 CPUS_PER_JOB = 10  # decoding workers of file-backed data (repro.loader) plus the training process
@@ -62,6 +62,43 @@ def slurm_executor(store: Store, partition: str | None, minutes: int, cluster: s
     return executor
 
 
+class Slurm:
+    """The scheduling loop's Slurm backend: one job per group; `gpus` jobs in flight at most (None: all)."""
+
+    def __init__(self, executor, store: Store, profile: Profile, data_root: str | None, gpus: int):
+        self.executor, self.store, self.profile, self.data_root = executor, store, profile, data_root
+        self.slots = gpus if gpus > 0 else None
+        self.bar, self.groups = None, {}
+
+    def submit(self, group):
+        job = self.executor.submit(TrainGroup(group, str(self.store.root), self.profile, self.data_root))
+        self.groups[job] = group
+        return job
+
+    def wait(self, jobs, timeout):
+        finished = [job for job in jobs if job.done()]
+        if not finished:
+            time.sleep(timeout)
+        out = []
+        for job in finished:
+            group = self.groups.pop(job)
+            try:
+                out.append((job, job.result()))
+            except Exception as error:  # noqa: BLE001 - a failed job: say which, and where its log is
+                raise RuntimeError(
+                    f"Slurm job {job.job_id} ({len(group)} runs: {group[0].label} ...) failed: {error}\n"
+                    f"Its log: {self.executor.folder}/{job.job_id}_0_log.err. Finished runs are kept in the "
+                    f"store {self.store.root}; other jobs keep running; the same command goes on where this one "
+                    f"stopped.") from None
+        return out
+
+    def describe(self, jobs) -> str:
+        return f"| {len(jobs)} jobs: " + " ".join(str(j.job_id) for j in list(jobs)[:6])
+
+    def close(self):
+        pass  # submitted jobs keep running: their runs land in the store
+
+
 def run_slurm(profile: Profile, needs, store: Store, *, data_root: str | None = None, partition: str | None = None,
               minutes: int = 24 * 60, gpus: int = 0, executor=None, progress: bool = True,
               poll_seconds: float = 30.0) -> Outcome:
@@ -69,44 +106,6 @@ def run_slurm(profile: Profile, needs, store: Store, *, data_root: str | None = 
     if minutes < 1:
         raise ValueError(f"--slurm-time must be a positive number of minutes, got {minutes}")
     executor = executor or slurm_executor(store, partition, minutes)
-    t0 = time.time()
-    specs = specs_for(profile, needs)
-    outcome = Outcome()
-    pending = []
-    for s in specs:
-        if store.is_done(s):
-            outcome.cached.append(s.key)
-        else:
-            pending.append(s)
-    bar = Progress(len(specs), len(outcome.cached), enabled=progress)
-    todo = groups(pending, share=profile.share)
-    running: dict = {}  # job -> group
-    not_before: dict[int, float] = {}
-    while todo or running:
-        now = time.time()
-        ready = [g for g in todo if not_before.get(id(g), 0) <= now and _ready(g, store)]
-        room = len(ready) if gpus <= 0 else max(0, gpus - len(running))
-        for group in ready[:room]:
-            todo.remove(group)
-            running[executor.submit(TrainGroup(group, str(store.root), profile, data_root))] = group
-        bar.update(running=sum(len(g) for g in running.values()),
-                   current=f"| {len(running)} jobs: " + " ".join(str(j.job_id) for j in list(running)[:6]))
-        finished = [job for job in running if job.done()]
-        for job in finished:
-            group = running.pop(job)
-            try:
-                result = job.result()
-            except Exception as error:  # noqa: BLE001 - a failed job: say which, and where its log is
-                raise RuntimeError(
-                    f"Slurm job {job.job_id} ({len(group)} runs: {group[0].label} ...) failed: {error}\n"
-                    f"Its log: {executor.folder}/{job.job_id}_0_log.err. Finished runs are kept in the store "
-                    f"{store.root}; other jobs keep running; the same command goes on where this one stopped."
-                ) from None
-            _record(outcome, result, bar, store, specs)
-            _requeue(group, result, store, todo, not_before, outcome, poll_seconds)
-        if not finished:
-            time.sleep(poll_seconds)
-    bar.update(running=0, current="")
-    bar.close()
-    outcome.seconds = time.time() - t0
-    return outcome
+    backend = Slurm(executor, store, profile, data_root, gpus)
+    return schedule(specs_for(profile, needs), store, backend, share=profile.share, progress=progress,
+                    poll_seconds=poll_seconds)
