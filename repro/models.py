@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from repro.profiles import Arch
 
@@ -41,8 +42,22 @@ def _pool():
     return nn.MaxPool2d(3, 2, ceil_mode=True)
 
 
+class LRN(nn.LocalResponseNorm):
+    """CaffeNet's local response normalisation, in the dtype of its input. Under autocast `pow` is on the
+    fp32 list, so the stock module turns a bf16 activation into fp32 (and every layer after it would run on
+    fp32 inputs); here autocast is off inside, so bf16 stays bf16 and fp32 is computed exactly as before."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype == torch.float32:
+            return F.local_response_norm(x, self.size, self.alpha, self.beta, self.k)
+        with torch.autocast(x.device.type, enabled=False):  # the same formula, in x's dtype
+            sq = F.pad(x * x, (0, 0, 0, 0, self.size // 2, (self.size - 1) // 2))
+            window = sum(sq[:, j:j + x.shape[1]] for j in range(self.size))
+            return x / (window * (self.alpha / self.size) + self.k).pow(self.beta)
+
+
 def _lrn():
-    return nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=1.0)
+    return LRN(5, alpha=1e-4, beta=0.75, k=1.0)
 
 
 class Net(nn.Module):

@@ -216,3 +216,17 @@ def test_a_preprocessed_cache_of_other_files_is_refused(tmp_path, imagenet):
     changed = load_dataset("imagenet", root=str(root), image_size=16, progress=False)
     with pytest.raises(DataError, match=r"preprocessed from other files .*zz_new.*python -m repro.loader"):
         use_preprocessed(changed, tmp_path / "cache")
+
+
+def test_lrn_stays_in_bf16_under_autocast_and_is_unchanged_in_fp32():
+    """CaffeNet's LRN: the stock module leaves autocast's bf16 for fp32 (`pow` is on its fp32 list)."""
+    from repro.models import LRN
+
+    x = torch.randn(4, 16, 7, 7) * 30
+    lrn, stock = LRN(5, alpha=1e-4, beta=0.75, k=1.0), torch.nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=1.0)
+    assert torch.equal(lrn(x), stock(x))
+    with torch.autocast("cpu", torch.bfloat16):
+        assert stock(x.bfloat16()).dtype == torch.float32
+        out = lrn(x.bfloat16())
+    assert out.dtype == torch.bfloat16
+    assert torch.allclose(out.float(), stock(x), rtol=0.02, atol=0.02)
