@@ -87,7 +87,8 @@ def train_group(specs: list[RunSpec], store_root: str, profile: Profile, data_ro
         group = Group.build(mine, task, parents, arch=arch, recipe=recipe, device=device, bf16=profile.bf16,
                             channels_last=profile.channels_last, store=store,
                             checkpoint_every=profile.checkpoint_every, divergence_loss=profile.divergence_loss,
-                            compile=profile.compile, deterministic=profile.deterministic)
+                            compile=profile.compile, deterministic=profile.deterministic,
+                            checkpoint_minutes=profile.checkpoint_minutes)
         for spec in mine:
             store.append_log(spec, f"{time.strftime('%F %T')} start {spec.label} in a group of {len(mine)} "
                                    f"on {device}, {group.total} iterations")

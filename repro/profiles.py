@@ -81,7 +81,8 @@ class Profile:
     # mistaken for the ones a rerun would give.
     deterministic: bool = True
     divergence_loss: float = 1e3  # a training loss above this (or non-finite) marks the run diverged
-    checkpoint_every: int = 200  # iterations
+    checkpoint_every: int = 200  # iterations (0: not by count)
+    checkpoint_minutes: float = 0.0  # also after this much wall time since the last one (0: not by time)
     notes: str = ""
 
     def __post_init__(self):
@@ -96,7 +97,9 @@ class Profile:
                          (len(widths) == 6 and min(widths) >= 1,
                           f"arch.widths must be 6 positive widths (conv1..conv5, fc6/fc7), got {widths}"),
                          (self.checkpoint_every >= 0, f"checkpoint_every must be >= 0 (0: never), got "
-                                                      f"{self.checkpoint_every}")]:
+                                                      f"{self.checkpoint_every}"),
+                         (self.checkpoint_minutes >= 0, f"checkpoint_minutes must be >= 0 (0: never), got "
+                                                        f"{self.checkpoint_minutes}")]:
             if not ok:
                 raise ValueError(f"profile {self.name}: {what}")
 
@@ -210,6 +213,8 @@ GPU = Profile(
     recipe=Recipe(lr=0.02, batch_size=256, epochs=16, lr_steps=(0.5, 0.75), crop=56, evals=16, top_k=3,
                   warmup=0.05),
     replicates=5,
+    checkpoint_every=0,  # by wall time only: a group takes minutes, and each checkpoint costs a write
+    checkpoint_minutes=10.0,
     notes="Tiny ImageNet at full resolution (56px crops of 64px images), a wider network with batch norm.",
 )
 
@@ -222,7 +227,8 @@ PAPER = Profile(
     recipe=Recipe(lr=0.01, batch_size=256, epochs=450_000 * 256 / 645_000,
                   lr_steps=(100 / 450, 200 / 450, 300 / 450, 400 / 450), crop=227, evals=450, top_k=10),
     replicates=4,
-    checkpoint_every=5000,
+    checkpoint_every=0,
+    checkpoint_minutes=10.0,  # written in the background; a preempted Slurm job loses at most this much
     notes="The original protocol: CaffeNet, 227px crops, batch 256, 450k iterations, 4 random splits.",
 )
 

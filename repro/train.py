@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -179,6 +180,39 @@ def _state(member: Member) -> dict[str, torch.Tensor]:
     return tensors
 
 
+class CheckpointWriter:
+    """Checkpoints written in a background thread, one at a time, while training goes on. `write` takes a
+    snapshot (the tensors copied to the CPU, the lists copied) before it returns, so what is written is the
+    state at the checkpoint's iteration; the store's own protocol (a staged file, then checkpoint.json as the
+    commit point) keeps a process killed mid-write resumable. `wait` finishes the write in flight and raises
+    its error, if any."""
+
+    def __init__(self, store):
+        self.store, self.thread, self.error = store, None, None
+
+    def write(self, items: list[tuple[RunSpec, dict[str, torch.Tensor], dict]]) -> None:
+        self.wait()
+        snapshot = [(spec, {k: v.detach().to("cpu", copy=True) for k, v in tensors.items()}, meta)
+                    for spec, tensors, meta in items]
+        self.thread = threading.Thread(target=self._write, args=(snapshot,), name="checkpoint", daemon=True)
+        self.thread.start()
+
+    def _write(self, snapshot) -> None:
+        try:
+            for spec, tensors, meta in snapshot:
+                self.store.save_checkpoint(spec, tensors, meta)
+        except BaseException as error:  # noqa: BLE001 - raised in the training thread by `wait`
+            self.error = error
+
+    def wait(self) -> None:
+        if self.thread is not None:
+            self.thread.join()
+            self.thread = None
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+
+
 def _restore(member: Member, tensors: dict[str, torch.Tensor], device) -> None:
     member.net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
     params = dict(member.net.named_parameters())
@@ -191,12 +225,14 @@ class Group:
     """Networks of one target trained together. Build with `Group.build`, then `run`."""
 
     def __init__(self, members, sources, task, arch, recipe, device, bf16, channels_last, store=None,
-                 checkpoint_every=0, divergence_loss=1e3):
+                 checkpoint_every=0, divergence_loss=1e3, checkpoint_minutes=0.0):
         self.members, self.sources, self.task = members, sources, task
         self.arch, self.recipe, self.device = arch, recipe, device
         self.autocast = (bf16 and device.type == "cuda") or (recipe.cpu_bf16 and device.type == "cpu")
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.store, self.checkpoint_every, self.divergence_loss = store, checkpoint_every, divergence_loss
+        self.checkpoint_seconds = 60 * checkpoint_minutes
+        self.writer = CheckpointWriter(store) if store is not None else None
         self.per_epoch, self.total = iterations(recipe, len(task.train))
         self.lr = schedule(recipe, self.total)
         self.evals = eval_points(recipe, self.total)
@@ -210,7 +246,7 @@ class Group:
     @classmethod
     def build(cls, specs: list[RunSpec], task: Task, parents: dict[str, dict], *, arch: Arch, recipe: Recipe,
               device="cpu", bf16=True, channels_last=True, store=None, checkpoint_every=0, divergence_loss=1e3,
-              compile=False, deterministic=True):
+              compile=False, deterministic=True, checkpoint_minutes=0.0):
         device = torch.device(device)
         determinism(deterministic)
         fmt = torch.channels_last if channels_last else torch.contiguous_format
@@ -234,7 +270,7 @@ class Group:
             for net in [m.net for m in members] + list(sources.values()):
                 compile_layers(net)
         return cls(members, sources, task, arch, recipe, device, bf16, channels_last, store, checkpoint_every,
-                   divergence_loss)
+                   divergence_loss, checkpoint_minutes)
 
     # ---- data --------------------------------------------------------------------------------------
     def batch(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -300,12 +336,21 @@ class Group:
         return [c / len(val) for c in correct]
 
     def checkpoint(self, i: int, members) -> None:
+        """Start writing every member's state at iteration i (in the background, see CheckpointWriter)."""
         if self.store is None:
             return
-        for m in members:
-            self.store.save_checkpoint(m.spec, _state(m), {"iteration": i, "curve": m.curve, "losses": m.losses,
-                                                           "diverged": m.diverged, "loss_sum": m.loss_sum,
-                                                           "loss_count": m.loss_count})
+        self.writer.write([(m.spec, _state(m), {"iteration": i, "curve": list(m.curve), "losses": list(m.losses),
+                                                "diverged": m.diverged, "loss_sum": m.loss_sum,
+                                                "loss_count": m.loss_count}) for m in members])
+        self.last_checkpoint = time.monotonic()
+
+    def checkpoint_due(self, i: int) -> bool:
+        """After iteration i - 1: every `checkpoint_every` iterations, or `checkpoint_minutes` after the last."""
+        if i >= self.total:
+            return False
+        by_count = self.checkpoint_every and i % self.checkpoint_every == 0
+        by_time = self.checkpoint_seconds and time.monotonic() - self.last_checkpoint >= self.checkpoint_seconds
+        return bool(by_count or by_time)
 
     def resume(self) -> dict[int, list[Member]]:
         """Members by the iteration they resume from (0 for a fresh start)."""
@@ -329,8 +374,13 @@ class Group:
     def run(self, progress=None) -> list[dict]:
         """Train every member to the end (or divergence) and return their metrics, in member order."""
         t0 = time.time()
-        for start, members in sorted(self.resume().items()):
-            self._train(start, members, progress)
+        self.last_checkpoint = time.monotonic()
+        try:
+            for start, members in sorted(self.resume().items()):
+                self._train(start, members, progress)
+        finally:  # a checkpoint in flight is finished before the results (or an error) leave
+            if self.writer is not None:
+                self.writer.wait()
         seconds = time.time() - t0
         return [self.metrics(m, seconds) for m in self.members]
 
@@ -348,7 +398,7 @@ class Group:
                     m.curve.append((i + 1, acc))
                     m.losses.append((i + 1, m.loss_sum / max(1, m.loss_count)))
                     m.loss_sum, m.loss_count = 0.0, 0
-            if self.checkpoint_every and (i + 1) % self.checkpoint_every == 0 and i + 1 < self.total:
+            if self.checkpoint_due(i + 1):
                 self.checkpoint(i + 1, members)
             if progress:
                 progress(i + 1, self.total)

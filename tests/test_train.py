@@ -106,3 +106,38 @@ def test_transfer_between_halves_with_different_numbers_of_classes(tiny_task, ma
     specs = [RunSpec("natman", "B", t, n, 0, CONFIG) for t in ("AnB", "AnB+") for n in (2, 7)]
     _, results = run(specs, tiny_task, parents)
     assert all(m["num_classes"] == 4 and not m["diverged"] for m in results)
+
+
+def test_checkpoints_by_wall_time_are_written_while_training_goes_on(tiny_task, store, monkeypatch):
+    """A slow disk: training runs ahead while a checkpoint is written, and what was written is the state at
+    the checkpoint's iteration (resuming from it gives the uninterrupted run's numbers)."""
+    import threading
+    import time
+
+    _, [whole] = run([BASE], tiny_task)
+    save, reached, writing = store.save_checkpoint, {"i": 0}, {}
+
+    def slow_save(spec, tensors, meta):
+        writing.setdefault(meta["iteration"], reached["i"])
+        time.sleep(0.3)
+        writing[meta["iteration"]] = (writing[meta["iteration"]], reached["i"])
+        assert threading.current_thread().name == "checkpoint"
+        save(spec, tensors, meta)
+
+    def stop_at_9(i, total):
+        reached["i"] = i
+        if i == 9:
+            raise Interrupt
+
+    monkeypatch.setattr(store, "save_checkpoint", slow_save)
+    group = Group.build([BASE], tiny_task, {}, arch=SMOKE.arch, recipe=SMOKE.recipe, store=store,
+                        checkpoint_every=0, checkpoint_minutes=1e-9)  # a checkpoint after every iteration
+    with pytest.raises(Interrupt):
+        group.run(progress=stop_at_9)
+    first = min(writing)
+    assert writing[first][1] > writing[first][0]  # iterations went on while it was written
+    saved = store.load_checkpoint(BASE)[1]["iteration"]
+    assert 1 <= saved <= 9
+    monkeypatch.setattr(store, "save_checkpoint", save)
+    _, [resumed] = run([BASE], tiny_task, store=store)
+    assert resumed["curve"] == whole["curve"] and resumed["losses"] == whole["losses"]
