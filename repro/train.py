@@ -8,10 +8,16 @@ alone, and a run resumed from a checkpoint continues exactly where it stopped (o
 Frozen networks copied from the same source (a base, or the random control's random network) share one
 forward pass through the frozen layers per batch; nothing below a network's first trainable layer is
 back-propagated.
+
+A training step never waits for the device: an in-memory training set (that fits) lives on the device, the
+batch order of an epoch and the crops and mirrors of a stretch of iterations are drawn on the CPU (from the
+same (seed, iteration) streams as always) and copied over once, the losses and the divergence test stay on
+the device, and all of it is read back once per evaluation or checkpoint (`Group.settle`). A run that
+diverges is therefore noticed at the next evaluation: its curve and losses are what they always were, but the
+weights it leaves are those of that later iteration.
 """
 from __future__ import annotations
 
-import math
 import os
 import threading
 import time
@@ -58,6 +64,9 @@ class Member:
     loss_count: int = 0
     diverged: bool = False
     done: bool = False
+    # on the training device, read back by Group.settle: loss sum and count since the last evaluation,
+    # diverged yet, and the iteration and loss at which it diverged
+    tally: dict = field(default_factory=dict)
 
 
 def schedule(recipe: Recipe, total: int) -> list[float]:
@@ -99,23 +108,44 @@ def batch_indices(data_seed: int, epoch: int, n: int, batch_size: int, j: int) -
 
 def augment(x: torch.Tensor, crop: int, mirror: bool, seed: int | None) -> torch.Tensor:
     """Random crops and mirrors (seed given) or the centre crop (seed None); uint8 in, normalised float out."""
+    draws = None if seed is None else draw_crops(x.shape[0], x.shape[-1], crop, mirror, seed)
+    return crop_and_normalise(x, crop, draws, MEAN.to(x.device), STD.to(x.device))
+
+
+def draw_crops(b: int, size: int, crop: int, mirror: bool, seed: int) -> torch.Tensor:
+    """The crop offsets (rows, columns) and mirror flags of a batch of b, as [3, b] int64, on the CPU."""
+    g = torch.Generator().manual_seed(seed)
+    oy = torch.randint(0, size - crop + 1, (b,), generator=g)
+    ox = torch.randint(0, size - crop + 1, (b,), generator=g)
+    flip = torch.rand(b, generator=g) < 0.5 if mirror else torch.zeros(b, dtype=torch.bool)
+    return torch.stack([oy, ox, flip.long()])
+
+
+def crop_and_normalise(x: torch.Tensor, crop: int, draws: torch.Tensor | None, mean, std) -> torch.Tensor:
+    """uint8 images cut at `draws` (from draw_crops, on x's device) or centred (None), as normalised floats."""
     b, _, s, _ = x.shape
-    if seed is None:
+    if draws is None:
         o = (s - crop) // 2
         x = x[:, :, o:o + crop, o:o + crop]
     else:
-        g = torch.Generator().manual_seed(seed)
-        oy = torch.randint(0, s - crop + 1, (b,), generator=g)
-        ox = torch.randint(0, s - crop + 1, (b,), generator=g)
-        flip = torch.rand(b, generator=g) < 0.5 if mirror else torch.zeros(b, dtype=torch.bool)
-        idx = torch.arange(crop)
-        rows = (oy[:, None] + idx).to(x.device)
-        cols = (ox[:, None] + idx)
-        cols = torch.where(flip[:, None], cols.flip(1), cols).to(x.device)
+        oy, ox, flip = draws[0], draws[1], draws[2].bool()
+        idx = torch.arange(crop, device=x.device)
+        rows = oy[:, None] + idx
+        cols = ox[:, None] + idx
+        cols = torch.where(flip[:, None], cols.flip(1), cols)
         x = x[torch.arange(b, device=x.device)[:, None, None], :, rows[:, :, None], cols[:, None, :]]
         x = x.permute(0, 3, 1, 2)
     x = x.float()
-    return (x - MEAN.to(x.device)) / STD.to(x.device)
+    return (x - mean) / std
+
+
+def fits_on(device: torch.device, tensor: torch.Tensor) -> bool:
+    """Whether a dataset may live on the device: a CPU trivially; a GPU if it takes under a quarter of the
+    free memory (the networks and their activations need the rest)."""
+    if device.type != "cuda":
+        return True
+    free, _ = torch.cuda.mem_get_info(device)
+    return tensor.numel() * tensor.element_size() < free / 4
 
 
 def determinism(deterministic: bool) -> None:
@@ -242,6 +272,14 @@ class Group:
         # file-backed training sets (ILSVRC-2012) are decoded ahead in worker processes, same batches
         self.stream = None if task.train.images is not None else BatchStream(
             task.train, self.data_seed, self.per_epoch, recipe.batch_size, self.total, device)
+        self.mean, self.std = MEAN.to(device), STD.to(device)
+        self.images = self.labels = None  # the training set where batches are gathered (the device if it fits)
+        if self.stream is None:
+            here = device if fits_on(device, task.train.images) else torch.device("cpu")
+            self.images, self.labels = task.train.images.to(here), task.train.labels.to(here)
+        self.order = (None, None)  # (epoch, its batch order on the images' device)
+        self.draws = (0, 0, None)  # (first, end, [end - first, 3, B] crops and mirrors on the device)
+        self.val = None  # (uint8 images, labels) on the device, once, where the set is in memory and fits
 
     @classmethod
     def build(cls, specs: list[RunSpec], task: Task, parents: dict[str, dict], *, arch: Arch, recipe: Recipe,
@@ -273,16 +311,47 @@ class Group:
                    divergence_loss, checkpoint_minutes)
 
     # ---- data --------------------------------------------------------------------------------------
+    DRAW_AHEAD = 64  # iterations of crops and mirrors drawn and copied to the device at once
+
     def batch(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The augmented batch of iteration i, gathered and cut on the device, without waiting for it."""
+        b = self.recipe.batch_size
         if self.stream is not None:
             x, y = self.stream.get(i)
         else:
             epoch, j = divmod(i, self.per_epoch)
-            idx = batch_indices(self.data_seed, epoch, len(self.task.train), self.recipe.batch_size, j)
-            x = self.task.train.get(idx).to(self.device, non_blocking=True)
-            y = self.task.train.labels[idx].to(self.device, non_blocking=True)
-        x = augment(x, self.recipe.crop, self.recipe.mirror, stable_seed(self.data_seed, "aug", i))
+            if self.order[0] != epoch:
+                self.order = (epoch, epoch_order(self.data_seed, epoch, len(self.images)).to(self.images.device))
+            idx = self.order[1][j * b:(j + 1) * b]
+            x = self.images[idx].to(self.device, non_blocking=True)
+            y = self.labels[idx].to(self.device, non_blocking=True)
+        x = crop_and_normalise(x, self.recipe.crop, self.crops(i, x.shape[0], x.shape[-1]), self.mean, self.std)
         return x.contiguous(memory_format=self.memory_format), y
+
+    def crops(self, i: int, b: int, size: int) -> torch.Tensor:
+        """Iteration i's crops and mirrors (its own seed, as `augment` draws them), drawn DRAW_AHEAD
+        iterations at a time and copied to the device in one transfer."""
+        first, end, block = self.draws
+        if not first <= i < end or block.shape[-1] != b:
+            end = min(self.total, i + self.DRAW_AHEAD)
+            block = torch.stack([draw_crops(b, size, self.recipe.crop, self.recipe.mirror,
+                                            stable_seed(self.data_seed, "aug", k)) for k in range(i, end)])
+            if self.device.type == "cuda":
+                block = block.pin_memory()
+            self.draws = first, end, block = i, end, block.to(self.device, non_blocking=True)
+        return block[i - first]
+
+    def val_batches(self, chunk: int):
+        """The validation set in chunks on the device; an in-memory set is copied there once per group."""
+        val = self.task.val
+        if val.images is None or not fits_on(self.device, val.images):
+            yield from val_chunks(val, chunk, self.device)
+            return
+        if self.val is None:
+            self.val = (val.images.to(self.device), val.labels.to(self.device))
+        images, labels = self.val
+        for lo in range(0, len(val), chunk):
+            yield images[lo:lo + chunk], labels[lo:lo + chunk]
 
     def prefixes(self, x: torch.Tensor, members) -> dict[str, list[torch.Tensor]]:
         """Outputs of the frozen layers, once per source, for the members that use them."""
@@ -306,34 +375,66 @@ class Group:
             with torch.autocast(self.device.type, torch.bfloat16, enabled=self.autocast):
                 logits = m.net(h, start=m.start, generator=gen)
                 loss = F.cross_entropy(logits.float(), y, label_smoothing=self.recipe.label_smoothing)
-            value = loss.item()
-            if not math.isfinite(value) or value > self.divergence_loss:
-                m.diverged = True
-                m.losses.append((i + 1, value))
-                continue
+            self.tally(m, i, loss.detach())
             m.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             m.optimizer.step()
-            m.loss_sum += value
-            m.loss_count += 1
+
+    def tally(self, m: Member, i: int, loss: torch.Tensor) -> None:
+        """On the device: add a finite loss to the member's sum, or mark it diverged (a non-finite loss, or one
+        above `divergence_loss`) at iteration i + 1 with that loss. Read back by `settle`."""
+        t = m.tally
+        if not t:
+            t.update(sum=torch.tensor(m.loss_sum, dtype=torch.float64, device=self.device),
+                     count=torch.tensor(m.loss_count, device=self.device),
+                     diverged=torch.tensor(m.diverged, device=self.device),
+                     at=torch.zeros((), dtype=torch.float64, device=self.device),
+                     loss=torch.zeros((), dtype=torch.float64, device=self.device))
+        value = loss.double()
+        bad = ~torch.isfinite(value) | (value > self.divergence_loss)
+        first = bad & ~t["diverged"]
+        good = ~bad & ~t["diverged"]
+        t["sum"].add_(torch.where(good, value, 0.0))
+        t["count"].add_(good)
+        t["at"].masked_fill_(first, i + 1)
+        t["loss"].copy_(torch.where(first, value, t["loss"]))
+        t["diverged"].logical_or_(bad)
+
+    def settle(self, members) -> None:
+        """Read every member's device tally in one transfer: losses since the last read, and divergence."""
+        live = [m for m in members if m.tally]
+        if not live:
+            return
+        rows = torch.stack([torch.stack([m.tally["sum"], m.tally["count"].double(), m.tally["diverged"].double(),
+                                         m.tally["at"], m.tally["loss"]]) for m in live]).tolist()
+        for m, (total, count, diverged, at, loss) in zip(live, rows):
+            m.loss_sum, m.loss_count = total, int(count)
+            if diverged and not m.diverged:
+                m.diverged = True
+                m.losses.append((int(at), loss))
+
+    def reset_losses(self, m: Member) -> None:
+        m.loss_sum, m.loss_count = 0.0, 0
+        if m.tally:
+            m.tally["sum"].zero_()
+            m.tally["count"].zero_()
 
     @torch.no_grad()
     def evaluate(self, members, chunk: int = 500) -> list[float]:
         for m in members:
             m.net.eval()
-        correct = [0] * len(members)
-        val = self.task.val
-        for images, y in val_chunks(val, chunk, self.device):
-            x = augment(images, self.recipe.crop, False, None)
+        correct = torch.zeros(len(members), dtype=torch.int64, device=self.device)
+        for images, y in self.val_batches(chunk):
+            x = crop_and_normalise(images, self.recipe.crop, None, self.mean, self.std)
             x = x.contiguous(memory_format=self.memory_format)
             feats = self.prefixes(x, members)
             for k, m in enumerate(members):
                 h = feats[m.source][m.start - 1] if m.source else x
                 with torch.autocast(self.device.type, torch.bfloat16, enabled=self.autocast):
-                    correct[k] += (m.net(h, start=m.start).argmax(1) == y).sum().item()
+                    correct[k] += (m.net(h, start=m.start).argmax(1) == y).sum()
         for m in members:
             m.net.train()
-        return [c / len(val) for c in correct]
+        return [c / len(self.task.val) for c in correct.tolist()]  # the one read of an evaluation
 
     def checkpoint(self, i: int, members) -> None:
         """Start writing every member's state at iteration i (in the background, see CheckpointWriter)."""
@@ -388,20 +489,25 @@ class Group:
         for m in members:
             m.net.train()
         active = [m for m in members if not m.diverged]
+        evals = set(self.evals)
         for i in range(start, self.total):
             if not active:
                 break
             self.step(i, active)
-            active = [m for m in active if not m.diverged]
-            if i + 1 in self.evals:
+            due = self.checkpoint_due(i + 1)
+            if i + 1 in evals or due:
+                self.settle(active)
+                active = [m for m in active if not m.diverged]
+            if i + 1 in evals:
                 for m, acc in zip(active, self.evaluate(active)):
                     m.curve.append((i + 1, acc))
                     m.losses.append((i + 1, m.loss_sum / max(1, m.loss_count)))
-                    m.loss_sum, m.loss_count = 0.0, 0
-            if self.checkpoint_due(i + 1):
+                    self.reset_losses(m)
+            if due:
                 self.checkpoint(i + 1, members)
             if progress:
                 progress(i + 1, self.total)
+        self.settle(active)
 
     def metrics(self, m: Member, seconds: float) -> dict:
         chance = 1.0 / self.task.num_classes

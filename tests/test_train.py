@@ -141,3 +141,45 @@ def test_checkpoints_by_wall_time_are_written_while_training_goes_on(tiny_task, 
     monkeypatch.setattr(store, "save_checkpoint", save)
     _, [resumed] = run([BASE], tiny_task, store=store)
     assert resumed["curve"] == whole["curve"] and resumed["losses"] == whole["losses"]
+
+
+READS = ("item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__")
+
+
+@pytest.fixture
+def host_reads(monkeypatch):
+    """Counts every read of a tensor's value into Python (each one a wait for the device on a GPU)."""
+    calls = []
+    for name in READS:
+        original = getattr(torch.Tensor, name)
+
+        def counted(self, *args, _original=original, _name=name, **kwargs):
+            calls.append(_name)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda *a, **k: calls.append("synchronize"))
+    return calls
+
+
+def test_a_training_step_never_waits_for_the_device(tiny_task, parents, host_reads):
+    """No value goes back to the host during a step: not the loss, not the divergence test, not the batch."""
+    specs = [RunSpec("random:0", "B", t, n, 0, CONFIG) for t, n in (("base", 0), ("BnB", 3), ("AnB+", 1),
+                                                                   ("random", 5))]
+    group = Group.build(specs, tiny_task, parents, arch=SMOKE.arch, recipe=SMOKE.recipe)
+    host_reads.clear()
+    for i in range(20):
+        group.step(i, group.members)
+    assert host_reads == []
+    group.settle(group.members)  # what the loop does at an evaluation or a checkpoint: one read for all
+    assert host_reads == ["tolist"]
+
+
+def test_host_reads_grow_with_evaluations_not_with_iterations(tiny_task, host_reads):
+    counts = []
+    for epochs in (2, 6):
+        host_reads.clear()
+        recipe = dataclasses.replace(SMOKE.recipe, epochs=epochs, evals=3)
+        run([BASE], tiny_task, recipe=recipe)
+        counts.append(len(host_reads))
+    assert counts[0] == counts[1] <= 3 * 3  # per evaluation: the tally and the correct counts (+ the end)
