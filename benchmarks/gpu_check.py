@@ -1,27 +1,28 @@
 """One prepared check of a GPU machine, in about 8 minutes: what the suite gets out of the device.
 
     bash benchmarks/gpu_check.sh                    # on the GPU machine; results in $OUT
-    python benchmarks/gpu_check.py --dry-run        # on any CPU: every step, shrunk to a minute
+    python benchmarks/gpu_check.py --dry-run        # on any CPU: every step, shrunk to a minute or two
 
-Steps, each saved to $OUT/gpu_check.json as soon as it ends (a run cut short keeps what it measured):
+Steps, each with its own time cap, each saved to $OUT/gpu_check.json as soon as it ends (a run cut short keeps
+what it measured):
  1. device: its name, memory, torch and CUDA versions, the datasheet's dense bf16 peak, a measured bf16 matmul.
- 2. tests: `pytest -m smoke tests/test_gpu_paths.py tests/test_train.py tests/test_transfer.py` with
-    REPRO_TEST_DEVICE=cuda (a Group on the GPU in bf16 + channels_last learns, frozen layers stay
-    bit-identical, torch.compile is applied), log in $OUT/pytest.log.
- 3. throughput: images/s and TFLOP/s (3 x forward FLOPs per image, for forward + backward) against the bf16
-    peak, for the networks of the `gpu` (56 px crops), `paper` (CaffeNet, 227 px) and `paper-fast` (CaffeNet,
-    128 px) profiles, batch 256, bf16, channels_last, uint8 images already on the GPU (no data loading):
-      - "group": `Group.step` as training runs it (crops and mirrors on the GPU, dropout masks from a
-        per-network CPU generator, the loss read back every step), eager and with `compile=True`;
-      - "network": forward + backward + fused SGD on a ready batch, dropout off, no read-back: the ceiling
-        of the network itself, eager and with the whole network compiled.
- 4. decode: JPEG decoding per CPU core for ILSVRC-sized images (500x375) at 256 and 144 px: the input
-    pipeline's budget (cores per GPU needed to keep up with step 3).
- 5. plan: the `gpu` profile's plan with replicates=1, trained by `train_group` as `repro run` does, for the
-    time left; wall time, runs/min, network-iterations/s, and the projected time of the whole plan. Tiny
-    ImageNet is used where REPRO_DATA points at it; else synthetic images of the same count and size
-    (200 classes x 500 at 64 px: the same iterations and so the same time; accuracies mean nothing).
- 6. projections: the `paper` and `paper-fast` plans on 8 GPUs from the measured speeds (`project_wall_time`).
+ 2. tests: `pytest -m smoke` of the device tests (tests/test_gpu_paths.py, test_fusion.py, test_determinism.py,
+    test_train.py) with REPRO_TEST_DEVICE=cuda, log in $OUT/pytest.log.
+ 3. determinism: a small `gpu`-profile group trained twice in deterministic mode (the default) and twice with
+    `deterministic=False` (cuDNN autotuning): bit-identical or not, and the step time of each (the cost).
+ 4. swap: the fusion swap test (tests/test_fusion.py) on the GPU: does a fused member's numbers depend on its
+    lane-mates, its lane, or on being fused at all; and a fused against a separate step of 4 networks.
+ 5. sub-groups: the step time of each kind of sub-group the scheduler makes (a base or fine-tuned run alone,
+    BnB/AnB 1-7 sharing a frozen prefix, the random control 1-7) and of the bare network, for the `gpu`,
+    `paper` and `paper-fast` networks; TFLOP/s of the work done and % of the bf16 peak; the cost model's
+    prediction beside each (repro.schedule.step_ms).
+ 6. decode: JPEG decoding per CPU core for ILSVRC-sized images (500x375) at 256 and 144 px.
+ 7. plan: the `gpu` profile's plan with replicates=1, trained by `train_group` as `repro run` does, for the
+    time left; wall time, network-iterations/s. Tiny ImageNet where REPRO_DATA points at it; else synthetic
+    images of the same count and size (the same iterations and so the same time; accuracies mean nothing).
+ 8. projections: the step times of step 5 as a measurement file for repro.schedule ($OUT/gpu_step_times.json,
+    to replace repro/reference/gpu_step_times.json), and `projected_hours` of the `paper` and `paper-fast`
+    plans on 8 GPUs and the `gpu` plan on 1 and 8, simulated with them.
 """
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ from repro.data.base import ImageSet  # noqa: E402
 from repro.models import Net, flops_per_image  # noqa: E402
 from repro.profiles import get_profile  # noqa: E402
 from repro.runs import RunSpec, canonical, groups, specs_for, training_config  # noqa: E402
-from repro.train import Group, Task, augment, iterations  # noqa: E402
+from repro.train import Group, Task, iterations  # noqa: E402
 
 # Dense bf16 tensor-core peaks from the vendors' datasheets (TFLOP/s, without sparsity), by device name.
 BF16_PEAKS = [("H200", 989), ("GH200", 989), ("H100 PCIe", 756), ("H100 NVL", 835), ("H100", 989),
@@ -111,10 +112,11 @@ def device_info(device: torch.device, dry: bool) -> dict:
 
 # ---- 2. tests -----------------------------------------------------------------------------------------
 def run_tests(out: Path, device: torch.device, dry: bool, timeout: float) -> dict:
-    files = ["tests/test_gpu_paths.py"] + ([] if dry else ["tests/test_train.py", "tests/test_transfer.py"])
-    cmd = [sys.executable, "-m", "pytest", "-m", "smoke", *files, "-q", "-p", "no:cacheprovider"]
+    files = ["tests/test_gpu_paths.py", "tests/test_fusion.py", "tests/test_determinism.py"] + \
+        ([] if dry else ["tests/test_train.py"])
+    cmd = [sys.executable, "-m", "pytest", "-m", "smoke", *files, "-q", "-p", "no:cacheprovider", "-p", "no:randomly"]
     if dry:
-        cmd += ["-k", "autocast or compile or bit_identical"]
+        cmd += ["-k", "autocast or compile or bit_identical or lane or default"]
     env = {**os.environ, "REPRO_TEST_DEVICE": device.type, "PYTHONPATH": str(ROOT)}
     t = time.time()
     try:
@@ -159,7 +161,7 @@ def measure(profile_name: str, num_classes: int, mode: str, compile: bool, devic
     else:
         net = member.net
         for layer in net.layers:
-            layer.dropout = 0.0  # no masks from the CPU: the network's own ceiling
+            layer.dropout = 0.0  # the network's own ceiling
         if compile and device.type == "cuda":
             net.compile()
         x, y = group.batch(0)
@@ -189,12 +191,12 @@ def measure(profile_name: str, num_classes: int, mode: str, compile: bool, devic
             "warmup_seconds": round(first, 1)}
 
 
-def throughput(device: torch.device, dry: bool, report: Report, stop_at: float) -> list[dict]:
+def throughput(device: torch.device, dry: bool, report: Report, stop_at: float,
+               modes=("group", "network")) -> list[dict]:
     peak = report.data["device"]["bf16_peak_tflops"]
     batch, steps, warmup = (8, 2, 1) if dry else (256, 30, 5)
     nets = [("gpu", 100), ("paper", 500), ("paper-fast", 500)]
-    plan = [(p, c, mode, False) for p, c in nets for mode in ("group", "network")]
-    plan += [(p, c, mode, True) for p, c in nets for mode in ("network", "group")]
+    plan = [(p, c, mode, False) for p, c in nets for mode in modes]
     results = []
     for profile_name, classes, mode, compile in plan:
         if compile and device.type != "cuda":
@@ -215,7 +217,123 @@ def throughput(device: torch.device, dry: bool, report: Report, stop_at: float) 
     return results
 
 
-# ---- 4. decode ----------------------------------------------------------------------------------------
+# ---- 3. determinism -----------------------------------------------------------------------------------
+def small_group(profile, device, batch, deterministic=True, kinds=("base", "BnB", "random"), n=3):
+    """A group of the profile's network on random uint8 images on the device: one member of each kind."""
+    classes = 100
+    recipe = dataclasses.replace(profile.recipe, batch_size=batch)
+    config = canonical(training_config(profile))
+    base = RunSpec("random:0", "B", "base", 0, 0, config)
+    specs = [base if k == "base" else RunSpec("random:0", "B", k, n, 0, config) for k in kinds]
+    torch.manual_seed(0)  # the same parent every time
+    parents = {base.key: Net(profile.arch, classes, recipe.crop).state_dict()}
+    return Group.build(specs, fake_task(profile, classes, batch, device), parents, arch=profile.arch,
+                       recipe=recipe, device=device, bf16=True, channels_last=True, deterministic=deterministic)
+
+
+def determinism(device: torch.device, dry: bool, stop_at: float) -> dict:
+    """Two trainings of the same group in one process, per mode: equal bit for bit? And the step time."""
+    profile = get_profile("gpu")
+    batch, steps = (8, 3) if dry else (256, 60)
+    out = {"profile": "gpu", "batch": batch, "steps": steps, "members": ["base", "BnB n=3", "random n=3"]}
+    for mode in (True, False):
+        weights, times = [], []
+        for _ in range(2):
+            if time.time() > stop_at:
+                out[f"deterministic={mode}"] = {"skipped": "out of time"}
+                break
+            group = small_group(profile, device, batch, deterministic=mode)
+            group.step(0, group.members)  # warm-up: cuDNN's search, allocations
+            sync(device)
+            t = time.perf_counter()
+            for i in range(1, steps):
+                group.step(i, group.members)
+            sync(device)
+            times.append(1000 * (time.perf_counter() - t) / (steps - 1))
+            weights.append([torch.cat([p.detach().float().flatten().cpu() for p in m.net.parameters()])
+                            for m in group.members])
+        else:
+            same = all(torch.equal(a, b) for a, b in zip(*weights))
+            out[f"deterministic={mode}"] = {"bit_identical": same, "step_ms": round(min(times), 2)}
+    d, n = out.get("deterministic=True", {}), out.get("deterministic=False", {})
+    if "step_ms" in d and "step_ms" in n:
+        out["cost_of_determinism"] = round(d["step_ms"] / n["step_ms"] - 1, 3)
+    torch.use_deterministic_algorithms(True, warn_only=True)  # back to the default for what follows
+    torch.backends.cudnn.benchmark = False
+    return out
+
+
+# ---- 4. swap ------------------------------------------------------------------------------------------
+def swap(device: torch.device, dry: bool) -> dict:
+    os.environ["REPRO_TEST_DEVICE"] = device.type
+    sys.path.insert(0, str(ROOT / "tests"))
+    import test_fusion
+
+    test_fusion.DEVICE = device
+    out = {precision: test_fusion.swap_test(precision == "bf16") for precision in ("fp32", "bf16")}
+    out["note"] = ("other_mates / other_lane: a member fused with other networks, or in another lane, learns the "
+                   "same bits; alone: the same bits as trained alone (one lane)")
+    return out
+
+
+# ---- 5. sub-groups ------------------------------------------------------------------------------------
+KINDS = {"alone (base, fine-tuned)": ("base",), "BnB 1-7 (shared prefix)": tuple(f"BnB:{n}" for n in range(1, 8)),
+         "random 1-7 (shared prefix)": tuple(f"random:{n}" for n in range(1, 8))}
+
+
+def sub_groups(device: torch.device, dry: bool, report: "Report", stop_at: float) -> list[dict]:
+    """Step time of each kind of sub-group, with the FLOPs its members and prefixes compute, and the cost
+    model's prediction (from the committed step times) beside it."""
+    from repro.schedule import layer_flops, load_measurement, step_ms
+
+    peak = report.data["device"]["bf16_peak_tflops"]
+    batch, steps, warmup = (8, 2, 1) if dry else (256, 30, 5)
+    committed = load_measurement()
+    rows = []
+    for name, classes in (("gpu", 100), ("paper", 500), ("paper-fast", 500)):
+        profile = get_profile(name)
+        config = canonical(training_config(profile))
+        base = RunSpec("random:0", "B", "base", 0, 0, config)
+        flops = layer_flops(profile.arch, classes, profile.recipe.crop)
+        for kind, members in KINDS.items():
+            if time.time() > stop_at:
+                rows.append({"profile": name, "kind": kind, "skipped": "out of time"})
+                continue
+            try:
+                specs = [base if m == "base" else RunSpec("random:0", "B", m.split(":")[0], int(m.split(":")[1]), 0,
+                                                            config) for m in members]
+                recipe = dataclasses.replace(profile.recipe, batch_size=batch)
+                parents = {base.key: Net(profile.arch, classes, recipe.crop).state_dict()}
+                group = Group.build(specs, fake_task(profile, classes, batch, device), parents, arch=profile.arch,
+                                    recipe=recipe, device=device, bf16=True, channels_last=True)
+                for i in range(warmup):
+                    group.step(i, group.members)
+                sync(device)
+                t = time.perf_counter()
+                for i in range(warmup, warmup + steps):
+                    group.step(i, group.members)
+                sync(device)
+                ms = 1000 * (time.perf_counter() - t) / steps
+                deepest = max((s.n for s in specs if s.frozen), default=0)
+                work = sum(flops[:deepest]) + 3 * sum(sum(flops[(s.n if s.frozen else 0):]) for s in specs)
+                tflops = work * batch / (ms / 1000) / 1e12
+                row = {"profile": name, "kind": kind, "members": len(specs), "batch": batch, "step_ms": round(ms, 2),
+                       "gflop_per_image_fwd": round(sum(flops) / 1e9, 3),
+                       "tflops": round(tflops, 2), "fraction_of_bf16_peak": round(tflops / peak, 4) if peak else None}
+                timing = committed["profiles"].get(name)
+                if timing:
+                    row["model_ms_from_committed"] = round(step_ms(specs, profile, timing)[0] * 256 / batch, 2)
+            except Exception as error:  # noqa: BLE001 - one failed measurement must not cost the others
+                row = {"profile": name, "kind": kind, "error": repr(error)[:500]}
+            say("sub-group", json.dumps(row))
+            rows.append(row)
+            report.save("sub_groups", rows)
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+    return rows
+
+
+# ---- 6. decode ----------------------------------------------------------------------------------------
 def decode_rate(dry: bool) -> dict:
     """Images/s of one core decoding an ILSVRC-sized JPEG (500x375, ~110 kB) as repro.data.imagenet does."""
     import io
@@ -243,7 +361,7 @@ def decode_rate(dry: bool) -> dict:
     return out
 
 
-# ---- 5. the gpu plan ----------------------------------------------------------------------------------
+# ---- 7. the gpu plan ----------------------------------------------------------------------------------
 class OutOfTime(Exception):
     pass
 
@@ -326,47 +444,7 @@ def project_plan_minutes(measured: list[dict], plan_groups, total: int) -> float
     return round(seconds / 60, 1)
 
 
-# ---- 6. projections -----------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=None)
-def layer_flops(arch, num_classes: int, crop: int) -> tuple[int, ...]:
-    """Forward FLOPs per image of layers 1..8."""
-    net = Net(arch, num_classes, crop)
-    counts = [0] * len(net.layers)
-    hooks = []
-    for k, layer in enumerate(net.layers):
-        def count(module, inputs, output, k=k):
-            if isinstance(module, torch.nn.Conv2d):
-                counts[k] += 2 * output.numel() * module.weight[0].numel()
-            elif isinstance(module, torch.nn.Linear):
-                counts[k] += 2 * module.in_features * module.out_features * output.shape[0]
-        hooks.append(layer.weights.register_forward_hook(count))
-    net.eval()
-    with torch.no_grad():
-        net(torch.zeros(1, 3, crop, crop))
-    for h in hooks:
-        h.remove()
-    return tuple(counts)
-
-
-def half_sizes(profile, spec) -> tuple[int, int, int]:
-    """(classes, train images, val images) of the half a run trains on."""
-    if profile.dataset in DATASET_SIZES:
-        train_total, val_per_class, num_classes, natural = DATASET_SIZES[profile.dataset]
-        train_per_class = train_total / num_classes
-    else:
-        num_classes, train_per_class = profile.num_classes, profile.images_per_class
-        val_per_class, natural = max(4, profile.images_per_class // 5), profile.num_classes // 2
-    if profile.train_per_class:
-        train_per_class = min(train_per_class, profile.train_per_class)
-    if profile.val_per_class:
-        val_per_class = min(val_per_class, profile.val_per_class)
-    if spec.split == "natman":
-        classes = natural if spec.target == "A" else num_classes - natural
-    else:
-        classes = num_classes // 2 if spec.target == "A" else num_classes - num_classes // 2
-    return classes, int(classes * train_per_class), int(classes * val_per_class)
-
-
+# ---- 8. projections -----------------------------------------------------------------------------------
 def project_wall_time(profile, images_per_second_per_gpu: float, gpus: int = 8) -> float:
     """Hours to train a profile's whole plan on `gpus` GPUs, each training `images_per_second_per_gpu` images/s
     through a full network (forward + backward). Each run costs its iterations x batch images, plus a forward
@@ -374,6 +452,7 @@ def project_wall_time(profile, images_per_second_per_gpu: float, gpus: int = 8) 
     through its frozen layers 1..n, forward + backward (3x) through layers n+1..8 only. (A shared sweep
     computes a frozen prefix once per source, so this overestimates frozen runs a little.) Assumes the GPUs
     stay busy: the input pipeline keeps up and the DAG has enough ready runs."""
+    from repro.schedule import half_sizes, layer_flops
     from repro.study import all_needs
 
     specs = specs_for(profile, all_needs())
@@ -388,6 +467,34 @@ def project_wall_time(profile, images_per_second_per_gpu: float, gpus: int = 8) 
         images = total * profile.recipe.batch_size * share + profile.recipe.evals * val * sum(per_layer) / full
         seconds += images / images_per_second_per_gpu
     return seconds / gpus / 3600
+
+
+def scheduled(report: Report, out: Path) -> dict:
+    """This machine's step times as a measurement file, and the plans simulated with them (repro.schedule)."""
+    from repro.schedule import fit_member_overhead_step, measurement_from_gpu_check, projection
+    from repro.study import all_needs
+
+    measured = measurement_from_gpu_check({"device": report.data["device"], "throughput": [
+        {**r, "mode": "group"} for r in report.data.get("sub_groups", []) if r.get("kind", "").startswith("alone")
+        and "step_ms" in r] + [r for r in report.data.get("throughput", []) if r.get("mode") == "network"
+                               and "step_ms" in r]}, str(out / "gpu_check.json"))
+    for r in report.data.get("sub_groups", []):  # the per-member overhead, from the 7-member prefix groups
+        timing = measured["profiles"].get(r["profile"], {})
+        if r.get("kind", "").startswith("BnB") and "step_ms" in r and "network_ms" in timing and "group_ms" in timing:
+            profile = get_profile(r["profile"])
+            config = canonical(training_config(profile))
+            group = [RunSpec("random:0", "B", "BnB", n, 0, config) for n in range(1, 8)]
+            timing["member_overhead_ms"] = round(fit_member_overhead_step(group, profile, timing, r["step_ms"]
+                                                                          * 256 / r["batch"]), 3)
+    (out / "gpu_step_times.json").write_text(json.dumps(measured, indent=1) + "\n")
+    plans = {}
+    for name, gpus in (("paper", 8), ("paper-fast", 8), ("gpu", 1), ("gpu", 8)):
+        profile = get_profile(name)
+        try:
+            plans[f"{name} on {gpus}"] = projection(profile, specs_for(profile, all_needs()), gpus, measured)
+        except Exception as error:  # noqa: BLE001
+            plans[f"{name} on {gpus}"] = {"error": repr(error)[:300]}
+    return {"measurement": measured, "projected": plans}
 
 
 def projections(report: Report) -> dict:
@@ -434,29 +541,28 @@ def main(argv=None) -> int:
     report = Report(out, args.budget or (150 if dry else 480))
     report.save("mode", "dry-run on the CPU (numbers mean nothing)" if dry else "gpu")
 
-    say("1/6 device")
-    report.save("device", device_info(device, dry))
-    say(json.dumps(report.data["device"]))
+    def step(number: str, key: str, cap: float, work):
+        """One step with its own cap (never more than what is left but 20 s for the later steps)."""
+        say(number, key)
+        stop_at = time.time() + max(5.0, min(cap, report.left() - 20))
+        try:
+            value = work(stop_at)
+        except Exception as error:  # noqa: BLE001 - one failed step must not cost the others
+            value = {"error": repr(error)[:800]}
+        report.save(key, value)
+        say(json.dumps(value)[:2000])
 
-    say("2/6 tests")
-    report.save("tests", run_tests(out, device, dry, timeout=min(120, max(30, report.left() * 0.25))))
-    say(json.dumps(report.data["tests"]))
-
-    say("3/6 throughput")
-    throughput(device, dry, report, stop_at=time.time() + max(30, report.left() * 0.45))
-
-    say("4/6 decode")
-    report.save("decode", decode_rate(dry))
-    say(json.dumps(report.data["decode"]))
-
-    say("5/6 gpu plan")
-    report.save("gpu_plan", run_plan(device, dry, report, stop_at=time.time() + report.left() - 15))
-    plan = report.data["gpu_plan"]
-    say(json.dumps({k: v for k, v in plan.items() if k != "groups"}))
-
-    say("6/6 projections")
-    report.save("projections", projections(report))
-    say(json.dumps(report.data["projections"], indent=1))
+    scale = 0.35 if dry else 1.0
+    step("1/8", "device", 30, lambda stop: device_info(device, dry))
+    step("2/8", "tests", 90 * scale + 30, lambda stop: run_tests(out, device, dry, timeout=max(20, stop - time.time())))
+    step("3/8", "determinism", 45 * scale, lambda stop: determinism(device, dry, stop))
+    step("4/8", "swap", 20, lambda stop: swap(device, dry))
+    step("5/8", "throughput", 40 * scale, lambda stop: throughput(device, dry, report, stop, modes=("network",)))
+    step("5/8", "sub_groups", 110 * scale, lambda stop: sub_groups(device, dry, report, stop))
+    step("6/8", "decode", 15, lambda stop: decode_rate(dry))
+    step("7/8", "gpu_plan", max(30, report.left() - 40), lambda stop: run_plan(device, dry, report, stop))
+    step("8/8", "scheduled", 30, lambda stop: scheduled(report, out))
+    step("8/8", "projections", 10, lambda stop: projections(report))
     say(f"done in {time.time() - report.t0:.0f} s; results in {out}/gpu_check.json")
     return 0
 

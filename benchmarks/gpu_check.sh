@@ -11,6 +11,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/gpu_check_out}"
 mkdir -p "$OUT"
+export CUBLAS_WORKSPACE_CONFIG=":4096:8"  # deterministic cuBLAS (repro.train.determinism), set before CUDA starts
 export OUT PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 PY="${PYTHON:-python3}"
 BUDGET="${GPU_CHECK_SECONDS:-480}"

@@ -103,17 +103,17 @@ def half_sizes(profile: Profile, spec: RunSpec) -> tuple[int, int, int]:
     return classes, int(classes * train_per_class), int(classes * val_per_class)
 
 
-def group_seconds(group: list[RunSpec], profile: Profile, timing: dict) -> float:
-    """Simulated seconds to train one group from start to end (see the module's cost model)."""
-    from repro.train import eval_points, iterations
-
+def step_ms(group: list[RunSpec], profile: Profile, timing: dict) -> tuple[float, float]:
+    """(milliseconds of one training step of the group, milliseconds of one forward pass of a batch through
+    it), from the cost model."""
     recipe = profile.recipe
-    classes, train, val = half_sizes(profile, group[0])
+    classes, _, _ = half_sizes(profile, group[0])
     flops = layer_flops(profile.arch, classes, recipe.crop)
     full = sum(flops)
     network_ms = timing["network_ms"] * (full / 1e9 / timing["gflop_per_image_fwd"]) * (
         recipe.batch_size / timing["batch"])
-    overhead_ms = max(0.0, timing["group_ms"] - timing["network_ms"]) + timing.get("member_overhead_ms", 0.0) * len(group)
+    overhead_ms = max(0.0, timing["group_ms"] - timing["network_ms"]) + \
+        timing.get("member_overhead_ms", 0.0) * len(group)
     prefix: dict[str, int] = {}  # source -> deepest frozen layer computed from it
     trained = 0.0  # forward FLOPs per image of the members' own layers
     for spec in group:
@@ -124,12 +124,19 @@ def group_seconds(group: list[RunSpec], profile: Profile, timing: dict) -> float
         trained += sum(flops[start:])
     prefixes = sum(sum(flops[:k]) for k in prefix.values())
     step_share = (prefixes + 3 * trained) / (3 * full)  # in whole-network training steps
-    eval_share = (prefixes + trained) / (3 * full)  # a forward pass is about a third of a training step
-    _, total = iterations(recipe, train)
-    tests = len(eval_points(recipe, total))
-    step_ms = overhead_ms + network_ms * step_share
-    eval_ms = tests * (val / recipe.batch_size) * network_ms * eval_share
-    return (total * step_ms + eval_ms) / 1000
+    forward_share = (prefixes + trained) / (3 * full)  # a forward pass is about a third of a training step
+    return overhead_ms + network_ms * step_share, network_ms * forward_share
+
+
+def group_seconds(group: list[RunSpec], profile: Profile, timing: dict) -> float:
+    """Simulated seconds to train one group from start to end (see the module's cost model)."""
+    from repro.train import eval_points, iterations
+
+    _, train, val = half_sizes(profile, group[0])
+    step, forward = step_ms(group, profile, timing)
+    _, total = iterations(profile.recipe, train)
+    tests = len(eval_points(profile.recipe, total))
+    return (total * step + tests * (val / profile.recipe.batch_size) * forward) / 1000
 
 
 def fit_member_overhead(group: list[RunSpec], profile: Profile, timing: dict, seconds: float) -> float:
@@ -139,6 +146,12 @@ def fit_member_overhead(group: list[RunSpec], profile: Profile, timing: dict, se
     without = group_seconds(group, profile, {**timing, "member_overhead_ms": 0.0})
     _, total = iterations(profile.recipe, half_sizes(profile, group[0])[1])
     return max(0.0, (seconds - without) * 1000 / (total * len(group)))
+
+
+def fit_member_overhead_step(group: list[RunSpec], profile: Profile, timing: dict, measured_ms: float) -> float:
+    """The per-member milliseconds that make `step_ms` give a measured step time of the group."""
+    without, _ = step_ms(group, profile, {**timing, "member_overhead_ms": 0.0})
+    return max(0.0, (measured_ms - without) / len(group))
 
 
 def simulate(grouped: list[list[RunSpec]], seconds: list[float], gpus: int) -> float:
