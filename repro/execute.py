@@ -3,7 +3,9 @@
 All executors do the same thing with a group of runs (`train_group`): claim the runs (file locks, so two
 sessions on one store never train a run twice), load the target half's data, train, store the results.
 They differ only in where that happens: this process, one worker process per GPU or CPU slot
-(`--gpus N` / `--workers N`), or Slurm jobs through submitit (`repro.slurm`).
+(`--gpus N` / `--workers N`), or Slurm jobs through submitit (`repro.slurm`). One loop (`schedule`) hands
+the groups to each of these backends, in the order `repro.runs.groups` gives (longest critical path first);
+`repro.schedule` simulates that same schedule to project a plan's hours.
 """
 from __future__ import annotations
 

@@ -5,13 +5,15 @@
 The jobs share the run store (on a shared filesystem), which stays the one source of truth: each job calls
 `train_group`, which claims its runs with file locks, trains them and writes them to the store; this process
 only submits and watches. Groups are submitted in DAG order, the bases first and each transfer group as soon
-as its base networks are in the store. `--gpus N` caps the jobs in flight (0: submit every ready group and
+as its base networks are in the store; with more than one job in flight a target's group is split into
+sub-groups (repro.runs.groups). `--gpus N` caps the jobs in flight (0: submit every ready group and
 let Slurm queue them). Stopping this process leaves the submitted jobs running; the same command later
 finds their runs in the store (or still locked by them) and submits only what is missing.
 
 Preemption and time limits: Slurm signals a job before it stops it; submitit then calls `checkpoint`, which
 requeues the same group, and the requeued job resumes from the store's last checkpoint (every
-`checkpoint_every` iterations of the profile). Job logs: <store>/slurm/<job id>_0_log.{out,err}.
+`checkpoint_minutes` of wall time or `checkpoint_every` iterations of the profile). The loop that submits and
+watches is `repro.execute.schedule`, the same as for local workers; this module is its Slurm backend. Job logs: <store>/slurm/<job id>_0_log.{out,err}.
 """
 from __future__ import annotations
 

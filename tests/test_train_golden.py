@@ -21,19 +21,14 @@ from repro.train import Group, Task
 GOLDEN = Path(__file__).with_name("train_golden.json")
 
 
-def _blobs(*args):
-    from conftest import _blobs
-
-    return _blobs(*args)
-
-
 def summary(results) -> list[dict]:
     return [{"label": r["label"], "curve": r["curve"], "losses": r["losses"], "top1": r["top1"],
              "diverged": r["diverged"]} for r in results]
 
 
-def study(split_transfers: bool = False) -> dict:
-    """Every case of the golden file; `split_transfers` trains each transfer in a group of its own."""
+def study(_blobs, split_transfers: bool = False) -> dict:
+    """Every case of the golden file (`_blobs`: conftest's toy image maker); `split_transfers` trains each
+    transfer in a group of its own."""
     arch = dataclasses.replace(SMOKE.arch, dropout=0.5)
     task = Task(_blobs(256, 4, 16, 0), _blobs(64, 4, 16, 1), 4)
     out = {}
@@ -60,27 +55,31 @@ def study(split_transfers: bool = False) -> dict:
 
 
 @pytest.mark.smoke
-def test_training_gives_the_numbers_the_earlier_code_gave():
+def test_training_gives_the_numbers_the_earlier_code_gave(make_blobs):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the golden values were written with one thread
     try:
-        assert study() == json.loads(GOLDEN.read_text())
+        assert study(make_blobs) == json.loads(GOLDEN.read_text())
     finally:
         torch.set_num_threads(threads)
 
 
 @pytest.mark.smoke
-def test_each_transfer_in_a_group_of_its_own_gives_the_same_numbers():
+def test_each_transfer_in_a_group_of_its_own_gives_the_same_numbers(make_blobs):
     """Splitting a group into sub-groups (repro.runs.groups with several GPUs) changes no number."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        assert study(split_transfers=True) == json.loads(GOLDEN.read_text())
+        assert study(make_blobs, split_transfers=True) == json.loads(GOLDEN.read_text())
     finally:
         torch.set_num_threads(threads)
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).parent))
+    import importlib.util
+
+    root_conftest = importlib.util.spec_from_file_location("root_conftest", Path(__file__).parents[1] / "conftest.py")
+    module = importlib.util.module_from_spec(root_conftest)
+    root_conftest.loader.exec_module(module)
     torch.set_num_threads(1)
-    Path(sys.argv[1]).write_text(json.dumps(study(), indent=0))
+    Path(sys.argv[1]).write_text(json.dumps(study(module._blobs), indent=0))
