@@ -141,6 +141,19 @@ class MemmapRows:
             raise DataError(f"{self.path} holds {self.array.shape[-1]} px images, not {size} px")
         return torch.from_numpy(np.array(self.array[int(row)]))
 
+    def rows(self, rows: list[str], size: int) -> torch.Tensor:
+        """Many rows at once, read in file order (one pass over the memory-mapped array instead of a seek per
+        image), returned in the order asked."""
+        if self.array is None:
+            self.array = np.load(self.path, mmap_mode="r")
+        if self.array.shape[-1] != size:
+            raise DataError(f"{self.path} holds {self.array.shape[-1]} px images, not {size} px")
+        wanted = np.array([int(r) for r in rows], dtype=np.int64)
+        order = np.argsort(wanted, kind="stable")
+        block = np.empty((len(wanted), *self.array.shape[1:]), dtype=self.array.dtype)
+        block[order] = self.array[wanted[order]]
+        return torch.from_numpy(block)
+
     def __getstate__(self):
         return {"path": self.path, "array": None}
 

@@ -203,6 +203,9 @@ def test_the_preprocessed_cache_holds_the_decoded_images(tmp_path, imagenet):
     for part in ("train", "val"):
         everything = torch.arange(len(getattr(imagenet, part)))
         assert torch.equal(getattr(cached, part).get(everything), getattr(imagenet, part).get(everything))
+        shuffled = torch.randperm(len(everything), generator=torch.Generator().manual_seed(0)).repeat(2)
+        # read in one sorted pass, returned in the order asked (repeats included)
+        assert torch.equal(getattr(cached, part).get(shuffled), getattr(imagenet, part).get(shuffled))
     trimmed = load_dataset("imagenet", root=str(root), image_size=16, train_per_class=2, progress=False)
     half = use_preprocessed(trimmed, tmp_path / "cache").train.subset([2])
     assert torch.equal(half.get(torch.arange(2)), trimmed.train.subset([2]).get(torch.arange(2)))

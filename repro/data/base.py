@@ -27,7 +27,10 @@ class ImageSet:
     def get(self, index: torch.Tensor) -> torch.Tensor:
         if self.images is not None:
             return self.images[index]
-        return torch.stack([self.decode(self.files[int(i)], self.image_size) for i in index])
+        files = [self.files[int(i)] for i in index]
+        if hasattr(self.decode, "rows"):  # a preprocessed array: one sorted read of the whole batch
+            return self.decode.rows(files, self.image_size)
+        return torch.stack([self.decode(f, self.image_size) for f in files])
 
     def subset(self, classes: list[int]) -> "ImageSet":
         """Keep the images of `classes` (indices of this set), relabelled 0.. in the order given."""
