@@ -526,7 +526,7 @@ def projections(report: Report) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default=os.environ.get("OUT") or str(ROOT / "gpu_check_out"))
-    p.add_argument("--budget", type=float, default=None, help="seconds for the whole check (480; dry run 150)")
+    p.add_argument("--budget", type=float, default=None, help="seconds for the whole check (420; dry run 150)")
     p.add_argument("--dry-run", action="store_true", help="on the CPU, everything shrunk: checks the script")
     args = p.parse_args(argv)
     out = Path(args.out)
@@ -538,7 +538,7 @@ def main(argv=None) -> int:
     device = torch.device("cpu" if dry else "cuda")
     if dry:
         torch.set_num_threads(1)
-    report = Report(out, args.budget or (150 if dry else 480))
+    report = Report(out, args.budget or (150 if dry else 420))
     report.save("mode", "dry-run on the CPU (numbers mean nothing)" if dry else "gpu")
 
     def step(number: str, key: str, cap: float, work):
@@ -554,11 +554,11 @@ def main(argv=None) -> int:
 
     scale = 0.35 if dry else 1.0
     step("1/8", "device", 30, lambda stop: device_info(device, dry))
-    step("2/8", "tests", 90 * scale + 30, lambda stop: run_tests(out, device, dry, timeout=max(20, stop - time.time())))
+    step("2/8", "tests", 70 * scale + 30, lambda stop: run_tests(out, device, dry, timeout=max(20, stop - time.time())))
     step("3/8", "determinism", 45 * scale, lambda stop: determinism(device, dry, stop))
     step("4/8", "swap", 20, lambda stop: swap(device, dry))
-    step("5/8", "throughput", 40 * scale, lambda stop: throughput(device, dry, report, stop, modes=("network",)))
-    step("5/8", "sub_groups", 110 * scale, lambda stop: sub_groups(device, dry, report, stop))
+    step("5/8", "throughput", 30 * scale, lambda stop: throughput(device, dry, report, stop, modes=("network",)))
+    step("5/8", "sub_groups", 100 * scale, lambda stop: sub_groups(device, dry, report, stop))
     step("6/8", "decode", 15, lambda stop: decode_rate(dry))
     step("7/8", "gpu_plan", max(30, report.left() - 40), lambda stop: run_plan(device, dry, report, stop))
     step("8/8", "scheduled", 30, lambda stop: scheduled(report, out))
