@@ -173,7 +173,8 @@ def schedule(specs, store: Store, backend, *, share: bool = True, progress: bool
     """The one scheduling loop of every backend (in-process, worker pool, Slurm): the runs not in the store
     in groups sized to the backend's slots (repro.runs.groups), each free slot given the first ready group in
     that order (longest critical path first), finished groups recorded, groups that another session holds
-    retried after a pause. `backend`: `slots` (None: no limit), `submit(group) -> handle`,
+    retried after a pause. `backend`: `slots` (None: no limit), `split_for` (the number of GPUs the groups
+    are split for: 1 keeps a target's group whole), `submit(group) -> handle`,
     `wait(handles, timeout) -> [(handle, result)]`, `describe(handles) -> str`, `close()`."""
     t0 = time.time()
     outcome, pending = Outcome(), []
@@ -188,7 +189,7 @@ def schedule(specs, store: Store, backend, *, share: bool = True, progress: bool
         bar = Progress(len(specs), len(outcome.cached), enabled=progress)
         bar.update()
         backend.bar = bar
-        todo = groups(pending, share=share, slots=backend.slots or 8)
+        todo = groups(pending, share=share, slots=backend.split_for)
         running: dict = {}  # handle -> group
         not_before: dict[int, float] = {}  # groups held by another session are retried after a pause
         while todo or running:
@@ -234,7 +235,7 @@ def _requeue(group, result, store, todo, not_before, outcome, poll_seconds):
 class Inline:
     """Train each group in this process, one at a time (the CPU default, and tests)."""
 
-    slots = 1
+    slots = split_for = 1
 
     def __init__(self, store: Store, profile: Profile, data_root: str | None, device: str | None):
         self.store, self.profile, self.data_root, self.device = store, profile, data_root, device
@@ -297,6 +298,9 @@ class Pool:
 
     def __init__(self, slots: list, store: Store, profile: Profile, data_root: str | None):
         self.slots, self.store, self.profile, self.data_root = len(slots), store, profile, data_root
+        # GPUs: groups split into sub-groups to keep them all busy; CPU workers keep a target's group whole
+        # (on the CPU sharing one batch across it pays, README: Benchmarks)
+        self.split_for = 1 if all(s is None for s in slots) else len(slots)
         self.bar = None
         ctx = mp.get_context("spawn")  # CUDA cannot be used in forked children
         self.manager = None

@@ -214,7 +214,7 @@ def group_key(spec: RunSpec) -> tuple:
 def groups(specs, share: bool = True, slots: int = 1) -> list[list[RunSpec]]:
     """Split specs into training groups: one per target and DAG level when sharing, else one per run.
 
-    For more than one slot (GPUs or workers) the groups are split further, so that the plan keeps them all
+    For more than one GPU (`slots`) the groups are split further, so that the plan keeps them all
     busy: one sub-group per frozen prefix (BnB 1-7, AnB 1-7, the random control: each shares its source's
     forward pass), and every other run (a base, a fine-tuned transfer) alone. A network learns the same
     numbers in any group (tests/test_train_golden.py), so splitting changes the time, never a result.

@@ -70,6 +70,7 @@ class Slurm:
     def __init__(self, executor, store: Store, profile: Profile, data_root: str | None, gpus: int):
         self.executor, self.store, self.profile, self.data_root = executor, store, profile, data_root
         self.slots = gpus if gpus > 0 else None
+        self.split_for = gpus if gpus > 0 else 8  # no cap: split as for a machine of 8 GPUs
         self.bar, self.groups = None, {}
 
     def submit(self, group):

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from repro.profiles import get_profile
 from repro.runs import groups, specs_for
@@ -68,3 +69,48 @@ def test_a_profile_without_a_measurement_says_so():
     profile = get_profile("cpu")
     out = projection(profile, specs_for(profile, all_needs()), 1)
     assert out["projected_hours"] is None and "gpu_check.sh" in out["why_none"]
+
+
+class Recording:
+    """A backend that 'trains' a group by storing empty results at once, and records what it was given."""
+
+    def __init__(self, store, slots, split_for):
+        self.store, self.slots, self.split_for, self.submitted, self.most_running = store, slots, split_for, [], 0
+        self.running = []
+
+    def submit(self, group):
+        self.submitted.append(group)
+        self.running.append(len(self.submitted) - 1)
+        self.most_running = max(self.most_running, len(self.running))
+        return len(self.submitted) - 1
+
+    def wait(self, handles, timeout):
+        done = []
+        for h in handles:
+            for spec in self.submitted[h]:
+                self.store.save_result(spec, {"w": torch.zeros(1)}, {"top1": 0.5, "diverged": False})
+            self.running.remove(h)
+            done.append((h, {"trained": [s.key for s in self.submitted[h]], "diverged": [], "elsewhere": []}))
+        return done
+
+    def describe(self, handles):
+        return ""
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize("gpus", [1, 4])
+def test_the_one_loop_trains_parents_first_and_splits_groups_for_several_gpus(store, gpus):
+    from repro.execute import schedule
+
+    plan = specs_for(get_profile("smoke"), all_needs())
+    backend = Recording(store, slots=gpus, split_for=gpus)
+    outcome = schedule(plan, store, backend, progress=False, poll_seconds=0.01)
+    assert sorted(outcome.trained) == sorted(s.key for s in plan)
+    assert backend.submitted == groups(plan, slots=gpus)  # the order the simulation assumes
+    assert backend.most_running <= gpus
+    done = set()
+    for group in backend.submitted:
+        assert all(s.parent.key in done for s in group if s.parent)
+        done |= {s.key for s in group}
