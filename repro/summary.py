@@ -1,7 +1,7 @@
 """The terminal summary of a session's verdicts: a fixed-width table, one row per claim (like pytest-benchmark's).
 
     claim                   evidence  verdict       effect [95% CI]            original  p        replicates used/needed
-    early_layer_generality  original  reproduced    -13.22 % [-13.74, -12.69]  -13.22 %  9.9e-04  4 / 3
+    early_layer_generality  original  reproduced    -13.22 % [-13.74, -12.69]  -13.22 %  < 0.001  4 / 3
     ...
     report: reports/2025-01-31-cpu/index.html
 """
@@ -9,29 +9,20 @@ from __future__ import annotations
 
 import math
 
+from repro.format import p_value, signed
 from repro.stats import Verdict
 
 COLUMNS = ("claim", "evidence", "verdict", "effect [95% CI]", "original", "p", "replicates used/needed")
 UNITS = {"% per layer": "%/layer"}
 
 
-def _num(x) -> str:
-    return "—" if x is None or not math.isfinite(x) else f"{x:+.2f}"
-
-
-def _p(p) -> str:
-    if p is None or not math.isfinite(p):
-        return "—"
-    return f"{p:.1e}" if p < 1e-3 else f"{p:.3f}"
-
-
 def _cells(v: Verdict) -> list[str]:
     unit = UNITS.get(v.unit, v.unit)
     lo, hi = v.ci
-    ci = "" if not (math.isfinite(lo) and math.isfinite(hi)) else f" [{_num(lo)}, {_num(hi)}]"
+    ci = "" if not (math.isfinite(lo) and math.isfinite(hi)) else f" [{signed(lo)}, {signed(hi)}]"
     needed = "—" if v.replicates_needed is None else str(v.replicates_needed)
-    return [v.claim, v.evidence or "—", v.verdict.replace("_", " "), f"{_num(v.effect)} {unit}{ci}",
-            f"{_num(v.paper_effect)} {unit}" if v.paper_effect is not None else "—", _p(v.p),
+    return [v.claim, v.evidence or "—", v.verdict.replace("_", " "), f"{signed(v.effect)} {unit}{ci}",
+            f"{signed(v.paper_effect)} {unit}" if v.paper_effect is not None else "—", p_value(v.p),
             f"{v.replicates} / {needed}"]
 
 

@@ -1,0 +1,75 @@
+"""results.json: the numbers of a report as plain JSON, in the schema of repro/report/schema.py."""
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+from repro.report.schema import SCHEMA_VERSION, validate
+from repro.results import Row, Table
+from repro.runs import TREATMENTS
+from repro.stats import Verdict
+
+RUN_FIELDS = ("evidence", "split", "replicate", "treatment", "n", "source", "target", "top1", "final_top1",
+              "diverged", "num_classes", "key", "train_seconds", "cached")
+
+
+def jsonable(obj):
+    """Plain JSON values: tuples and sets to lists, numpy scalars to Python, NaN and inf to null."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, (set, frozenset)):
+        return sorted((jsonable(v) for v in obj), key=str)
+    if hasattr(obj, "item") and callable(obj.item) and getattr(obj, "ndim", None) == 0:
+        obj = obj.item()  # numpy scalar
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if obj is None or isinstance(obj, (bool, int, str)):
+        return obj
+    if hasattr(obj, "tolist"):
+        return jsonable(obj.tolist())
+    return str(obj)
+
+
+def claim_texts() -> dict[str, tuple[str, str]]:
+    """claim id -> (title, the paper's sentence), from the claim modules."""
+    from repro.claims import CLAIMS
+
+    return {m.ID: (m.TITLE, m.SENTENCE) for m in CLAIMS}
+
+
+def claim_json(v: Verdict, texts: dict) -> dict:
+    title, sentence = texts.get(v.claim, (v.claim, ""))
+    return jsonable({
+        "id": v.claim, "title": title, "sentence": sentence, "verdict": v.verdict, "effect": v.effect,
+        "unit": v.unit, "ci": list(v.ci), "p": v.p, "paper_effect": v.paper_effect, "replicates": v.replicates,
+        "replicates_needed": v.replicates_needed, "explanation": v.explanation, "evidence": v.evidence,
+        "details": v.details,
+    })
+
+
+def run_order(row: Row) -> tuple:
+    treatment = TREATMENTS.index(row.treatment) if row.treatment in TREATMENTS else len(TREATMENTS)
+    return (row.evidence, row.split, row.replicate, row.target, treatment, row.n)
+
+
+def run_json(row: Row) -> dict:
+    return jsonable({name: getattr(row, name) for name in RUN_FIELDS})
+
+
+def results_document(profile_name: str, table: Table, verdicts: list[Verdict], session: dict) -> dict:
+    """The whole results.json, checked against the schema."""
+    texts = claim_texts()
+    doc = {
+        "schema_version": SCHEMA_VERSION,
+        "profile": profile_name,
+        "dataset": session.get("dataset"),
+        "created": session.get("created") or datetime.now().astimezone().isoformat(timespec="seconds"),
+        "wall_seconds": float(session.get("wall_seconds") or 0.0),
+        "claims": [claim_json(v, texts) for v in verdicts],
+        "runs": [run_json(r) for r in sorted(table.rows, key=run_order)],
+        "session": jsonable(session),
+    }
+    validate(doc, name=f"the results of profile {profile_name!r}")
+    return doc
