@@ -79,6 +79,9 @@ class Profile:
     divergence_loss: float = 1e3  # a training loss above this (or non-finite) marks the run diverged
     checkpoint_every: int = 200  # iterations
     notes: str = ""
+    # The natural half of the natural/man-made split, by class name, for a dataset whose classes are not
+    # ILSVRC-2012 WordNet ids (`--natman FILE`); empty: the labels the dataset has by WordNet id, if any.
+    natural_classes: tuple[str, ...] = ()
 
     def __post_init__(self):
         """Refuse values no network can be trained with (a typo in --set), before anything is trained."""

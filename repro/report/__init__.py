@@ -58,9 +58,11 @@ def _write_atomic(path: Path, text: str):
 
 
 def write_report(out_dir, *, profile_name: str, table: Table, verdicts: list[Verdict], session: dict,
-                 original: Table | None = None) -> tuple[Path, Path]:
+                 original: Table | None = None, missing=()) -> tuple[Path, Path]:
     """Write out_dir/index.html and out_dir/results.json; return their paths.
 
+    `missing`: the planned runs (repro.runs.RunSpec) that are not finished, listed in both files; a claim that
+    waits for some of them says so (details['waits_for'] of its verdict, see repro.study.settle).
     `original` (the original study's table, drawn beside ours) defaults to repro.paper.original_table();
     when profile_name is 'original', `table` is the original study and is drawn alone.
     """
@@ -72,7 +74,7 @@ def write_report(out_dir, *, profile_name: str, table: Table, verdicts: list[Ver
         from repro.paper import original_table
 
         original = original_table()
-    doc = results_document(profile_name, table, verdicts, session)
+    doc = results_document(profile_name, table, verdicts, session, missing)
     figures = render_figures(table, None if original_study else original)
     html = render_page(doc, profile_name=profile_name, session=session, table=table, figures=figures)
     out_dir.mkdir(parents=True, exist_ok=True)

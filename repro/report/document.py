@@ -41,7 +41,8 @@ def claim_texts() -> dict[str, tuple[str, str]]:
 
 def claim_json(v: Verdict, texts: dict) -> dict:
     title, sentence = texts.get(v.claim, (v.claim, ""))
-    return jsonable({
+    waits_for = {"waits_for": v.details["waits_for"]} if v.details.get("waits_for") else {}
+    return jsonable({**waits_for,
         "id": v.claim, "title": title, "sentence": sentence, "verdict": v.verdict, "effect": v.effect,
         "unit": v.unit, "ci": list(v.ci), "p": v.p, "paper_effect": v.paper_effect, "replicates": v.replicates,
         "replicates_needed": v.replicates_needed, "explanation": v.explanation, "evidence": v.evidence,
@@ -58,8 +59,15 @@ def run_json(row: Row) -> dict:
     return jsonable({name: getattr(row, name) for name in RUN_FIELDS})
 
 
-def results_document(profile_name: str, table: Table, verdicts: list[Verdict], session: dict) -> dict:
-    """The whole results.json, checked against the schema."""
+def missing_json(spec) -> dict:
+    """A planned run that is not finished (a repro.runs.RunSpec)."""
+    return {"key": spec.key, "label": spec.label, "split": spec.split, "target": spec.target,
+            "treatment": spec.treatment, "n": spec.n, "replicate": spec.replicate}
+
+
+def results_document(profile_name: str, table: Table, verdicts: list[Verdict], session: dict,
+                     missing=()) -> dict:
+    """The whole results.json, checked against the schema. `missing`: the planned runs not finished."""
     texts = claim_texts()
     doc = {
         "schema_version": SCHEMA_VERSION,
@@ -71,5 +79,7 @@ def results_document(profile_name: str, table: Table, verdicts: list[Verdict], s
         "runs": [run_json(r) for r in sorted(table.rows, key=run_order)],
         "session": jsonable(session),
     }
+    if missing:
+        doc["missing_runs"] = [missing_json(s) for s in missing]
     validate(doc, name=f"the results of profile {profile_name!r}")
     return doc

@@ -59,6 +59,7 @@ def scorecard(claims: list[dict]) -> list[dict]:
             "needed_text": "—" if needed is None else str(needed),
             "headline": c["details"].get("headline", ""),
             "parts": claim_parts(c["details"]),
+            "waits_for": len(c.get("waits_for", [])),
         })
     return out
 
@@ -119,6 +120,15 @@ def header_items(profile_name: str, session: dict, table: Table) -> tuple[list, 
     return facts, environment
 
 
+def missing_rows(doc: dict) -> list[dict]:
+    """The planned runs not finished, each with the claims that wait for it."""
+    waiting: dict[str, list[str]] = {}
+    for c in doc["claims"]:
+        for key in c.get("waits_for", []):
+            waiting.setdefault(key, []).append(c["id"])
+    return [{**m, "claims": ", ".join(waiting.get(m["key"], [])) or "—"} for m in doc.get("missing_runs", [])]
+
+
 def _template() -> jinja2.Template:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
@@ -135,5 +145,5 @@ def render_page(doc: dict, *, profile_name: str, session: dict, table: Table, fi
         header=facts, environment=environment, claims=scorecard(doc["claims"]),
         counts=[(k, VERDICT_LABELS[k], counts.get(k, 0)) for k in VERDICT_LABELS],
         figures=[{**f, "svg": Markup(f["svg"])} for f in figures],  # matplotlib's own SVG, not user text
-        runs=run_rows(table, original_study),
+        runs=run_rows(table, original_study), missing=missing_rows(doc),
     )

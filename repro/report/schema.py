@@ -20,11 +20,15 @@ results.json holds the numbers of one session's report, for comparing sessions (
         "replicates_needed": 4,               # for 80% power at the observed spread (null: not computable)
         "explanation": "...",                 # one sentence
         "evidence": "cpu",                    # where the numbers come from
-        "details": {...}                      # claim-specific numbers (free form)
+        "details": {...},                     # claim-specific numbers (free form)
+        "waits_for": ["<key>", ...]           # optional: keys of the missing runs (below) this claim needs
       }],
       "runs": [{                              # one per network, the fields of repro.results.Row
         "evidence", "split", "replicate", "treatment", "n", "source", "target", "top1", "final_top1",
         "diverged", "num_classes", "key", "train_seconds", "cached"
+      }],
+      "missing_runs": [{                      # optional: planned runs that are not finished (a partial study)
+        "key", "label", "split", "target", "treatment", "n", "replicate"
       }],
       "session": {                            # how the session ran; see repro.report.session_info
         "command", "wall_seconds", "cached", "trained", "profile" (optional), "dataset", "split_family",
@@ -65,6 +69,22 @@ CLAIM = {
         "explanation": {"type": "string"},
         "evidence": {"type": "string"},
         "details": {"type": "object"},
+        "waits_for": {"type": "array", "items": {"type": "string"}},
+    },
+    "additionalProperties": False,
+}
+
+MISSING_RUN = {
+    "type": "object",
+    "required": ["key", "label", "split", "target", "treatment", "n", "replicate"],
+    "properties": {
+        "key": {"type": "string"},
+        "label": {"type": "string"},
+        "split": {"type": "string"},
+        "target": {"type": "string"},
+        "treatment": {"enum": list(TREATMENTS)},
+        "n": {"type": "integer", "minimum": 0},
+        "replicate": {"type": "integer", "minimum": 0},
     },
     "additionalProperties": False,
 }
@@ -126,6 +146,7 @@ RESULTS = {
         "wall_seconds": {"type": "number", "minimum": 0},
         "claims": {"type": "array", "items": CLAIM},
         "runs": {"type": "array", "items": RUN},
+        "missing_runs": {"type": "array", "items": MISSING_RUN},
         "session": SESSION,
     },
     "additionalProperties": False,
