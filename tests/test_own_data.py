@@ -88,10 +88,8 @@ def test_the_pytest_plugin_takes_natman_too(tmp_path):
         "from repro.pytest_plugin import _profile\n\n\n"
         "def test_natman(request):\n"
         "    print('NATURAL', ','.join(_profile(request.config).natural_classes))\n")
-    result = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-s",
-                             "test_natman_option.py", "--natman",
-                             natman_file(tmp_path, "cat\ndog\n")], cwd=tmp_path,
-                            env={**environment(tmp_path), "PYTHONPATH": str(REPO)},
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-s", "test_natman_option.py",
+                             "--natman", natman_file(tmp_path, "cat\ndog\n")], cwd=tmp_path,
+                            env=environment(tmp_path), capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "NATURAL cat,dog" in result.stdout

@@ -49,7 +49,7 @@ def test_a_marker_expression_that_excludes_cpu_does_not_choose_the_cpu_profile(t
         "def test_which(request):\n"
         "    print('PROFILE', _profile_name(request.config))\n")
     result = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_which_profile.py",
-                             "-m", "not cpu", "-s"], cwd=tmp_path, env={**environment(tmp_path), "PYTHONPATH": str(REPO)},
+                             "-m", "not cpu", "-s"], cwd=tmp_path, env=environment(tmp_path),
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "PROFILE smoke" in result.stdout

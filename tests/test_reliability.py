@@ -44,6 +44,8 @@ def environment(tmp: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("REPRO_STORE", "REPRO_DATA")}
     # one thread each: the same numbers in every process, and two sessions do not fight over the cores
     env.update(REPRO_CACHE=str(tmp / "cache"), OMP_NUM_THREADS="1", PYTHONWARNINGS="default")
+    # this checkout's repro, also where a subprocess runs in another folder and repro is not installed
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
     return env
 
 
