@@ -130,8 +130,8 @@ def _train(args, report_needs=None):
     if args.executor == "slurm":
         from repro.slurm import run_slurm
 
-        run_slurm(profile, plannable(profile, needs, args.data_root)[0], store, data_root=args.data_root, partition=args.slurm_partition,
-                  minutes=args.slurm_time, gpus=args.gpus)
+        run_slurm(profile, plannable(profile, needs, args.data_root)[0], store, data_root=args.data_root,
+                  partition=args.slurm_partition, minutes=args.slurm_time, gpus=args.gpus)
     study = run_study(profile, needs, store, data_root=args.data_root, workers=args.workers, gpus=args.gpus,
                       progress=not args.quiet, report_needs=report_needs)
     o = study.outcome

@@ -113,7 +113,8 @@ def read_study(profile: Profile, needs: list[Need], store: Store, outcome: Outco
 
 
 def run_study(profile: Profile, needs: list[Need], store: Store, *, data_root: str | None = None,
-              workers: int = 1, gpus: int = 0, progress: bool = True, report_needs: list[Need] | None = None) -> Study:
+              workers: int = 1, gpus: int = 0, progress: bool = True,
+              report_needs: list[Need] | None = None) -> Study:
     """Train what `needs` call for and is missing; the study of `report_needs` (default: `needs`), whose runs
     outside `needs` are read from the store if finished there and listed as missing if not."""
     started = time.time()
