@@ -9,6 +9,8 @@ fine-tuned (BnB+) is not below base by more than 2% (repro.claims.coadaptation_d
 import pytest
 
 from repro.claims import coadaptation_dip as claim
+from repro.claims import evaluate
+from repro.pytest_plugin import expect_reproduced
 from repro.simulate import shuffled
 
 NEEDS = claim.NEEDS
@@ -21,7 +23,7 @@ def test_middle_layers_are_fragile_and_fine_tuning_repairs_them_in_the_original_
     # networks per n, on 2 splits (0A: n = 1..7, 1A: n = 3, 5, 6); averaged within each split they are
     # +1.6% above base, and the two splits agree so closely that even with 1 degree of freedom the
     # non-inferiority test at -2% holds (p ~ 0.002): the weakest part, and the claim's p.
-    verdict = record_verdict(claim.evaluate(original))
+    verdict = record_verdict(evaluate(claim, original))
     assert verdict.verdict == "reproduced", verdict.explanation
     assert verdict.details["tests"]["parts"][2]["replicates"] == 2  # BnB+: splits 0 and 1 only
     assert verdict.effect == pytest.approx(-4.8, abs=0.1)  # BnB n=5: .5935 against .6251
@@ -30,19 +32,19 @@ def test_middle_layers_are_fragile_and_fine_tuning_repairs_them_in_the_original_
 @pytest.mark.smoke
 @pytest.mark.parametrize("seed", range(5))
 def test_bnb_networks_relabelled_at_random_n_do_not_reproduce_it(original, seed):
-    verdict = claim.evaluate(shuffled(original, ("BnB",), seed))
+    verdict = evaluate(claim, shuffled(original, ("BnB",), seed))
     assert verdict.verdict != "reproduced", verdict.explanation
 
 
 @pytest.mark.smoke
 @pytest.mark.parametrize("seed", range(5))
 def test_base_bnb_and_bnb_plus_labels_shuffled_within_each_split_do_not_reproduce_it(original, seed):
-    verdict = claim.evaluate(shuffled(original, ("base", "BnB", "BnB+"), seed))
+    verdict = evaluate(claim, shuffled(original, ("base", "BnB", "BnB+"), seed))
     assert verdict.verdict != "reproduced", verdict.explanation
 
 
 @pytest.mark.cpu
 @pytest.mark.full
 def test_fragile_coadaptation_on_our_runs(study, record_verdict):
-    verdict = record_verdict(claim.evaluate(study.table))
-    assert verdict.verdict == "reproduced", verdict.explanation
+    verdict = record_verdict(evaluate(claim, study.table))
+    expect_reproduced(verdict)

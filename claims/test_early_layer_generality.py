@@ -10,6 +10,8 @@ As a test: frozen transfer between random halves (AnB) is as good as the base of
 import pytest
 
 from repro.claims import early_layer_generality as claim
+from repro.claims import evaluate
+from repro.pytest_plugin import expect_reproduced
 from repro.simulate import shuffled
 
 NEEDS = claim.NEEDS
@@ -20,7 +22,7 @@ def test_layers_1_2_transfer_almost_perfectly_and_layer_7_does_not_in_the_origin
     # The original gives `reproduced`: 4 random splits (each averaging both directions) of 8 AnB networks per
     # n; at n = 1, 2 AnB is within +0.5% / -0.2% of base with a spread of ~0.3%, well inside ±2% (TOST
     # p < 0.001); at n = 7 it is 13% below base (p ~ 2e-6); the slope is -2.2% per layer (p ~ 6e-6).
-    verdict = record_verdict(claim.evaluate(original))
+    verdict = record_verdict(evaluate(claim, original))
     assert verdict.verdict == "reproduced", verdict.explanation
     assert verdict.effect == pytest.approx(-13.2, abs=0.1)  # README: -8.3 points, 13% relative
 
@@ -29,12 +31,12 @@ def test_layers_1_2_transfer_almost_perfectly_and_layer_7_does_not_in_the_origin
 @pytest.mark.parametrize("seed", range(5))
 def test_base_and_layer_labels_shuffled_within_each_split_do_not_reproduce_it(original, seed):
     # Which of the 8 networks of a target is the base, and which n each AnB is, drawn at random.
-    verdict = claim.evaluate(shuffled(original, ("base", "AnB"), seed))
+    verdict = evaluate(claim, shuffled(original, ("base", "AnB"), seed))
     assert verdict.verdict != "reproduced", verdict.explanation
 
 
 @pytest.mark.cpu
 @pytest.mark.full
 def test_first_layers_are_general_on_our_runs(study, record_verdict):
-    verdict = record_verdict(claim.evaluate(study.table))
-    assert verdict.verdict == "reproduced", verdict.explanation
+    verdict = record_verdict(evaluate(claim, study.table))
+    expect_reproduced(verdict)

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from repro.claims import random_features as claim
+from repro.claims import evaluate
+from repro.pytest_plugin import expect_reproduced
 from repro.simulate import paper_truth, shuffled, simulate_table, swapped
 
 NEEDS = claim.NEEDS
@@ -21,7 +23,7 @@ def test_transfer_from_a_distant_task_beats_random_features_in_the_original_stud
     # (trained on all 1000 classes) make one replicate, and one replicate has no spread to test against,
     # however large the effect (+15% of base at n = 1, the smallest margin; random frozen at n = 3 scores
     # 0.1%, chance on 1000 classes).
-    verdict = record_verdict(claim.evaluate(original))
+    verdict = record_verdict(evaluate(claim, original))
     assert verdict.verdict == "inconclusive", verdict.explanation
     assert verdict.replicates == 1
     assert "only 1 replicate" in verdict.explanation
@@ -32,7 +34,7 @@ def test_transfer_from_a_distant_task_beats_random_features_in_the_original_stud
 @pytest.mark.smoke
 @pytest.mark.parametrize("seed", range(3))
 def test_base_and_random_control_labels_shuffled_do_not_reproduce_it(original, seed):
-    verdict = claim.evaluate(shuffled(original, ("base", "random"), seed))
+    verdict = evaluate(claim, shuffled(original, ("base", "random"), seed))
     assert verdict.verdict != "reproduced", verdict.explanation
 
 
@@ -42,13 +44,13 @@ def test_swapping_transfer_and_random_features_of_a_simulated_study_with_the_pap
     # The original cannot show the control has teeth (one replicate), so a simulated study does: 5
     # replicates with the original's effects are reproduced; with AnB and random frozen swapped, not.
     table = simulate_table(paper_truth(), 5, np.random.default_rng(seed))
-    assert claim.evaluate(table).verdict == "reproduced"
-    verdict = claim.evaluate(swapped(table, "AnB", "random"))
+    assert evaluate(claim, table).verdict == "reproduced"
+    verdict = evaluate(claim, swapped(table, "AnB", "random"))
     assert verdict.verdict != "reproduced", verdict.explanation
 
 
 @pytest.mark.cpu
 @pytest.mark.full
 def test_transferred_features_beat_random_ones_on_our_runs(study, record_verdict):
-    verdict = record_verdict(claim.evaluate(study.table))
-    assert verdict.verdict == "reproduced", verdict.explanation
+    verdict = record_verdict(evaluate(claim, study.table))
+    expect_reproduced(verdict)

@@ -5,8 +5,10 @@
 - The profile defaults from the marker expression: `-m full` -> gpu, `-m cpu` -> cpu, otherwise smoke.
 - Fixture `study` (session): the union of the `NEEDS` of every selected test module that uses it is planned
   as one DAG and trained before the first such test runs; the fixture gives `.table` and `.profile`.
-- Fixture `record_verdict`: tests hand their `Verdict` to it; the terminal summary shows them in a table and
-  the session writes the HTML report (reports/<date>-<profile>/ or --report-dir).
+- Fixture `record_verdict`: tests hand their `Verdict` to it; the terminal summary shows the premises and the
+  verdicts in a table and the session writes the HTML report (reports/<date>-<profile>/ or --report-dir).
+- `expect_reproduced(verdict)`: reproduced passes, not reproduced fails, inconclusive skips and premise not
+  met xfails, with the verdict's sentence as the reason.
 """
 from __future__ import annotations
 
@@ -73,6 +75,19 @@ def study(request):
                                        data_root=config.getoption("data_root"), workers=config.getoption("workers"),
                                        gpus=config.getoption("gpus"), progress=True)
     return state["study"]
+
+
+def expect_reproduced(verdict) -> None:
+    """A claim test's outcome from its verdict: reproduced passes, not reproduced fails; inconclusive is
+    skipped and premise not met is xfailed, each with the reason, so that a red claim means the claim failed
+    and not that the study was too small or its bases unfit to judge it."""
+    if verdict.verdict == "reproduced":
+        return
+    if verdict.verdict == "not_reproduced":
+        pytest.fail(verdict.explanation, pytrace=False)
+    if verdict.verdict == "premise_not_met":
+        pytest.xfail(verdict.explanation)
+    pytest.skip(verdict.explanation)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from statsmodels.stats.power import TTestIndPower, TTestPower
 from statsmodels.stats.weightstats import DescrStatsW
 
 from repro import stats
-from repro.claims import early_layer_generality
+from repro.claims import early_layer_generality, evaluate
 from repro.paper import original_table
 from repro.results import Row, Table
 from repro.stats import Sample, Verdict
@@ -165,7 +165,7 @@ def _diverge(table: Table, **where) -> Table:
 
 def test_one_diverged_network_counts_as_the_worst_of_the_other_replicates():
     table = _diverge(original_table(), treatment="AnB", n=7, split="random:0", target="B")
-    verdict = early_layer_generality.evaluate(table)
+    verdict = evaluate(early_layer_generality, table)
     drop = verdict.details["tests"]["parts"][1]
     # replicate 0's value is replaced by the least dropped of the others, not by the diverged 0.1% top-1
     others = [v for r, v in stats.by_replicate(p for p in original_table().paired("AnB", "random")[0]
@@ -189,7 +189,7 @@ def test_a_diverged_network_can_never_help_a_claim():
 
 def test_two_diverged_networks_make_the_comparison_inconclusive():
     table = _diverge(original_table(), treatment="AnB", n=7, split="random:1")  # both directions of split 1
-    verdict = early_layer_generality.evaluate(table)
+    verdict = evaluate(early_layer_generality, table)
     assert verdict.verdict == "inconclusive"
     assert "2 diverged networks" in verdict.explanation and "MLPerf" in verdict.explanation
 
@@ -266,6 +266,6 @@ def test_every_claim_gives_a_verdict_on_any_table(table):
 
 
 def test_a_layer_the_claim_needs_and_the_profile_did_not_train_makes_it_inconclusive():
-    verdict = early_layer_generality.evaluate(_profile_like({("random", "AnB"): (3, 4, 5)}, 5))
+    verdict = evaluate(early_layer_generality, _profile_like({("random", "AnB"): (3, 4, 5)}, 5))
     assert verdict.verdict == "inconclusive"
     assert "needs AnB at n = 1 or 2" in verdict.explanation

@@ -18,7 +18,9 @@ PAPER = {
     "authors": "Jason Yosinski, Jeff Clune, Yoshua Bengio, Hod Lipson",
     "venue": "NeurIPS 2014",
 }
-VERDICT_LABELS = {"reproduced": "Reproduced", "not_reproduced": "Not reproduced", "inconclusive": "Inconclusive"}
+VERDICT_LABELS = {"reproduced": "Reproduced", "not_reproduced": "Not reproduced", "inconclusive": "Inconclusive",
+                  "premise_not_met": "Premise not met"}
+PREMISE_LABELS = {"met": "met", "not_met": "not met", "unmeasured": "not measured"}
 UNITS = {"points": "pts", "%": "%"}
 
 
@@ -59,8 +61,23 @@ def scorecard(claims: list[dict]) -> list[dict]:
             "needed_text": "—" if needed is None else str(needed),
             "headline": c["details"].get("headline", ""),
             "parts": claim_parts(c["details"]),
+            "caveat": c["details"].get("caveat", ""),
+            "controls": [{**k, "label": VERDICT_LABELS.get(k["verdict"], k["verdict"]),
+                          "effect_text": f"{_signed(k['effect'])} {UNITS.get(k['unit'], k['unit'])}",
+                          "p_text": p_phrase(k["p"])} for k in c.get("controls") or []],
+            "blocked_by": [p["title"] for p in c.get("premises") or [] if p["blocks"]],
         })
     return out
+
+
+def premise_rows(doc: dict) -> list[dict]:
+    """The premises measured on the table, with the claims each one gates, for the first screen."""
+    rests = {}
+    for c in doc["claims"]:
+        for p in c.get("premises") or []:
+            rests.setdefault(p["id"], []).append(c["id"])
+    return [{**p, "label": PREMISE_LABELS[p["status"]], "claims": rests.get(p["id"], [])}
+            for p in doc.get("premises") or []]
 
 
 def run_rows(table: Table, original_study: bool) -> list[dict]:
@@ -132,7 +149,7 @@ def render_page(doc: dict, *, profile_name: str, session: dict, table: Table, fi
     facts, environment = header_items(profile_name, session, table)
     return _template().render(
         paper=PAPER, profile_name=profile_name, original_study=original_study, session=session,
-        header=facts, environment=environment, claims=scorecard(doc["claims"]),
+        header=facts, environment=environment, claims=scorecard(doc["claims"]), premises=premise_rows(doc),
         counts=[(k, VERDICT_LABELS[k], counts.get(k, 0)) for k in VERDICT_LABELS],
         figures=[{**f, "svg": Markup(f["svg"])} for f in figures],  # matplotlib's own SVG, not user text
         runs=run_rows(table, original_study),
