@@ -208,8 +208,10 @@ def decide(test: Test) -> Test:
     if test.borrowed:
         where += ", with a spread borrowed from the table's replicated cells"
     if test.p < ALPHA:
-        return replace(test, verdict="reproduced", why=f"{_p(test.p)} < {ALPHA} with {where}")
+        bound = "" if test.p < 0.001 else f" < {ALPHA}"
+        return replace(test, verdict="reproduced", why=f"{_p(test.p)}{bound} with {where}")
     if test.p_short < ALPHA:
+        short_bound = "" if test.p_short < 0.001 else f" < {ALPHA}"
         if test.direction == "equivalent":
             against = f"outside ±{test.margin:g}"
         elif test.paper_effect is not None and math.isfinite(test.paper_effect) and distance_to_null(
@@ -219,7 +221,7 @@ def decide(test: Test) -> Test:
             against = f"on the wrong side of {test.null:+g}"
         return replace(test, verdict="not_reproduced",
                        why=f"{signed(test.effect)} {test.unit}, 95% CI [{signed(lo)}, {signed(hi)}], is "
-                           f"significantly {against} ({_p(test.p_short)} < {ALPHA}, {where})")
+                           f"significantly {against} ({_p(test.p_short)}{short_bound}, {where})")
     if test.needed is not None:
         need = f"{test.needed} are needed to detect the original study's effect at this spread"
     elif test.paper_effect is None:
@@ -246,6 +248,11 @@ def _finish(test: Test, values: np.ndarray, sd: float, se: float, df: int, two: 
                           needed=needed))
 
 
+def _borrowed_note(spread: Spread) -> str:
+    """The same words for every test that borrowed the table's spread, so the explanation says it once."""
+    return f"single replicates tested with the seed-to-seed spread {spread.source.split(', x')[0]}"
+
+
 def one_sample(name: str, sample: Sample, direction: str, *, null: float = 0.0, margin: float | None = None,
                paper_effect: float | None = None, unit: str = "%", spread: Spread | None = None) -> Test:
     """One-sided t-test of the replicate values against `null` ('less'/'greater'), or TOST within ±margin.
@@ -269,9 +276,8 @@ def one_sample(name: str, sample: Sample, direction: str, *, null: float = 0.0, 
         if spread is None:
             return replace(test, why="only 1 replicate (one independent split or initialisation), and no "
                                      "replicated cell in the table to borrow a spread from: no test is possible")
-        return _finish(replace(test, borrowed=spread.source, notes=test.notes + (
-            f"{name}: single replicate tested with the spread {spread.sd:.2f} {unit} {spread.source}",)),
-            values, spread.sd, spread.sd, spread.df, False)
+        return _finish(replace(test, borrowed=spread.source, notes=test.notes + (_borrowed_note(spread),)),
+                       values, spread.sd, spread.sd, spread.df, False)
     sd = float(np.std(values, ddof=1))
     return _finish(test, values, sd, sd / math.sqrt(k), k - 1, False)
 
@@ -307,9 +313,8 @@ def two_sample(name: str, a: Sample, b: Sample, direction: str, *, paper_effect:
         if spread is None:
             return replace(test, why="a side has only 1 replicate, and no replicated cell in the table to borrow a "
                                      "spread from: no test is possible")
-        return _finish(replace(test, borrowed=spread.source, notes=test.notes + (
-            f"{name}: a single-replicate side, tested with the spread {spread.sd:.2f} {unit} {spread.source}",)),
-            xa, spread.sd, spread.sd * scale, spread.df, True)
+        return _finish(replace(test, borrowed=spread.source, notes=test.notes + (_borrowed_note(spread),)),
+                       xa, spread.sd, spread.sd * scale, spread.df, True)
     df = len(xa) + len(xb) - 2
     sd = float(math.sqrt((np.sum((xa - xa.mean()) ** 2) + np.sum((xb - xb.mean()) ** 2)) / df))
     return _finish(test, xa, sd, sd * scale, df, True)

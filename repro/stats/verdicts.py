@@ -53,7 +53,7 @@ def _first(test: Test, verdict: str) -> Test:
 
 def explain(root: Test, headline: Test) -> str:
     """One sentence: why the test got its verdict."""
-    notes = root.all_notes()
+    notes = list(dict.fromkeys(root.all_notes()))  # each note once
     tail = f" ({'; '.join(notes)})" if notes else ""
     if root.verdict == "reproduced":
         return (f"Reproduced: every part holds at α = {ALPHA} (largest {p_phrase(root.p)}); {headline.name}: "
