@@ -185,12 +185,14 @@ def _report_results(args) -> int:
     table, header = table_from_file(args.results)
     verdicts = evaluate_all(table)
     profile_name = header.get("profile") or "results"
-    now = session_info(reproduce_command(), wall_seconds=time.perf_counter() - start)
+    command = f"repro report --results {shlex.quote(str(args.results))}" + (
+        f" --report-dir {shlex.quote(str(args.report_dir))}" if args.report_dir else "")
+    now = session_info(command, wall_seconds=time.perf_counter() - start)
     session = header.get("session")
     if isinstance(session, dict):  # the study's own provenance, and this judging beside it
         session = {**session, "rejudged": {k: now[k] for k in ("command", "created", "git_commit", "versions")}}
     else:
-        session = {**now, "dataset": header.get("dataset"),
+        session = {**now, "dataset": header.get("dataset"), "results_file": str(args.results),
                    "notes": f"networks read from {args.results}; nothing trained by this session"}
     out = args.report_dir or default_report_dir(f"{profile_name}-rejudged")
     html, _ = write_report(out, profile_name=profile_name, table=table, verdicts=verdicts, session=session)

@@ -65,7 +65,6 @@ def scorecard(claims: list[dict]) -> list[dict]:
             "controls": [{**k, "label": VERDICT_LABELS.get(k["verdict"], k["verdict"]),
                           "effect_text": f"{_signed(k['effect'])} {UNITS.get(k['unit'], k['unit'])}",
                           "p_text": p_phrase(k["p"])} for k in c.get("controls") or []],
-            "blocked_by": [p["title"] for p in c.get("premises") or [] if p["blocks"]],
         })
     return out
 
@@ -112,6 +111,8 @@ def header_items(profile_name: str, session: dict, table: Table) -> tuple[list, 
     """(what ran: shown above the scorecard, where and with what: shown right below it)."""
     if profile_name == "original":
         runs = f"no training: {len(table)} networks from the original study's logs"
+    elif session.get("results_file"):
+        runs = f"no training: {len(table)} networks read from {session['results_file']}"
     else:
         runs = f"{session['trained']} trained, {session['cached']} from the store ({len(table)} in the table)"
     facts = [
@@ -122,6 +123,10 @@ def header_items(profile_name: str, session: dict, table: Table) -> tuple[list, 
         ("Runs", runs),
         ("Wall time", duration(session.get("wall_seconds"))),
     ]
+    rejudged = session.get("rejudged")
+    if rejudged:
+        facts.append(("Verdicts", f"judged again without training by {rejudged['command']} "
+                                  f"({rejudged['created']}, suite commit {rejudged.get('git_commit') or '—'})"))
     if base_accuracy(table):
         facts.append(("Base networks", base_accuracy(table)))
     commit = session.get("git_commit")
