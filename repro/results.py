@@ -218,13 +218,14 @@ def table_from_file(path) -> tuple[Table, dict]:
         rows = [_parse_row(r if isinstance(r, dict) else {}, f"{path}: runs[{i}]", evidence)
                 for i, r in enumerate(doc["runs"])]
         header = {k: doc.get(k) for k in ("profile", "dataset", "session")}
+        curves = {str(k): [(int(i), float(v)) for i, v in points] for k, points in (doc.get("curves") or {}).items()}
     else:
         reader = csv.DictReader(text.splitlines())
         absent = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
         if absent:
             raise ValueError(f"{path}: no column {absent[0]!r} in the header (required: {', '.join(REQUIRED)})")
         rows = [_parse_row(r, f"{path}: row {i} (line {i + 1})", path.stem) for i, r in enumerate(reader, 1)]
-        header = {}
+        header, curves = {}, {}
     if not rows:
         raise ValueError(f"{path} holds no networks")
-    return Table(rows), header
+    return Table(rows, curves), header

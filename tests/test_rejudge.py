@@ -141,6 +141,8 @@ def test_a_results_json_written_by_the_suite_is_judged_again_without_training(tm
     assert main(["report", "--results", str(first / "results.json"), "--report-dir", str(again)]) == 0
     a, b = (json.loads((d / "results.json").read_text()) for d in (first, again))
     assert [c["verdict"] for c in a["claims"]] == [c["verdict"] for c in b["claims"]]
+    plateau = [{p["id"]: p["status"] for p in doc["premises"]}["bases_plateaued"] for doc in (a, b)]
+    assert plateau == ["met", "met"]  # the bases' curves travel in results.json
     assert set(b["session"]["rejudged"]) == {"command", "created", "git_commit", "versions"}
     assert b["session"]["command"] == a["session"]["command"]  # the study's own provenance is kept
 

@@ -71,6 +71,9 @@ def results_document(profile_name: str, table: Table, verdicts: list[Verdict], s
         "claims": [claim_json(v, texts) for v in verdicts],
         "premises": jsonable([p.to_dict() for p in measure_premises(table)]),
         "runs": [run_json(r) for r in sorted(table.rows, key=run_order)],
+        # the bases' validation curves, so that a table judged again keeps its plateau premise
+        "curves": {r.key: [list(point) for point in table.curves[r.key]] for r in table.rows
+                   if r.treatment == "base" and r.key in table.curves},
         "session": jsonable(session),
     }
     validate(doc, name=f"the results of profile {profile_name!r}")

@@ -39,7 +39,8 @@ results.json holds the numbers of one session's report, for comparing sessions (
         "replicates", "hardware", "versions", "git_commit", "git_dirty" (optional), "created", "notes",
         "rejudged" (optional: command, created, git_commit, versions of a `repro report --results` session)
       },
-      "premises": [...]                       # every premise measured on the table (as in a claim's)
+      "premises": [...],                      # every premise measured on the table (as in a claim's)
+      "curves": {"<run key>": [[iteration, top1], ...]}   # the bases' validation curves (optional)
     }
 
 Numbers that are not finite (NaN, inf) are written as null. The validator understands the JSON Schema
@@ -140,6 +141,7 @@ RESULTS = {
         "claims": {"type": "array", "items": CLAIM},
         "premises": {"type": "array", "items": {"type": "object"}},
         "runs": {"type": "array", "items": RUN},
+        "curves": {"type": "object"},
         "session": SESSION,
     },
     "additionalProperties": False,
