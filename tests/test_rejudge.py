@@ -195,3 +195,19 @@ def test_a_verdict_maps_to_pass_fail_skip_and_xfail():
         expect_reproduced(inconclusive)
     with pytest.raises(pytest.fail.Exception):
         expect_reproduced(dataclasses.replace(inconclusive, verdict="not_reproduced"))
+
+
+def test_the_committed_cpu_study_fails_the_convergence_premise_and_its_report_says_so():
+    from pathlib import Path
+
+    committed = Path(__file__).parent.parent / "reports" / "cpu-tiny-imagenet" / "results.json"
+    table, header = table_from_file(committed)
+    found = premises(table)
+    assert found["converged_bases"].status == "not_met"
+    assert found["converged_bases"].value == pytest.approx(10.38, abs=0.01)  # README: +10.4%
+    verdicts = {v.claim: v for v in evaluate_all(table)}
+    assert {c: v.verdict for c, v in verdicts.items()} == {
+        "early_layer_generality": "inconclusive", "coadaptation_dip": "premise_not_met",
+        "distance_penalty": "reproduced", "finetune_boost": "premise_not_met", "random_features": "reproduced"}
+    doc = json.loads(committed.read_text())  # the committed report is the current judging
+    assert {c["id"]: c["verdict"] for c in doc["claims"]} == {c: v.verdict for c, v in verdicts.items()}
