@@ -27,7 +27,7 @@ from repro import stats
 from repro.results import Table
 from repro.runs import Need
 from repro.format import signed
-from repro.stats import MARGIN, Test
+from repro.stats import Test
 
 ID = "finetune_boost"
 TITLE = "Transferred, fine-tuned features generalize better"

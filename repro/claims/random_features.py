@@ -56,7 +56,7 @@ def measure(table: Table, paper: dict[str, float]) -> tuple[Test, Test, dict]:
     transfer_n, control_n = table.layers("AnB", "natman"), table.layers("random", RANDOM_FAMILIES)
     both = [n for n in transfer_n if n in control_n]
     spread = stats.table_spread(table)
-    of_difference = spread and spread.scaled(math.sqrt(2), "the difference of two cells")
+    of_difference = spread and spread.scaled(math.sqrt(2))  # a difference of two single-replicate cells
 
     def at(pairs, n):
         return stats.by_replicate(p for p in pairs if p.row.n == n)

@@ -53,8 +53,9 @@ class Spread:
     df: int
     source: str  # in words, for the explanation
 
-    def scaled(self, factor: float, why: str) -> "Spread":
-        return replace(self, sd=self.sd * factor, source=f"{self.source}, x{factor:.3g} for {why}")
+    def scaled(self, factor: float) -> "Spread":
+        """The spread of a combination of cells (a difference of two: sqrt(2) times), from the same source."""
+        return replace(self, sd=self.sd * factor)
 
 
 def mean(values: list[float]) -> float:
@@ -137,17 +138,14 @@ def pooled_spread(cells: dict[str, Sample]) -> Spread | None:
 def table_spread(table) -> Spread | None:
     """The seed-to-seed spread of a replicate's relative effect, pooled over every (treatment, split family,
     n) cell of the table that holds 2 or more replicates: what a single-replicate cell borrows."""
-    from repro.results import family
+    from repro.results import Paired, family
 
-    cells: dict[str, list] = {}
     bases = {r.pair_key: r for r in table.rows if r.treatment == "base"}
+    cells: dict[str, list] = {}
     for r in table.rows:
         if r.treatment != "base" and r.pair_key in bases and not r.diverged and not bases[r.pair_key].diverged:
-            cells.setdefault(f"{r.treatment} {family(r.split)} n={r.n}", []).append(r)
-    from repro.results import Paired
-
-    return pooled_spread({name: by_replicate(Paired(r, bases[r.pair_key]) for r in rows)
-                          for name, rows in sorted(cells.items())})
+            cells.setdefault(f"{r.treatment} {family(r.split)} n={r.n}", []).append(Paired(r, bases[r.pair_key]))
+    return pooled_spread({name: by_replicate(pairs) for name, pairs in sorted(cells.items())})
 
 
 def _worst(values: list[float], direction: str) -> float:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import special
@@ -235,7 +235,7 @@ def decide(test: Test) -> Test:
     return replace(test, verdict="inconclusive", why=f"{_p(test.p)} with {where}; {need}")
 
 
-def _finish(test: Test, values: np.ndarray, sd: float, se: float, df: int, two: bool) -> Test:
+def _finish(test: Test, sd: float, se: float, df: int, two: bool) -> Test:
     """CI, p, p_short, replicates needed, verdict of a test whose effect, sd, standard error and df are known."""
     half = float(special.stdtrit(df, 0.5 + LEVEL / 2)) * se
     p = p_value(test.effect, se, df, test.direction, test.null, test.margin)
@@ -250,7 +250,7 @@ def _finish(test: Test, values: np.ndarray, sd: float, se: float, df: int, two: 
 
 def _borrowed_note(spread: Spread) -> str:
     """The same words for every test that borrowed the table's spread, so the explanation says it once."""
-    return f"single replicates tested with the seed-to-seed spread {spread.source.split(', x')[0]}"
+    return f"single replicates tested with the seed-to-seed spread {spread.source}"
 
 
 def one_sample(name: str, sample: Sample, direction: str, *, null: float = 0.0, margin: float | None = None,
@@ -277,9 +277,9 @@ def one_sample(name: str, sample: Sample, direction: str, *, null: float = 0.0, 
             return replace(test, why="only 1 replicate (one independent split or initialisation), and no "
                                      "replicated cell in the table to borrow a spread from: no test is possible")
         return _finish(replace(test, borrowed=spread.source, notes=test.notes + (_borrowed_note(spread),)),
-                       values, spread.sd, spread.sd, spread.df, False)
+                       spread.sd, spread.sd, spread.df, False)
     sd = float(np.std(values, ddof=1))
-    return _finish(test, values, sd, sd / math.sqrt(k), k - 1, False)
+    return _finish(test, sd, sd / math.sqrt(k), k - 1, False)
 
 
 def two_sample(name: str, a: Sample, b: Sample, direction: str, *, paper_effect: float | None = None,
@@ -314,10 +314,10 @@ def two_sample(name: str, a: Sample, b: Sample, direction: str, *, paper_effect:
             return replace(test, why="a side has only 1 replicate, and no replicated cell in the table to borrow a "
                                      "spread from: no test is possible")
         return _finish(replace(test, borrowed=spread.source, notes=test.notes + (_borrowed_note(spread),)),
-                       xa, spread.sd, spread.sd * scale, spread.df, True)
+                       spread.sd, spread.sd * scale, spread.df, True)
     df = len(xa) + len(xb) - 2
     sd = float(math.sqrt((np.sum((xa - xa.mean()) ** 2) + np.sum((xb - xb.mean()) ** 2)) / df))
-    return _finish(test, xa, sd, sd * scale, df, True)
+    return _finish(test, sd, sd * scale, df, True)
 
 
 def holm(pvalues) -> list[float]:

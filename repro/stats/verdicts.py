@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import asdict, dataclass, field
 
 from repro.format import p_phrase, signed
@@ -107,7 +106,3 @@ def make_verdict(claim: str, root: Test, headline: Test, paper_effect: float | N
                  "bootstrap_ci": list(bootstrap_ci(headline.values, headline.other)),
                  "tests": root.to_dict(), **(details or {})},
         premises=premises, controls=controls or [])
-
-
-def finite(x) -> bool:
-    return x is not None and math.isfinite(x)
