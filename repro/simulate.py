@@ -186,11 +186,16 @@ def reproduced_rate(claim, truth: Truth, replicates: int, sims: int, seed: int =
     return verdict_rates(claim, truth, replicates, sims, seed)["claim"]["reproduced"]
 
 
-@functools.lru_cache(maxsize=4)
 def paper_truth_rates(replicates: tuple[int, ...] = REPLICATES, sims: int = 200, seed: int = 0) -> dict:
-    """Claim id -> {replicates: verdict_rates(...)} when the truth is the original study's own effects.
+    """Claim id -> {replicates: verdict_rates(...)} when the truth is the original study's own effects,
+    computed once per (replicates, sims, seed) however the arguments are passed.
 
     The same seed for every number of replicates (common random numbers), so the rows compare fairly."""
+    return _paper_truth_rates(tuple(replicates), sims, seed)
+
+
+@functools.lru_cache(maxsize=4)
+def _paper_truth_rates(replicates: tuple[int, ...], sims: int, seed: int) -> dict:
     from repro.claims import CLAIMS
 
     truth = paper_truth()
