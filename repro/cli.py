@@ -4,6 +4,7 @@
     repro run    --profile cpu [--gpus N | --workers N] [--store PATH] [--dataset NAME|folder:PATH]
                  [--data-root PATH] [--set FIELD=VALUE ...]
     repro report --profile cpu [--report-dir DIR]      (--profile original: the original study's numbers)
+    repro report --results FILE [--report-dir DIR]     judge a results.json or CSV of networks, no training
     repro compare A/results.json B/results.json
     repro status [--store PATH]
     repro splits --dataset imagenet|tiny-imagenet --split random:0|natman   (no images needed)
@@ -58,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("--quiet", action="store_true", help="no progress display")
         if name == "plan":
             s.add_argument("--json", action="store_true", help="print a JSON object")
+        if name == "report":
+            s.add_argument("--results", default=None, metavar="FILE",
+                           help="judge the networks of a results.json or CSV (columns: README) instead of training")
     s = sub.add_parser("compare", help="how two sessions' results differ, claim by claim")
     s.add_argument("a")
     s.add_argument("b")
@@ -159,6 +163,8 @@ def cmd_report(args) -> int:
     from repro.study import all_needs, settle
     from repro.summary import verdict_table
 
+    if args.results:
+        return _report_results(args)
     out = args.report_dir or default_report_dir(args.profile or "original")
     if args.profile == "original":
         html, _ = report_original(out)
@@ -170,6 +176,36 @@ def cmd_report(args) -> int:
                            cached=len(study.outcome.cached), trained=len(study.outcome.trained))
     html, _ = write_report(out, profile_name=study.profile.name, table=study.table, verdicts=verdicts,
                            session=session, missing=study.missing)
+    print(verdict_table(verdicts, str(html)))
+    return 0
+
+
+def _report_results(args) -> int:
+    """`repro report --results FILE`: the claims judged on a per-network table from a file; nothing trained."""
+    import time
+
+    from repro.claims import evaluate_all
+    from repro.report import default_report_dir, session_info, write_report
+    from repro.results import table_from_file
+    from repro.summary import verdict_table
+
+    if args.profile:
+        raise ValueError("use either --results FILE (judge those networks) or --profile NAME (train), not both")
+    start = time.perf_counter()
+    table, header = table_from_file(args.results)
+    verdicts = evaluate_all(table)
+    profile_name = header.get("profile") or "results"
+    command = f"repro report --results {shlex.quote(str(args.results))}" + (
+        f" --report-dir {shlex.quote(str(args.report_dir))}" if args.report_dir else "")
+    now = session_info(command, wall_seconds=time.perf_counter() - start)
+    session = header.get("session")
+    if isinstance(session, dict):  # the study's own provenance, and this judging beside it
+        session = {**session, "rejudged": {k: now[k] for k in ("command", "created", "git_commit", "versions")}}
+    else:
+        session = {**now, "dataset": header.get("dataset"), "results_file": str(args.results),
+                   "notes": f"networks read from {args.results}; nothing trained by this session"}
+    out = args.report_dir or default_report_dir(f"{profile_name}-rejudged")
+    html, _ = write_report(out, profile_name=profile_name, table=table, verdicts=verdicts, session=session)
     print(verdict_table(verdicts, str(html)))
     return 0
 

@@ -6,8 +6,10 @@
   otherwise smoke; a marker only excluded (`-m "not cpu"`) does not choose its profile.
 - Fixture `study` (session): the union of the `NEEDS` of every selected test module that uses it is planned
   as one DAG and trained before the first such test runs; the fixture gives `.table` and `.profile`.
-- Fixture `record_verdict`: tests hand their `Verdict` to it; the terminal summary shows them in a table and
-  the session writes the HTML report (reports/<date>-<profile>/ or --report-dir).
+- Fixture `record_verdict`: tests hand their `Verdict` to it; the terminal summary shows the premises and the
+  verdicts in a table and the session writes the HTML report (reports/<date>-<profile>/ or --report-dir).
+- `expect_reproduced(verdict)`: reproduced passes, not reproduced fails, inconclusive skips and premise not
+  met xfails, with the verdict's sentence as the reason.
 - pytest-xdist (`-n 2`, `-n auto`): the first worker to need the study trains it while the others wait on a
   lock in the store and then read it (so it is trained once); each worker sends its verdicts to the
   controller in `workeroutput`, and the controller alone prints the table and writes the report.
@@ -132,6 +134,19 @@ def study(request):
                                            workers=config.getoption("workers"), gpus=config.getoption("gpus"),
                                            progress=True)
     return state["study"]
+
+
+def expect_reproduced(verdict) -> None:
+    """A claim test's outcome from its verdict: reproduced passes, not reproduced fails; inconclusive is
+    skipped and premise not met is xfailed, each with the reason, so that a red claim means the claim failed
+    and not that the study was too small or its bases unfit to judge it."""
+    if verdict.verdict == "reproduced":
+        return
+    if verdict.verdict == "not_reproduced":
+        pytest.fail(verdict.explanation, pytrace=False)
+    if verdict.verdict == "premise_not_met":
+        pytest.xfail(verdict.explanation)
+    pytest.skip(verdict.explanation)
 
 
 @pytest.fixture

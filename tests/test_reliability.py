@@ -268,7 +268,7 @@ def test_diverged_runs_are_kept_with_their_curves_and_counted_against_the_claim(
     """Half way through, the learning rate is multiplied by 1e8: every base blows up after its second test.
     The session goes on (the transfers copy from the blown-up bases and diverge too), every run is stored
     as diverged with the curve it had, and the claim's divergence rule makes the comparison inconclusive."""
-    from repro.claims import coadaptation_dip
+    from repro.claims import coadaptation_dip, evaluate
     from repro.results import table_from_store
 
     store = tmp_path / "store"
@@ -290,9 +290,12 @@ def test_diverged_runs_are_kept_with_their_curves_and_counted_against_the_claim(
 
     table = table_from_store(Store(store), specs, evidence="smoke")
     assert len(table) == 10 and all(r.diverged for r in table.rows)
-    verdict = coadaptation_dip.evaluate(table)
-    assert verdict.verdict == "inconclusive"
-    assert "diverged networks in this comparison, and more than one invalidates it" in verdict.explanation
+    verdict = evaluate(coadaptation_dip, table)
+    assert verdict.verdict == "premise_not_met"  # every base diverged: none is above chance
+    assert "Bases well above chance" in verdict.explanation
+    assert verdict.details["verdict_of_the_test"] == "inconclusive"
+    assert ("diverged networks in this comparison, and more than one invalidates it"
+            in verdict.details["explanation_of_the_test"])
 
 
 # ---- a full disk ---------------------------------------------------------------------------------------

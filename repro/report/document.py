@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
+from repro.premises import measure_premises
 from repro.report.schema import SCHEMA_VERSION, validate
 from repro.results import Row, Table
 from repro.runs import TREATMENTS
@@ -46,7 +47,7 @@ def claim_json(v: Verdict, texts: dict) -> dict:
         "id": v.claim, "title": title, "sentence": sentence, "verdict": v.verdict, "effect": v.effect,
         "unit": v.unit, "ci": list(v.ci), "p": v.p, "paper_effect": v.paper_effect, "replicates": v.replicates,
         "replicates_needed": v.replicates_needed, "explanation": v.explanation, "evidence": v.evidence,
-        "details": v.details,
+        "details": v.details, "premises": v.premises, "controls": v.controls,
     })
 
 
@@ -76,7 +77,11 @@ def results_document(profile_name: str, table: Table, verdicts: list[Verdict], s
         "created": session.get("created") or datetime.now().astimezone().isoformat(timespec="seconds"),
         "wall_seconds": float(session.get("wall_seconds") or 0.0),
         "claims": [claim_json(v, texts) for v in verdicts],
+        "premises": jsonable([p.to_dict() for p in measure_premises(table)]),
         "runs": [run_json(r) for r in sorted(table.rows, key=run_order)],
+        # the bases' validation curves, so that a table judged again keeps its plateau premise
+        "curves": {r.key: [list(point) for point in table.curves[r.key]] for r in table.rows
+                   if r.treatment == "base" and r.key in table.curves},
         "session": jsonable(session),
     }
     if missing:

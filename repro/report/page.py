@@ -18,7 +18,9 @@ PAPER = {
     "authors": "Jason Yosinski, Jeff Clune, Yoshua Bengio, Hod Lipson",
     "venue": "NeurIPS 2014",
 }
-VERDICT_LABELS = {"reproduced": "Reproduced", "not_reproduced": "Not reproduced", "inconclusive": "Inconclusive"}
+VERDICT_LABELS = {"reproduced": "Reproduced", "not_reproduced": "Not reproduced", "inconclusive": "Inconclusive",
+                  "premise_not_met": "Premise not met"}
+PREMISE_LABELS = {"met": "met", "not_met": "not met", "unmeasured": "not measured"}
 UNITS = {"points": "pts", "%": "%"}
 
 
@@ -60,8 +62,22 @@ def scorecard(claims: list[dict]) -> list[dict]:
             "headline": c["details"].get("headline", ""),
             "parts": claim_parts(c["details"]),
             "waits_for": len(c.get("waits_for", [])),
+            "caveat": c["details"].get("caveat", ""),
+            "controls": [{**k, "label": VERDICT_LABELS.get(k["verdict"], k["verdict"]),
+                          "effect_text": f"{_signed(k['effect'])} {UNITS.get(k['unit'], k['unit'])}",
+                          "p_text": p_phrase(k["p"])} for k in c.get("controls") or []],
         })
     return out
+
+
+def premise_rows(doc: dict) -> list[dict]:
+    """The premises measured on the table, with the claims each one gates, for the first screen."""
+    rests = {}
+    for c in doc["claims"]:
+        for p in c.get("premises") or []:
+            rests.setdefault(p["id"], []).append(c["id"])
+    return [{**p, "label": PREMISE_LABELS[p["status"]], "claims": rests.get(p["id"], [])}
+            for p in doc.get("premises") or []]
 
 
 def run_rows(table: Table, original_study: bool) -> list[dict]:
@@ -96,6 +112,8 @@ def header_items(profile_name: str, session: dict, table: Table) -> tuple[list, 
     """(what ran: shown above the scorecard, where and with what: shown right below it)."""
     if profile_name == "original":
         runs = f"no training: {len(table)} networks from the original study's logs"
+    elif session.get("results_file"):
+        runs = f"no training: {len(table)} networks read from {session['results_file']}"
     else:
         runs = f"{session['trained']} trained, {session['cached']} from the store ({len(table)} in the table)"
     facts = [
@@ -106,6 +124,10 @@ def header_items(profile_name: str, session: dict, table: Table) -> tuple[list, 
         ("Runs", runs),
         ("Wall time", duration(session.get("wall_seconds"))),
     ]
+    rejudged = session.get("rejudged")
+    if rejudged:
+        facts.append(("Verdicts", f"judged again without training by {rejudged['command']} "
+                                  f"({rejudged['created']}, suite commit {rejudged.get('git_commit') or '—'})"))
     if base_accuracy(table):
         facts.append(("Base networks", base_accuracy(table)))
     commit = session.get("git_commit")
@@ -142,7 +164,7 @@ def render_page(doc: dict, *, profile_name: str, session: dict, table: Table, fi
     facts, environment = header_items(profile_name, session, table)
     return _template().render(
         paper=PAPER, profile_name=profile_name, original_study=original_study, session=session,
-        header=facts, environment=environment, claims=scorecard(doc["claims"]),
+        header=facts, environment=environment, claims=scorecard(doc["claims"]), premises=premise_rows(doc),
         counts=[(k, VERDICT_LABELS[k], counts.get(k, 0)) for k in VERDICT_LABELS],
         figures=[{**f, "svg": Markup(f["svg"])} for f in figures],  # matplotlib's own SVG, not user text
         runs=run_rows(table, original_study), missing=missing_rows(doc),
