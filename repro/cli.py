@@ -4,9 +4,10 @@
     repro run    --profile cpu [--gpus N | --workers N] [--store PATH] [--dataset NAME|folder:PATH]
                  [--data-root PATH] [--set FIELD=VALUE ...]
     repro report --profile cpu [--report-dir DIR]      (--profile original: the original study's numbers)
+    repro report --results FILE [--report-dir DIR]     judge a results.json or CSV of networks, no training
     repro compare A/results.json B/results.json
     repro status [--store PATH]
-    repro splits --dataset tiny-imagenet --split random:0
+    repro splits --dataset imagenet|tiny-imagenet --split random:0|natman   (no images needed)
 """
 from __future__ import annotations
 
@@ -28,6 +29,9 @@ def add_study_options(add, prefix: str = "") -> None:
     add("--dataset", default=None, help="override the profile's dataset (e.g. folder:PATH)")
     add("--data-root", default=None, help="where the dataset is (default: $REPRO_DATA)")
     add("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a profile field")
+    add("--natman", default=None, metavar="FILE",
+        help="the natural/man-made split of a dataset without one: the natural class names, one a line "
+             "(or two columns: name, natural|man-made)")
     add("--report-dir", default=None, help="write DIR/index.html and DIR/results.json")
     add("--executor", default="local", choices=["local", "slurm"], help="where to train (slurm: via submitit)")
     add("--slurm-partition", default=None, help="Slurm partition (with --executor slurm)")
@@ -55,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("--quiet", action="store_true", help="no progress display")
         if name == "plan":
             s.add_argument("--json", action="store_true", help="print a JSON object")
+        if name == "report":
+            s.add_argument("--results", default=None, metavar="FILE",
+                           help="judge the networks of a results.json or CSV (columns: README) instead of training")
     s = sub.add_parser("compare", help="how two sessions' results differ, claim by claim")
     s.add_argument("a")
     s.add_argument("b")
@@ -64,8 +71,10 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("splits", help="print the class halves of a split as JSON")
     s.add_argument("--dataset", required=True)
     s.add_argument("--split", required=True, help="random:<seed> or natman")
-    s.add_argument("--data-root", default=None)
+    s.add_argument("--data-root", default=None, help="folder datasets only: imagenet and tiny-imagenet use the "
+                                                     "class lists shipped with the package")
     s.add_argument("--num-classes", type=int, default=None, help="synthetic only")
+    s.add_argument("--natman", default=None, metavar="FILE", help="the natural classes of a folder dataset")
     return p
 
 
@@ -94,7 +103,7 @@ def _study_setup(args):
     if not args.profile:
         raise ValueError(f"--profile is required: one of {', '.join(PROFILES)}")
     check_counts(args.gpus, args.workers)
-    profile = resolve_profile(args.profile, args.dataset, args.set)
+    profile = resolve_profile(args.profile, args.dataset, args.set, args.natman)
     needs = all_needs(args.claims.split(",") if args.claims else None)
     return profile, needs, Store(args.store)
 
@@ -104,7 +113,7 @@ def cmd_plan(args) -> int:
     from repro.study import plan
 
     profile, needs, store = _study_setup(args)
-    p = plan(profile, needs, store)
+    p = plan(profile, needs, store, args.data_root)
     projected = projection(profile, p["specs"], max(1, args.gpus))
     if args.json:
         out = {k: v for k, v in p.items() if k != "specs"}
@@ -117,27 +126,31 @@ def cmd_plan(args) -> int:
         if projected["projected_hours"] is not None:
             print(f"projected on {projected['gpus']} GPU(s): {projected['projected_hours']:.2f} h, simulated with "
                   f"step times from {projected['measurement']}")
+        for family, why in p["left_out"].items():
+            print(f"  no {'natural/man-made' if family == 'natman' else family} runs: {why}")
         for s in p["specs"]:
             print(f"  {'cached ' if store.is_done(s) else 'train  '} {s.key}  {s.label}")
     return 0
 
 
-def _train(args):
-    from repro.study import run_study
+def _train(args, report_needs=None):
+    from repro.study import plannable, run_study
 
     profile, needs, store = _study_setup(args)
     if args.executor == "slurm":
         from repro.slurm import run_slurm
 
-        run_slurm(profile, needs, store, data_root=args.data_root, partition=args.slurm_partition,
-                  minutes=args.slurm_time, gpus=args.gpus)
+        run_slurm(profile, plannable(profile, needs, args.data_root)[0], store, data_root=args.data_root,
+                  partition=args.slurm_partition, minutes=args.slurm_time, gpus=args.gpus)
     study = run_study(profile, needs, store, data_root=args.data_root, workers=args.workers, gpus=args.gpus,
-                      progress=not args.quiet)
+                      progress=not args.quiet, report_needs=report_needs)
     o = study.outcome
     print(f"repro: {len(o.trained)} trained, {len(o.cached)} cached, {len(o.diverged)} diverged, "
           f"{len(o.elsewhere)} trained by another session; {o.seconds / 60:.1f} min; store {store.root}")
     for key in o.diverged:
         print(f"repro: warning: run {key} diverged (stored with its curve; see {store.root / 'runs' / key})")
+    for family, why in study.left_out.items():
+        print(f"repro: no {'natural/man-made' if family == 'natman' else family} runs: {why}")
     return study
 
 
@@ -153,19 +166,52 @@ def reproduce_command(argv: list[str] | None = None) -> str:
 def cmd_report(args) -> int:
     from repro.claims import evaluate_all
     from repro.report import default_report_dir, report_original, session_info, write_report
+    from repro.study import all_needs, settle
     from repro.summary import verdict_table
 
+    if args.results:
+        return _report_results(args)
     out = args.report_dir or default_report_dir(args.profile or "original")
     if args.profile == "original":
         html, _ = report_original(out)
         print(f"repro: report of the original study's numbers: {html}")
         return 0
-    study = _train(args)
-    verdicts = evaluate_all(study.table)
+    study = _train(args, report_needs=all_needs())  # every claim is reported: --claims chooses what to train
+    verdicts = [settle(v, study) for v in evaluate_all(study.table)]
     session = session_info(reproduce_command(), study.profile, study.wall_seconds,
                            cached=len(study.outcome.cached), trained=len(study.outcome.trained))
     html, _ = write_report(out, profile_name=study.profile.name, table=study.table, verdicts=verdicts,
-                           session=session)
+                           session=session, missing=study.missing)
+    print(verdict_table(verdicts, str(html)))
+    return 0
+
+
+def _report_results(args) -> int:
+    """`repro report --results FILE`: the claims judged on a per-network table from a file; nothing trained."""
+    import time
+
+    from repro.claims import evaluate_all
+    from repro.report import default_report_dir, session_info, write_report
+    from repro.results import table_from_file
+    from repro.summary import verdict_table
+
+    if args.profile:
+        raise ValueError("use either --results FILE (judge those networks) or --profile NAME (train), not both")
+    start = time.perf_counter()
+    table, header = table_from_file(args.results)
+    verdicts = evaluate_all(table)
+    profile_name = header.get("profile") or "results"
+    command = f"repro report --results {shlex.quote(str(args.results))}" + (
+        f" --report-dir {shlex.quote(str(args.report_dir))}" if args.report_dir else "")
+    now = session_info(command, wall_seconds=time.perf_counter() - start)
+    session = header.get("session")
+    if isinstance(session, dict):  # the study's own provenance, and this judging beside it
+        session = {**session, "rejudged": {k: now[k] for k in ("command", "created", "git_commit", "versions")}}
+    else:
+        session = {**now, "dataset": header.get("dataset"), "results_file": str(args.results),
+                   "notes": f"networks read from {args.results}; nothing trained by this session"}
+    out = args.report_dir or default_report_dir(f"{profile_name}-rejudged")
+    html, _ = write_report(out, profile_name=profile_name, table=table, verdicts=verdicts, session=session)
     print(verdict_table(verdicts, str(html)))
     return 0
 
@@ -196,12 +242,17 @@ def cmd_status(args) -> int:
 
 
 def cmd_splits(args) -> int:
-    from repro.data import dataset_classes
-    from repro.data.splits import split_classes
+    """The halves as {"A": [...], "B": [...]} (original class indices) and {"A_classes": [...], ...} (their
+    names: WordNet ids), from the class lists shipped with the package for imagenet and tiny-imagenet."""
+    from repro.data import shipped_classes
+    from repro.data.splits import natural_from_names, read_natman_file, split_classes
 
-    kwargs = {"num_classes": args.num_classes} if args.num_classes else {}
-    classes, natural = dataset_classes(args.dataset, args.data_root or os.environ.get("REPRO_DATA"), **kwargs)
-    print(json.dumps(split_classes(args.split, len(classes), natural)))
+    classes, natural = shipped_classes(args.dataset, args.data_root or os.environ.get("REPRO_DATA"),
+                                       num_classes=args.num_classes or 8)
+    if args.natman:
+        natural = natural_from_names(classes, read_natman_file(args.natman))
+    halves = split_classes(args.split, len(classes), natural)
+    print(json.dumps({**halves, **{f"{h}_classes": [classes[i] for i in idx] for h, idx in halves.items()}}))
     return 0
 
 

@@ -53,7 +53,14 @@ def load_task(spec: RunSpec, data_root: str | None, progress: bool = False) -> T
             from repro.loader import use_preprocessed
 
             _DATASETS[ident] = use_preprocessed(_DATASETS[ident])
-    train, val, num_classes = task_data(_DATASETS[ident], spec.split, spec.target)
+    dataset = _DATASETS[ident]
+    if cfg.get("natural_classes"):  # the natural/man-made split of a --natman file
+        from dataclasses import replace
+
+        from repro.data.splits import natural_from_names
+
+        dataset = replace(dataset, natural=natural_from_names(dataset.classes, cfg["natural_classes"]))
+    train, val, num_classes = task_data(dataset, spec.split, spec.target)
     return Task(train, val, num_classes)
 
 

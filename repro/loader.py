@@ -30,8 +30,20 @@ import torch
 from torch.utils.data import DataLoader
 
 from repro.data.base import Dataset, DataError, ImageSet
+from repro.runs import stable_seed
 
 AHEAD = 2  # batches each worker decodes ahead (a batch of 256 at 256 px is 50 MB of shared memory)
+
+
+def epoch_order(data_seed: int, epoch: int, n: int) -> torch.Tensor:
+    """The order of the n training images in `epoch`: a permutation seeded by (data_seed, epoch)."""
+    g = torch.Generator().manual_seed(stable_seed(data_seed, "epoch", epoch))
+    return torch.randperm(n, generator=g)
+
+
+def batch_indices(data_seed: int, epoch: int, n: int, batch_size: int, j: int) -> torch.Tensor:
+    """The images of batch j of `epoch` (the training loop and the pipeline both batch by this)."""
+    return epoch_order(data_seed, epoch, n)[j * batch_size:(j + 1) * batch_size]
 
 
 def loader_workers() -> int:
@@ -60,8 +72,6 @@ class TrainBatches(torch.utils.data.Dataset):
         return self.total - self.start
 
     def __getitem__(self, k: int):
-        from repro.train import epoch_order  # not at the top: repro.train imports this module
-
         i = self.start + k
         epoch, j = divmod(i, self.per_epoch)
         if self.order[0] != epoch:

@@ -84,6 +84,9 @@ class Profile:
     checkpoint_every: int = 200  # iterations (0: not by count)
     checkpoint_minutes: float = 0.0  # also after this much wall time since the last one (0: not by time)
     notes: str = ""
+    # The natural half of the natural/man-made split, by class name, for a dataset whose classes are not
+    # ILSVRC-2012 WordNet ids (`--natman FILE`); empty: the labels the dataset has by WordNet id, if any.
+    natural_classes: tuple[str, ...] = ()
 
     def __post_init__(self):
         """Refuse values no network can be trained with (a typo in --set), before anything is trained."""

@@ -122,3 +122,110 @@ def table_from_store(store, specs, evidence: str, trained: set[str] | None = Non
                         cached=spec.key not in (trained or set())))
         curves[spec.key] = [tuple(c) for c in m["curve"]]
     return Table(rows, curves)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A per-network table from a file: a results.json written by the suite, or a CSV with the same columns
+
+REQUIRED = ("split", "replicate", "treatment", "n", "target", "top1", "num_classes")
+OPTIONAL = ("source", "final_top1", "diverged", "evidence", "key", "train_seconds", "cached")
+_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
+
+
+def _parse_row(raw: dict, where: str, evidence: str) -> Row:
+    """One network from a dict of column -> value (strings from a CSV, JSON values from results.json)."""
+    from repro.runs import TREATMENTS
+
+    def bad(column, what):
+        return ValueError(f"{where}, column {column!r}: {raw.get(column)!r} {what}")
+
+    missing = [c for c in REQUIRED if raw.get(c) is None or str(raw.get(c)).strip() == ""]
+    if missing:
+        raise ValueError(f"{where}: column {missing[0]!r} is missing or empty (required: {', '.join(REQUIRED)})")
+
+    def integer(column, low=0):
+        try:
+            value = int(str(raw[column]).strip())
+        except ValueError:
+            raise bad(column, "is not a whole number") from None
+        if value < low:
+            raise bad(column, f"is below {low}")
+        return value
+
+    def number(column, low=0.0, high=1.0):
+        try:
+            value = float(str(raw[column]).strip())
+        except ValueError:
+            raise bad(column, "is not a number") from None
+        if not (low <= value <= high):
+            raise bad(column, f"is not between {low:g} and {high:g} (top-1 as a fraction, e.g. 0.62)")
+        return value
+
+    def flag(column):
+        text = str(raw.get(column, "")).strip().lower()
+        if text not in _TRUE + _FALSE:
+            raise bad(column, "is not true or false")
+        return text in _TRUE
+
+    split = str(raw["split"]).strip()
+    if not (split in ("natman", "all") or (split.startswith("random:") and split[7:].isdigit())):
+        raise bad("split", "is not 'random:<seed>', 'natman' or 'all'")
+    treatment = str(raw["treatment"]).strip()
+    if treatment not in TREATMENTS:
+        raise bad("treatment", f"is not one of {', '.join(TREATMENTS)}")
+    n = integer("n")
+    if (n == 0) != (treatment == "base") or n > 7:
+        raise bad("n", "must be 0 for a base and 1..7 for any other treatment")
+    target = str(raw["target"]).strip()
+    source = raw.get("source")
+    source = None if source is None or str(source).strip() in ("", "None", "null") else str(source).strip()
+    if source is None and treatment in ("BnB", "BnB+", "AnB", "AnB+") and target in ("A", "B"):
+        source = target if treatment.startswith("B") else {"A": "B", "B": "A"}[target]
+    top1 = number("top1")
+    final = number("final_top1") if str(raw.get("final_top1") or "").strip() not in ("", "None") else top1
+    seconds = raw.get("train_seconds")
+    return Row(evidence=str(raw.get("evidence") or evidence), split=split, replicate=integer("replicate"),
+               treatment=treatment, n=n, source=source, target=target, top1=top1, final_top1=final,
+               diverged=flag("diverged"), num_classes=integer("num_classes", low=1),
+               key=str(raw.get("key") or f"{split}/{target}/{treatment}/{n}/r{raw['replicate']}"),
+               train_seconds=float(seconds) if str(seconds or "").strip() not in ("", "None") else 0.0,
+               cached=flag("cached"))
+
+
+def table_from_file(path) -> tuple[Table, dict]:
+    """A results Table from a results.json written by the suite (its 'runs') or a CSV with the same columns
+    (REQUIRED, and any of OPTIONAL); and the document's header (profile, dataset, session; {} for a CSV).
+
+    A bad row raises one ValueError naming the file, the row and the column."""
+    import csv
+    import json
+    from pathlib import Path
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / "results.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no results file at {path}: pass a results.json or a CSV of networks")
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".json":
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path} is not valid JSON ({e})") from None
+        if not isinstance(doc, dict) or not isinstance(doc.get("runs"), list):
+            raise ValueError(f"{path} has no 'runs' list: is it a results.json written by repro's report?")
+        evidence = str(doc.get("profile") or path.stem)
+        rows = [_parse_row(r if isinstance(r, dict) else {}, f"{path}: runs[{i}]", evidence)
+                for i, r in enumerate(doc["runs"])]
+        header = {k: doc.get(k) for k in ("profile", "dataset", "session")}
+        curves = {str(k): [(int(i), float(v)) for i, v in points] for k, points in (doc.get("curves") or {}).items()}
+    else:
+        reader = csv.DictReader(text.splitlines())
+        absent = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
+        if absent:
+            raise ValueError(f"{path}: no column {absent[0]!r} in the header (required: {', '.join(REQUIRED)})")
+        rows = [_parse_row(r, f"{path}: row {i} (line {i + 1})", path.stem) for i, r in enumerate(reader, 1)]
+        header, curves = {}, {}
+    if not rows:
+        raise ValueError(f"{path} holds no networks")
+    return Table(rows, curves), header

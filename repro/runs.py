@@ -168,6 +168,10 @@ def specs_for(profile: Profile, needs) -> list[RunSpec]:
     Natural/man-made: transfers and the random control target both halves (natural->man-made and back).
     """
     config = canonical(training_config(profile))
+    # a --natman file changes the natural/man-made halves, so the key of those runs (only), and is given only
+    # where a dataset has no labels of its own: every other study keeps its keys
+    natman_config = (canonical({**training_config(profile), "natural_classes": sorted(profile.natural_classes)})
+                     if profile.natural_classes else config)
     specs: dict[str, RunSpec] = {}
 
     def add(spec: RunSpec):
@@ -180,22 +184,22 @@ def specs_for(profile: Profile, needs) -> list[RunSpec]:
             if need.family == "random":
                 if not profile.random_splits:
                     continue
-                split, targets = f"random:{r}", ("B",)
+                split, targets, config_of = f"random:{r}", ("B",), config
                 layers = {"BnB": profile.layers, "AnB": profile.layers, "BnB+": profile.finetune_layers,
                           "AnB+": profile.finetune_layers, "random": profile.random_layers}
             else:
                 if not profile.natman:
                     continue
-                split, targets = "natman", ("A", "B")
+                split, targets, config_of = "natman", ("A", "B"), natman_config
                 layers = {t: profile.natman_layers for t in TREATMENTS}
                 layers.update({"BnB+": profile.finetune_layers, "AnB+": profile.finetune_layers})
             for half in HALVES:
-                add(RunSpec(split, half, "base", 0, r, config))
+                add(RunSpec(split, half, "base", 0, r, config_of))
             if need.treatment == "base":
                 continue
             for target in targets:
                 for n in layers[need.treatment]:
-                    add(RunSpec(split, target, need.treatment, n, r, config))
+                    add(RunSpec(split, target, need.treatment, n, r, config_of))
     return order(specs.values())
 
 

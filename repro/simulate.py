@@ -11,8 +11,10 @@ noise of the measured base, as in a real study.
 
 Calibration (tests/test_calibration.py): under truths at which a claim is false (`null_truths`), the fraction
 of simulated studies in which it comes out `reproduced` must stay at or below the test's alpha; under the
-original study's own effects (`paper_truth`), `power_table` gives the fraction reproduced at 3, 5 and 8
-replicates.
+original study's own effects (`paper_truth`), `verdict_rates` gives the fraction of each verdict at 3, 5 and 8
+replicates (`power_table`: the fraction reproduced), and `not_reproduced` must stay at or below alpha; with
+every transferred network shifted up by x% of its base (`shifted`: what undertrained bases do), the claims
+that rest on converged bases must come out premise_not_met.
 """
 from __future__ import annotations
 
@@ -68,22 +70,43 @@ def _with(truth: Truth, key: tuple[str, str], values: dict[int, float]) -> Truth
     return out
 
 
+TRANSFERRED = ("BnB", "BnB+", "AnB", "AnB+")  # networks that start from copied layers
+
+
+def shifted(truth: Truth, percent: float) -> Truth:
+    """Every transferred network `percent` % of its base higher (undertrained bases: the extra training a
+    transfer gets shows up as a gain); the random-feature control and the bases unchanged."""
+    return {k: {n: v + percent if k[1] in TRANSFERRED else v for n, v in by_n.items()} for k, by_n in truth.items()}
+
+
+def no_repair(truth: Truth) -> Truth:
+    """BnB+ exactly as BnB at every n: fine-tuning repairs nothing."""
+    return _with(truth, ("random", "BnB+"), truth[("random", "BnB")])
+
+
+def no_lingering_transfer(truth: Truth) -> Truth:
+    """AnB+ exactly as BnB+ at every n: whatever AnB+ gains, the selffer with the same training gains too."""
+    return _with(truth, ("random", "AnB+"), truth[("random", "BnB+")])
+
+
 def null_truths() -> dict[str, dict[str, Truth]]:
     """Per claim, truths at which the claim is false, each at the boundary of one part with the other parts
     as in the original (the least favourable case for a test of all parts); and no effect at all."""
     paper, none = paper_truth(), null_truth()
     bnb = paper[("random", "BnB")]
     dip = float(np.mean([bnb[n] for n in (3, 4, 5)]))
+    anb = paper[("random", "AnB")]
     natman_anb = paper[("natman", "AnB")]
     return {
         "early_layer_generality": {
             "no effect anywhere": none,
-            f"AnB n=1 at -{MARGIN:g}% (the margin)": _with(paper, ("random", "AnB"), {1: -MARGIN}),
+            f"AnB n=1 at -{MARGIN:g}% of BnB (the margin)": _with(paper, ("random", "AnB"), {1: bnb[1] - MARGIN}),
+            "AnB at n=7 as good as BnB": _with(paper, ("random", "AnB"), {7: bnb[7]}),
         },
         "coadaptation_dip": {
             "no effect anywhere": none,
             "no recovery: BnB at n=6, 7 as at n=3..5": _with(paper, ("random", "BnB"), {6: dip, 7: dip}),
-            f"BnB+ at -{MARGIN:g}% (the margin)": _with(paper, ("random", "BnB+"), {n: -MARGIN for n in LAYERS}),
+            "no repair: BnB+ as BnB": no_repair(paper),
         },
         "distance_penalty": {
             "no effect anywhere": none,
@@ -94,6 +117,7 @@ def null_truths() -> dict[str, dict[str, Truth]]:
         },
         "random_features": {
             "no effect anywhere": none,
+            "random frozen as good as AnB at every n": _with(paper, ("natman", "random"), natman_anb),
             "random frozen as good as AnB at n=1": _with(paper, ("natman", "random"), {1: natman_anb[1]}),
             "random frozen loses exactly half at n=3": _with(paper, ("natman", "random"), {3: -50.0}),
         },
@@ -134,30 +158,54 @@ def _needs(claim) -> set[str]:
     return {need.treatment for need in claim.NEEDS}
 
 
-def reproduced_rate(claim, truth: Truth, replicates: int, sims: int, seed: int = 0) -> float:
-    """Fraction of `sims` simulated studies in which the claim comes out `reproduced`.
+def verdict_rates(claim, truth: Truth, replicates: int, sims: int, seed: int = 0) -> dict:
+    """Fractions of `sims` simulated studies with each verdict: {'claim': {verdict: rate}, 'controls':
+    [{verdict: rate}, ...]} (premises, tests and the original's effects as in repro.claims.evaluate)."""
+    from repro.claims import outcome
+    from repro.stats import VERDICTS
+    from repro.stats.tests import without_power_analysis
 
-    Calls the claim's `measure` without the original's effects: they only tell not_reproduced from
-    inconclusive (through the replicates needed), never whether a claim is reproduced.
-    """
     rng = np.random.default_rng(seed)
-    hits = 0
+    counts = {v: 0 for v in VERDICTS}
+    controls: list[dict] = []
     for _ in range(sims):
         table = simulate_table(truth, replicates, rng, treatments=_needs(claim))
-        hits += claim.measure(table, {})[0].verdict == "reproduced"
-    return hits / sims
+        with without_power_analysis():
+            verdict, control_verdicts = outcome(claim, table)
+        counts[verdict] += 1
+        for i, v in enumerate(control_verdicts):
+            if i == len(controls):
+                controls.append({k: 0 for k in VERDICTS})
+            controls[i][v] += 1
+    return {"claim": {v: c / sims for v, c in counts.items()},
+            "controls": [{v: c / sims for v, c in control.items()} for control in controls]}
+
+
+def reproduced_rate(claim, truth: Truth, replicates: int, sims: int, seed: int = 0) -> float:
+    """Fraction of `sims` simulated studies in which the claim comes out `reproduced`."""
+    return verdict_rates(claim, truth, replicates, sims, seed)["claim"]["reproduced"]
+
+
+def paper_truth_rates(replicates: tuple[int, ...] = REPLICATES, sims: int = 200, seed: int = 0) -> dict:
+    """Claim id -> {replicates: verdict_rates(...)} when the truth is the original study's own effects,
+    computed once per (replicates, sims, seed) however the arguments are passed.
+
+    The same seed for every number of replicates (common random numbers), so the rows compare fairly."""
+    return _paper_truth_rates(tuple(replicates), sims, seed)
 
 
 @functools.lru_cache(maxsize=4)
-def power_table(replicates: tuple[int, ...] = REPLICATES, sims: int = 200, seed: int = 0) -> dict[str, dict]:
-    """Claim id -> {replicates: fraction reproduced} when the truth is the original study's own effects.
-
-    The same seed for every number of replicates (common random numbers), so the rows compare fairly.
-    """
+def _paper_truth_rates(replicates: tuple[int, ...], sims: int, seed: int) -> dict:
     from repro.claims import CLAIMS
 
     truth = paper_truth()
-    return {claim.ID: {r: reproduced_rate(claim, truth, r, sims, seed) for r in replicates} for claim in CLAIMS}
+    return {claim.ID: {r: verdict_rates(claim, truth, r, sims, seed) for r in replicates} for claim in CLAIMS}
+
+
+def power_table(replicates: tuple[int, ...] = REPLICATES, sims: int = 200, seed: int = 0) -> dict[str, dict]:
+    """Claim id -> {replicates: fraction reproduced} when the truth is the original study's own effects."""
+    rates = paper_truth_rates(replicates, sims, seed)
+    return {claim: {r: by_r[r]["claim"]["reproduced"] for r in replicates} for claim, by_r in rates.items()}
 
 
 def format_power_table(table: dict[str, dict]) -> str:

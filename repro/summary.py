@@ -1,7 +1,7 @@
 """The terminal summary of a session's verdicts: a fixed-width table, one row per claim (like pytest-benchmark's).
 
     claim                   evidence  verdict       effect [95% CI]            original  p        replicates used/needed
-    early_layer_generality  original  reproduced    -13.22 % [-13.74, -12.69]  -13.22 %  9.9e-04  4 / 3
+    early_layer_generality  original  reproduced    -13.22 % [-13.74, -12.69]  -13.22 %  < 0.001  4 / 3
     ...
     report: reports/2025-01-31-cpu/index.html
 """
@@ -9,45 +9,67 @@ from __future__ import annotations
 
 import math
 
-from repro.stats import Verdict
+from repro.format import p_value, signed
+from repro.stats import VERDICTS, Verdict
 
 COLUMNS = ("claim", "evidence", "verdict", "effect [95% CI]", "original", "p", "replicates used/needed")
 UNITS = {"% per layer": "%/layer"}
 
 
-def _num(x) -> str:
-    return "—" if x is None or not math.isfinite(x) else f"{x:+.2f}"
-
-
-def _p(p) -> str:
-    if p is None or not math.isfinite(p):
-        return "—"
-    return f"{p:.1e}" if p < 1e-3 else f"{p:.3f}"
-
-
 def _cells(v: Verdict) -> list[str]:
     unit = UNITS.get(v.unit, v.unit)
     lo, hi = v.ci
-    ci = "" if not (math.isfinite(lo) and math.isfinite(hi)) else f" [{_num(lo)}, {_num(hi)}]"
+    ci = "" if not (math.isfinite(lo) and math.isfinite(hi)) else f" [{signed(lo)}, {signed(hi)}]"
     needed = "—" if v.replicates_needed is None else str(v.replicates_needed)
-    return [v.claim, v.evidence or "—", v.verdict.replace("_", " "), f"{_num(v.effect)} {unit}{ci}",
-            f"{_num(v.paper_effect)} {unit}" if v.paper_effect is not None else "—", _p(v.p),
+    return [v.claim, v.evidence or "—", v.verdict.replace("_", " "), f"{signed(v.effect)} {unit}{ci}",
+            f"{signed(v.paper_effect)} {unit}" if v.paper_effect is not None else "—", p_value(v.p),
             f"{v.replicates} / {needed}"]
 
 
+def premise_lines(verdicts: list[Verdict]) -> list[str]:
+    """One line per premise the claims rest on (as measured on the table), first those that block."""
+    seen: dict[str, dict] = {}
+    for v in verdicts:
+        for p in v.premises:
+            seen.setdefault(p["id"], p)
+    status = {"met": "met", "not_met": "NOT MET", "unmeasured": "not measured"}
+    return [f"premise {p['title']}: {status[p['status']]}: {p['measured']} (rule: {p['rule']})"
+            for p in sorted(seen.values(), key=lambda p: not p["blocks"])]
+
+
+def _control_cells(v: Verdict, c: dict) -> list[str]:
+    unit = UNITS.get(c["unit"], c["unit"])
+    lo, hi = c["ci"]
+    ci = "" if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)) else \
+        f" [{signed(lo)}, {signed(hi)}]"
+    return [f"  control: {c['name']}", v.evidence or "—", c["verdict"].replace("_", " "),
+            f"{signed(c['effect'])} {unit}{ci}", "", p_value(c["p"]), f"{c['replicates']}"]
+
+
 def verdict_table(verdicts: list[Verdict], report_path: str | None = None) -> str:
-    """The verdicts as a fixed-width table; the last line says where the report was written."""
-    rows = [list(COLUMNS)] + [_cells(v) for v in verdicts]
+    """The premises, then the verdicts as a fixed-width table (a claim's controls indented under it); the last
+    line says where the report was written."""
+    rows = [list(COLUMNS)]
+    for v in verdicts:
+        rows.append(_cells(v))
+        rows += [_control_cells(v, c) for c in v.controls]
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
 
     def line(cells):
         return "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
 
     rule = "-" * len(line(rows[0]))
-    counts = {k: sum(v.verdict == k for v in verdicts) for k in ("reproduced", "not_reproduced", "inconclusive")}
-    out = [rule, line(rows[0]), rule] + [line(r) for r in rows[1:]] + [rule]
+    counts = {k: sum(v.verdict == k for v in verdicts) for k in VERDICTS}
+    out = premise_lines(verdicts) + [rule, line(rows[0]), rule] + [line(r) for r in rows[1:]] + [rule]
     out.append(f"{counts['reproduced']} reproduced, {counts['not_reproduced']} not reproduced, "
-               f"{counts['inconclusive']} inconclusive. Effects in % of the base of the target half; p one-sided "
-               f"in the paper's direction, corrected (Holm across layers, largest p across a claim's parts)")
+               f"{counts['inconclusive']} inconclusive, {counts['premise_not_met']} premise not met. Effects in % "
+               f"of the base of the target half; p one-sided in the paper's direction, corrected (Holm across "
+               f"layers, largest p across a claim's parts)")
+    for v in verdicts:
+        for c in v.controls:
+            if c.get("meaning"):
+                out.append(f"{v.claim}, control: {c['meaning']}")
+        if v.verdict == "premise_not_met":
+            out.append(f"{v.claim}: {v.explanation}")
     out.append(f"report: {report_path}" if report_path else "report: not written")
     return "\n".join(out)

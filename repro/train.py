@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from repro.data.base import ImageSet
-from repro.loader import BatchStream, val_chunks
+from repro.loader import BatchStream, batch_indices, epoch_order, val_chunks
 from repro.models import Net
 from repro.profiles import Arch, Recipe
 from repro.runs import MAX_LAYER, RunSpec, stable_seed
@@ -95,15 +95,6 @@ def paper_metric(curve: list, k: int) -> float:
     """The paper's score: the mean of the k highest validation tests."""
     values = sorted((v for _, v in curve), reverse=True)[:k]
     return sum(values) / len(values) if values else float("nan")
-
-
-def epoch_order(data_seed: int, epoch: int, n: int) -> torch.Tensor:
-    g = torch.Generator().manual_seed(stable_seed(data_seed, "epoch", epoch))
-    return torch.randperm(n, generator=g)
-
-
-def batch_indices(data_seed: int, epoch: int, n: int, batch_size: int, j: int) -> torch.Tensor:
-    return epoch_order(data_seed, epoch, n)[j * batch_size:(j + 1) * batch_size]
 
 
 def augment(x: torch.Tensor, crop: int, mirror: bool, seed: int | None) -> torch.Tensor:

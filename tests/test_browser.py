@@ -21,8 +21,9 @@ from repro.stats import VERDICTS, Verdict
 pytestmark = pytest.mark.smoke
 
 CHROMIUM = Path("/usr/bin/chromium")
-WIDTH, HEIGHT = 1280, 2400
-BADGES = {"reproduced": "#1a7f37", "not_reproduced": "#cf222e", "inconclusive": "#b76e00"}  # the template's
+WIDTH, HEIGHT = 1280, 3000
+BADGES = {"reproduced": "#1a7f37", "not_reproduced": "#cf222e", "inconclusive": "#b76e00",
+          "premise_not_met": "#6e7781"}  # the template's
 
 
 def screenshot(html: Path, tmp_path: Path) -> np.ndarray:
@@ -63,8 +64,8 @@ def test_report_of_the_original_study_renders_offline(tmp_path):
 def test_report_beside_the_original_renders_every_verdict(tmp_path):
     original = original_table()
     ours = Table([dataclasses.replace(r, evidence="cpu", cached=True) for r in original.rows], original.curves)
-    verdicts = [Verdict(claim, VERDICTS[i % 3], 1.0, "points", (0.5, 1.5), 0.01, 1.2, 3, 4, "hand-made", "cpu")
-                for i, claim in enumerate(["first", "second", "third"])]
+    verdicts = [Verdict(claim, VERDICTS[i % 4], 1.0, "points", (0.5, 1.5), 0.01, 1.2, 3, 4, "hand-made", "cpu")
+                for i, claim in enumerate(["first", "second", "third", "fourth"])]
     html, results = write_report(tmp_path / "report", profile_name="cpu", table=ours, verdicts=verdicts,
                                  session=session_info("repro report --profile cpu", CPU), original=original)
     assert {c["verdict"] for c in json.loads(results.read_text())["claims"]} == set(VERDICTS)

@@ -44,6 +44,8 @@ def environment(tmp: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("REPRO_STORE", "REPRO_DATA")}
     # one thread each: the same numbers in every process, and two sessions do not fight over the cores
     env.update(REPRO_CACHE=str(tmp / "cache"), OMP_NUM_THREADS="1", PYTHONWARNINGS="default")
+    # this checkout's repro, also where a subprocess runs in another folder and repro is not installed
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
     return env
 
 
@@ -266,7 +268,7 @@ def test_diverged_runs_are_kept_with_their_curves_and_counted_against_the_claim(
     """Half way through, the learning rate is multiplied by 1e8: every base blows up after its second test.
     The session goes on (the transfers copy from the blown-up bases and diverge too), every run is stored
     as diverged with the curve it had, and the claim's divergence rule makes the comparison inconclusive."""
-    from repro.claims import coadaptation_dip
+    from repro.claims import coadaptation_dip, evaluate
     from repro.results import table_from_store
 
     store = tmp_path / "store"
@@ -288,9 +290,12 @@ def test_diverged_runs_are_kept_with_their_curves_and_counted_against_the_claim(
 
     table = table_from_store(Store(store), specs, evidence="smoke")
     assert len(table) == 10 and all(r.diverged for r in table.rows)
-    verdict = coadaptation_dip.evaluate(table)
-    assert verdict.verdict == "inconclusive"
-    assert "diverged networks in this comparison, and more than one invalidates it" in verdict.explanation
+    verdict = evaluate(coadaptation_dip, table)
+    assert verdict.verdict == "premise_not_met"  # every base diverged: none is above chance
+    assert "Bases well above chance" in verdict.explanation
+    assert verdict.details["verdict_of_the_test"] == "inconclusive"
+    assert ("diverged networks in this comparison, and more than one invalidates it"
+            in verdict.details["explanation_of_the_test"])
 
 
 # ---- a full disk ---------------------------------------------------------------------------------------

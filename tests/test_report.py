@@ -67,11 +67,11 @@ def verdicts_for(evidence: str) -> list[Verdict]:
     for i, claim in enumerate(CLAIM_IDS):
         effect = float("nan") if i == 4 else -2.5 + i
         details = {"spread": np.float64(0.5), "headline": f"headline of claim {i}", "tests": {
-            "name": "both parts", "verdict": VERDICTS[i % 3], "parts": [
+            "name": "both parts", "verdict": VERDICTS[i % 4], "parts": [
                 {"name": f"first part of claim {i}", "verdict": "reproduced", "effect": 1.0, "unit": "%", "p": 0.01},
-                {"name": f"second part of claim {i}", "verdict": VERDICTS[i % 3], "effect": -1.0, "unit": "%",
+                {"name": f"second part of claim {i}", "verdict": VERDICTS[i % 4], "effect": -1.0, "unit": "%",
                  "p": 1e-5, "parts": []}]}}
-        out.append(Verdict(claim, VERDICTS[i % 3], effect, "points", (effect - 1, effect + 1), 0.01 * (i + 1),
+        out.append(Verdict(claim, VERDICTS[i % 4], effect, "points", (effect - 1, effect + 1), 0.01 * (i + 1),
                            -2.0 + i, 2, 3 + i, f"hand-made verdict number {i}", evidence, details))
     return out
 
@@ -112,6 +112,22 @@ def test_original_report_holds_every_claim_and_network_of_the_original_study(rep
     for claim in CLAIMS:
         assert str(escape(claim.TITLE)) in page
     assert "This session" not in page  # the original study is drawn alone
+
+
+def test_the_premises_come_first_and_the_finetune_control_says_what_it_means(reports):
+    html, js = reports["original"]
+    doc = json.loads(js.read_text())
+    assert [p["id"] for p in doc["premises"]] == ["bases_above_chance", "converged_bases", "bases_plateaued"]
+    assert all(p["status"] == "met" for p in doc["premises"])
+    page = html.read_text()
+    assert page.index('id="premise-converged_bases"') < page.index('class="scorecard"')  # the first screen
+    (boost,) = [c for c in doc["claims"] if c["id"] == "finetune_boost"]
+    (control,) = boost["controls"]
+    assert control["verdict"] != "reproduced"
+    assert "the boost comes from longer training, not from transfer" in control["meaning"]
+    assert "Control: AnB+ over BnB+" in page and str(escape(control["meaning"])) in page
+    (penalty,) = [c for c in doc["claims"] if c["id"] == "distance_penalty"]
+    assert "449/551 in the original" in penalty["details"]["caveat"] and "Caveat:" in page
 
 
 def test_our_report_shows_every_run_verdict_and_figure(reports):
@@ -178,7 +194,8 @@ def test_schema_names_what_is_wrong(reports):
     problems = errors(doc)
     assert problems == [
         "$.claims[0]: missing required field 'p'",
-        "$.claims[1].verdict: 'maybe' is not one of ['reproduced', 'not_reproduced', 'inconclusive']",
+        "$.claims[1].verdict: 'maybe' is not one of ['reproduced', 'not_reproduced', 'inconclusive', "
+        "'premise_not_met']",
         "$.runs[0].top1: expected number or null, got str 'high'",
         "$.runs[1]: unexpected field 'extra' (not in the documented schema)",
         "$.session.cached: expected integer, got bool True",

@@ -1,4 +1,6 @@
 """The class splits: the original study's random halves and the natural/man-made halves."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -108,3 +110,28 @@ def test_task_data_renumbers_a_half_in_increasing_original_index(num_classes, se
 def test_task_data_rejects_a_bad_half():
     with pytest.raises(ValueError, match="'A' or 'B'"):
         task_data(_toy_dataset(4), "random:0", "C")
+
+
+# ---- the halves without the images (repro splits) ---------------------------------------------------------
+
+@pytest.mark.parametrize("dataset, split, sizes", [("imagenet", "random:0", (500, 500)),
+                                                   ("imagenet", "natman", (449, 551)),
+                                                   ("tiny-imagenet", "random:3", (100, 100)),
+                                                   ("tiny-imagenet", "natman", (72, 128))])
+def test_repro_splits_prints_the_halves_from_the_shipped_class_lists_without_data(dataset, split, sizes, tmp_path,
+                                                                                  monkeypatch, capsys):
+    import json
+
+    from repro.cli import main
+    from repro.data.base import ilsvrc_synsets
+
+    monkeypatch.setenv("REPRO_DATA", str(tmp_path / "no-data-here"))
+    assert main(["splits", "--dataset", dataset, "--split", split]) == 0
+    halves = json.loads(capsys.readouterr().out)
+    assert (len(halves["A"]), len(halves["B"])) == sizes
+    tiny = (Path(__file__).parent / "tiny_imagenet_wnids.txt").read_text().split()  # wnids.txt of the real data
+    classes = ilsvrc_synsets() if dataset == "imagenet" else tiny
+    for half in "AB":
+        assert halves[f"{half}_classes"] == [classes[i] for i in halves[half]]  # WordNet ids of the indices
+    if (dataset, split) == ("imagenet", "random:0"):  # the paper's split 0: numpy's legacy draw of 500 of 1000
+        assert halves["A"] == split_classes("random:0", 1000)["A"]

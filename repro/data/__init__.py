@@ -8,13 +8,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from repro.data.base import Dataset, DataError, ImageSet, first_per_class, natural_flags
+from repro.data.base import (Dataset, DataError, ImageSet, first_per_class, ilsvrc_synsets, natural_flags,
+                             reference_lines)
 from repro.data.splits import split_classes, task_data
 
 NAMES = "'synthetic', 'tiny-imagenet', 'imagenet' or 'folder:PATH'"
 
 __all__ = ["Dataset", "DataError", "ImageSet", "dataset_classes", "load_dataset", "resolve_root",
-           "split_classes", "task_data"]
+           "shipped_classes", "split_classes", "task_data"]
 
 
 def load_dataset(name: str, *, root: str | None = None, image_size: int, num_classes: int = 0,
@@ -81,4 +82,16 @@ def dataset_classes(name: str, root: str | None = None, *, num_classes: int = 8)
         classes = folder_classes(resolve_root(name, root))
     else:
         raise ValueError(f"unknown dataset {name!r}; use {NAMES}")
+    return classes, natural_flags(classes)
+
+
+def shipped_classes(name: str, root: str | None = None, *, num_classes: int = 8) -> tuple[list[str], list[bool] | None]:
+    """Like `dataset_classes`, but imagenet and tiny-imagenet from the class lists shipped with the package (the
+    1000 ILSVRC-2012 synsets; Tiny ImageNet's wnids.txt), so their halves are known without the images."""
+    if name == "imagenet":
+        classes = ilsvrc_synsets()
+    elif name == "tiny-imagenet":
+        classes = reference_lines("tiny_imagenet_wnids.txt")
+    else:
+        return dataset_classes(name, root, num_classes=num_classes)
     return classes, natural_flags(classes)

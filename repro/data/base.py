@@ -78,7 +78,7 @@ def first_per_class(images: ImageSet, k: int) -> ImageSet:
 
 def ilsvrc_synsets() -> list[str]:
     """The 1000 ILSVRC-2012 WordNet ids in class-index order."""
-    return _reference_lines("ilsvrc12_synsets.txt")
+    return reference_lines("ilsvrc12_synsets.txt")
 
 
 def natural_flags(wnids: list[str]) -> list[bool] | None:
@@ -87,11 +87,11 @@ def natural_flags(wnids: list[str]) -> list[bool] | None:
     index = {wnid: i for i, wnid in enumerate(ilsvrc_synsets())}
     if not wnids or any(w not in index for w in wnids):
         return None
-    natural = {int(i) for i in _reference_lines("ilsvrc12_half_nat_idx.txt")}
+    natural = {int(i) for i in reference_lines("ilsvrc12_half_nat_idx.txt")}
     return [index[w] in natural for w in wnids]
 
 
-def _reference_lines(name: str) -> list[str]:
+def reference_lines(name: str) -> list[str]:
     from importlib.resources import files
 
     text = files("repro.reference").joinpath(name).read_text()

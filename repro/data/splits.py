@@ -4,16 +4,59 @@
 replacement: that sorted list is half A, the rest half B. The original code called the global generator
 (`numpy.random.seed([s])`, `numpy.random.choice(...)`); a private RandomState([s]) gives the same draws
 without touching numpy's global state, so on ILSVRC-2012 (C = 1000, s = 0..3) these are the paper's halves.
-`natman`: half A = the natural classes, half B = the man-made ones (the original index files, by WordNet id).
-Within a half, classes are renumbered 0.. in increasing original index.
+`natman`: half A = the natural classes, half B = the man-made ones (the original index files, by WordNet id;
+for a dataset whose classes are not WordNet ids, a file the user passes with --natman FILE, read by
+`read_natman_file`). Within a half, classes are renumbered 0.. in increasing original index.
 """
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 
 from repro.data.base import Dataset, ImageSet
 
 FORMS = "'random:<seed>' (seed a non-negative integer, e.g. random:0) or 'natman'"
+NO_NATMAN = "this dataset has no natural/man-made labels; pass --natman FILE"
+NATMAN_FILE = ("one class name per line (the natural classes; every other class is man-made), or two columns: "
+               "the class name and 'natural' or 'man-made'")
+NATURAL_WORDS = {"natural": True, "man-made": False, "manmade": False, "man_made": False}
+
+
+def read_natman_file(path) -> tuple[str, ...]:
+    """The natural classes named in a --natman FILE (format: NATMAN_FILE; '#' starts a comment)."""
+    path = Path(path).expanduser()
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ValueError(f"cannot read the --natman file {path}: {e.strerror or e}") from None
+    natural, seen = [], set()
+    for number, raw in enumerate(text.splitlines(), 1):
+        fields = raw.split("#", 1)[0].replace(",", " ").split()
+        if not fields:
+            continue
+        if len(fields) > 2 or (len(fields) == 2 and fields[1].lower() not in NATURAL_WORDS):
+            raise ValueError(f"{path}, line {number}: {raw.strip()!r} is not a class name, nor a class name and "
+                             f"'natural' or 'man-made'. The file holds {NATMAN_FILE}.")
+        if fields[0] in seen:
+            raise ValueError(f"{path}, line {number}: class {fields[0]!r} is listed twice")
+        seen.add(fields[0])
+        if len(fields) == 1 or NATURAL_WORDS[fields[1].lower()]:
+            natural.append(fields[0])
+    if not seen:
+        raise ValueError(f"the --natman file {path} names no class. It holds {NATMAN_FILE}.")
+    return tuple(natural)
+
+
+def natural_from_names(classes: list[str], natural_classes) -> list[bool]:
+    """Per class of a dataset: is it one of `natural_classes` (the names of a --natman file)?"""
+    unknown = sorted(set(natural_classes) - set(classes))
+    if unknown:
+        raise ValueError(f"the --natman file names {len(unknown)} class(es) this dataset does not have "
+                         f"({', '.join(unknown[:5])}); its classes are {', '.join(classes[:8])}"
+                         f"{', ...' if len(classes) > 8 else ''}")
+    chosen = set(natural_classes)
+    return [c in chosen for c in classes]
 
 
 def split_classes(split: str, num_classes: int, natural: list[bool] | None = None) -> dict[str, list[int]]:
@@ -31,10 +74,8 @@ def split_classes(split: str, num_classes: int, natural: list[bool] | None = Non
         return {"A": a, "B": [c for c in range(num_classes) if c not in chosen]}
     if split == "natman":
         if natural is None:
-            raise ValueError("the natman split needs natural/man-made labels, and this dataset has none: its "
-                             "classes must be ILSVRC-2012 WordNet ids (tiny-imagenet, imagenet, or a folder "
-                             "dataset whose class folders are named by wnid) or synthetic; use a random:<seed> "
-                             "split otherwise")
+            raise ValueError(f"the natman split needs natural/man-made labels: {NO_NATMAN} (its classes are "
+                             f"not ILSVRC-2012 WordNet ids), or use a random:<seed> split")
         if len(natural) != num_classes:
             raise ValueError(f"natural has {len(natural)} flags for {num_classes} classes")
         halves = {"A": [c for c in range(num_classes) if natural[c]],

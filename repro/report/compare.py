@@ -12,6 +12,7 @@ import json
 import math
 from pathlib import Path
 
+from repro.format import MISSING, signed
 from repro.report.schema import validate
 
 Z95 = 1.959963984540054
@@ -73,10 +74,6 @@ def compare(a: dict, b: dict) -> list[dict]:
     return rows
 
 
-def _num(v, fmt="+.2f") -> str:
-    return "—" if v is None else format(v, fmt)
-
-
 def format_comparison(rows: list[dict], name_a: str = "a", name_b: str = "b") -> str:
     """The comparison as an aligned text table for the terminal."""
     header = ["claim", f"verdict {name_a}", f"verdict {name_b}", f"effect {name_a}", f"effect {name_b}",
@@ -87,8 +84,9 @@ def format_comparison(rows: list[dict], name_a: str = "a", name_b: str = "b") ->
         if r["note"]:
             differ += f" ({r['note']})"
         table.append([r["id"], str(r["verdict_a"] or "—"), str(r["verdict_b"] or "—"),
-                      f"{_num(r['effect_a'])} {r['unit']}", f"{_num(r['effect_b'])} {r['unit']}",
-                      _num(r["difference"]), _num(r["se"], ".2f"), _num(r["z"]), differ])
+                      f"{signed(r['effect_a'])} {r['unit']}", f"{signed(r['effect_b'])} {r['unit']}",
+                      signed(r["difference"]), MISSING if r["se"] is None else f"{r['se']:.2f}", signed(r["z"]),
+                      differ])
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in table]
     lines.insert(1, "  ".join("-" * w for w in widths))

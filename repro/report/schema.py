@@ -3,7 +3,7 @@
 results.json holds the numbers of one session's report, for comparing sessions (`repro compare A B`):
 
     {
-      "schema_version": 1,
+      "schema_version": 2,                    # 1: the same without premises and controls
       "profile": "cpu",                       # profile name; 'original' for the original study's own numbers
       "dataset": "tiny-imagenet",             # or null when unknown
       "created": "2025-01-31T12:00:00+00:00", # ISO time the session's report was written
@@ -11,7 +11,7 @@ results.json holds the numbers of one session's report, for comparing sessions (
       "claims": [{                            # one per claim, in the scorecard's order
         "id": "coadaptation_dip",             # claim id (the module repro.claims.<id>)
         "title": "...", "sentence": "...",    # the claim's title and the paper's sentence
-        "verdict": "reproduced",              # reproduced | not_reproduced | inconclusive
+        "verdict": "reproduced",              # reproduced | not_reproduced | inconclusive | premise_not_met
         "effect": -2.1, "unit": "points",     # headline effect relative to the target's own base
         "ci": [-2.9, -1.3],                   # its 95% confidence interval
         "p": 0.004,                           # p-value after correction
@@ -20,16 +20,31 @@ results.json holds the numbers of one session's report, for comparing sessions (
         "replicates_needed": 4,               # for 80% power at the observed spread (null: not computable)
         "explanation": "...",                 # one sentence
         "evidence": "cpu",                    # where the numbers come from
-        "details": {...}                      # claim-specific numbers (free form)
+        "details": {...},                     # claim-specific numbers (free form); 'verdict_of_the_test' is
+                                              # what the test alone says when a premise blocks it
+        "premises": [{                        # the premises the claim rests on (repro/premises.py)
+          "id", "title", "status" (met | not_met | unmeasured), "value", "measured", "rule", "to_satisfy",
+          "decision", "required", "blocks"    # blocks: true when it makes the verdict premise_not_met
+        }],
+        "controls": [{                        # controls shown under the claim, each with its own verdict
+          "name", "verdict", "effect", "unit", "ci", "p", "replicates", "explanation", "meaning", "tests"
+        }],
+        "waits_for": ["<key>", ...],          # optional: keys of the missing runs (below) this claim needs
       }],
       "runs": [{                              # one per network, the fields of repro.results.Row
         "evidence", "split", "replicate", "treatment", "n", "source", "target", "top1", "final_top1",
         "diverged", "num_classes", "key", "train_seconds", "cached"
       }],
+      "missing_runs": [{                      # optional: planned runs that are not finished (a partial study)
+        "key", "label", "split", "target", "treatment", "n", "replicate"
+      }],
       "session": {                            # how the session ran; see repro.report.session_info
         "command", "wall_seconds", "cached", "trained", "profile" (optional), "dataset", "split_family",
-        "replicates", "hardware", "versions", "git_commit", "git_dirty" (optional), "created", "notes"
-      }
+        "replicates", "hardware", "versions", "git_commit", "git_dirty" (optional), "created", "notes",
+        "rejudged" (optional: command, created, git_commit, versions of a `repro report --results` session)
+      },
+      "premises": [...],                      # every premise measured on the table (as in a claim's)
+      "curves": {"<run key>": [[iteration, top1], ...]}   # the bases' validation curves (optional)
     }
 
 Numbers that are not finite (NaN, inf) are written as null. The validator understands the JSON Schema
@@ -41,7 +56,8 @@ from __future__ import annotations
 from repro.runs import TREATMENTS
 from repro.stats import VERDICTS
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # version 1 had no premises or controls; it reads the same otherwise
 
 NUMBER_OR_NULL = {"type": ["number", "null"]}
 STRING_OR_NULL = {"type": ["string", "null"]}
@@ -65,6 +81,24 @@ CLAIM = {
         "explanation": {"type": "string"},
         "evidence": {"type": "string"},
         "details": {"type": "object"},
+        "waits_for": {"type": "array", "items": {"type": "string"}},
+        "premises": {"type": "array", "items": {"type": "object"}},
+        "controls": {"type": "array", "items": {"type": "object"}},
+    },
+    "additionalProperties": False,
+}
+
+MISSING_RUN = {
+    "type": "object",
+    "required": ["key", "label", "split", "target", "treatment", "n", "replicate"],
+    "properties": {
+        "key": {"type": "string"},
+        "label": {"type": "string"},
+        "split": {"type": "string"},
+        "target": {"type": "string"},
+        "treatment": {"enum": list(TREATMENTS)},
+        "n": {"type": "integer", "minimum": 0},
+        "replicate": {"type": "integer", "minimum": 0},
     },
     "additionalProperties": False,
 }
@@ -119,13 +153,16 @@ RESULTS = {
     "type": "object",
     "required": ["schema_version", "profile", "dataset", "created", "wall_seconds", "claims", "runs", "session"],
     "properties": {
-        "schema_version": {"enum": [SCHEMA_VERSION]},
+        "schema_version": {"enum": list(READABLE_VERSIONS)},
         "profile": {"type": "string"},
         "dataset": STRING_OR_NULL,
         "created": {"type": "string"},
         "wall_seconds": {"type": "number", "minimum": 0},
         "claims": {"type": "array", "items": CLAIM},
+        "premises": {"type": "array", "items": {"type": "object"}},
         "runs": {"type": "array", "items": RUN},
+        "missing_runs": {"type": "array", "items": MISSING_RUN},
+        "curves": {"type": "object"},
         "session": SESSION,
     },
     "additionalProperties": False,

@@ -1,0 +1,171 @@
+"""The HTML page: the scorecard, the header, every run, rendered through template.html.j2. Numbers are
+written by repro.format, like the terminal's."""
+from __future__ import annotations
+
+import math
+from collections import Counter
+from pathlib import Path
+
+import jinja2
+from markupsafe import Markup
+
+from repro.format import duration, p_phrase, p_value, signed
+from repro.report.document import run_order
+from repro.results import Table
+
+PAPER = {
+    "title": "How transferable are features in deep neural networks?",
+    "authors": "Jason Yosinski, Jeff Clune, Yoshua Bengio, Hod Lipson",
+    "venue": "NeurIPS 2014",
+}
+VERDICT_LABELS = {"reproduced": "Reproduced", "not_reproduced": "Not reproduced", "inconclusive": "Inconclusive",
+                  "premise_not_met": "Premise not met"}
+PREMISE_LABELS = {"met": "met", "not_met": "not met", "unmeasured": "not measured"}
+UNITS = {"points": "pts", "%": "%"}
+
+
+def _signed(x) -> str:
+    return signed(x, typographic=True)
+
+
+def claim_parts(details: dict) -> list[dict]:
+    """The single tests a claim is made of (the leaves of details['tests'], a tree of 'parts' written by
+    repro.stats), for the scorecard; [] when the claim has one test or records none."""
+    def leaves(test):
+        parts = test.get("parts") or []
+        return [leaf for part in parts for leaf in leaves(part)] if parts else [test]
+
+    tests = details.get("tests")
+    if not isinstance(tests, dict):
+        return []
+    found = [t for t in leaves(tests) if t.get("verdict") in VERDICT_LABELS and t.get("name")]
+    if len(found) < 2:
+        return []
+    return [{"name": t["name"], "verdict": t["verdict"], "effect": _signed(t.get("effect")),
+             "unit": UNITS.get(t.get("unit"), t.get("unit") or ""), "p": p_phrase(t.get("p"))} for t in found]
+
+
+def scorecard(claims: list[dict]) -> list[dict]:
+    out = []
+    for c in claims:
+        unit = UNITS.get(c["unit"], c["unit"])
+        lo, hi = c["ci"]
+        needed = c["replicates_needed"]
+        out.append({
+            **c,
+            "label": VERDICT_LABELS[c["verdict"]],
+            "effect_text": "—" if c["effect"] is None else f"{_signed(c['effect'])} {unit}",
+            "ci_text": f"[{_signed(lo)}, {_signed(hi)}]",
+            "paper_text": f"{_signed(c['paper_effect'])} {unit}" if c["paper_effect"] is not None else "—",
+            "p_text": p_value(c["p"]),
+            "needed_text": "—" if needed is None else str(needed),
+            "headline": c["details"].get("headline", ""),
+            "parts": claim_parts(c["details"]),
+            "waits_for": len(c.get("waits_for", [])),
+            "caveat": c["details"].get("caveat", ""),
+            "controls": [{**k, "label": VERDICT_LABELS.get(k["verdict"], k["verdict"]),
+                          "effect_text": f"{_signed(k['effect'])} {UNITS.get(k['unit'], k['unit'])}",
+                          "p_text": p_phrase(k["p"])} for k in c.get("controls") or []],
+        })
+    return out
+
+
+def premise_rows(doc: dict) -> list[dict]:
+    """The premises measured on the table, with the claims each one gates, for the first screen."""
+    rests = {}
+    for c in doc["claims"]:
+        for p in c.get("premises") or []:
+            rests.setdefault(p["id"], []).append(c["id"])
+    return [{**p, "label": PREMISE_LABELS[p["status"]], "claims": rests.get(p["id"], [])}
+            for p in doc.get("premises") or []]
+
+
+def run_rows(table: Table, original_study: bool) -> list[dict]:
+    out = []
+    for r in sorted(table.rows, key=run_order):
+        origin = "original study" if original_study else ("cached" if r.cached else "trained")
+        out.append({
+            "treatment": r.treatment, "n": r.n, "replicate": r.replicate, "split": r.split,
+            "target": f"{r.source}→{r.target}" if r.source else r.target,
+            "top1": "—" if r.top1 is None or not math.isfinite(r.top1) else f"{r.top1:.4f}",
+            "final": "—" if r.final_top1 is None or not math.isfinite(r.final_top1) else f"{r.final_top1:.4f}",
+            "diverged": r.diverged, "time": duration(r.train_seconds), "origin": origin, "key": r.key,
+        })
+    return out
+
+
+def base_accuracy(table: Table) -> str:
+    """How well the bases learned: mean top-1 per kind of half, beside chance (the first thing to check
+    before reading any transfer result)."""
+    halves: dict[tuple[str, int], list[float]] = {}
+    for r in table.rows:
+        if r.treatment == "base" and not r.diverged and r.top1 is not None and r.num_classes > 0:
+            family = ("random halves" if r.split.startswith("random") else
+                      "natural/man-made half" if r.split == "natman" else "whole dataset")
+            halves.setdefault((family, r.num_classes), []).append(r.top1)
+    return " · ".join(f"{100 * sum(v) / len(v):.1f}% top-1 on the {c}-class {family} ({len(v)} "
+                      f"network{'s' if len(v) > 1 else ''}; chance {100 / c:.1f}%)"
+                      for (family, c), v in sorted(halves.items()))
+
+
+def header_items(profile_name: str, session: dict, table: Table) -> tuple[list, list]:
+    """(what ran: shown above the scorecard, where and with what: shown right below it)."""
+    if profile_name == "original":
+        runs = f"no training: {len(table)} networks from the original study's logs"
+    elif session.get("results_file"):
+        runs = f"no training: {len(table)} networks read from {session['results_file']}"
+    else:
+        runs = f"{session['trained']} trained, {session['cached']} from the store ({len(table)} in the table)"
+    facts = [
+        ("Profile", profile_name),
+        ("Dataset", session.get("dataset") or "—"),
+        ("Splits", session.get("split_family") or "—"),
+        ("Replicates", "—" if session.get("replicates") is None else str(session["replicates"])),
+        ("Runs", runs),
+        ("Wall time", duration(session.get("wall_seconds"))),
+    ]
+    rejudged = session.get("rejudged")
+    if rejudged:
+        facts.append(("Verdicts", f"judged again without training by {rejudged['command']} "
+                                  f"({rejudged['created']}, suite commit {rejudged.get('git_commit') or '—'})"))
+    if base_accuracy(table):
+        facts.append(("Base networks", base_accuracy(table)))
+    commit = session.get("git_commit")
+    if commit and session.get("git_dirty"):
+        commit += " (with uncommitted changes)"
+    environment = [
+        ("Hardware", session.get("hardware") or "—"),
+        ("Versions", " · ".join(f"{k} {v}" for k, v in (session.get("versions") or {}).items())),
+        ("Suite commit", commit or "not in a git checkout"),
+        ("Created", session.get("created") or "—"),
+    ]
+    return facts, environment
+
+
+def missing_rows(doc: dict) -> list[dict]:
+    """The planned runs not finished, each with the claims that wait for it."""
+    waiting: dict[str, list[str]] = {}
+    for c in doc["claims"]:
+        for key in c.get("waits_for", []):
+            waiting.setdefault(key, []).append(c["id"])
+    return [{**m, "claims": ", ".join(waiting.get(m["key"], [])) or "—"} for m in doc.get("missing_runs", [])]
+
+
+def _template() -> jinja2.Template:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    return env.get_template("template.html.j2")
+
+
+def render_page(doc: dict, *, profile_name: str, session: dict, table: Table, figures: list[dict]) -> str:
+    """The self-contained HTML page of a results document `doc` (repro.report.document)."""
+    original_study = profile_name == "original"
+    counts = Counter(c["verdict"] for c in doc["claims"])
+    facts, environment = header_items(profile_name, session, table)
+    return _template().render(
+        paper=PAPER, profile_name=profile_name, original_study=original_study, session=session,
+        header=facts, environment=environment, claims=scorecard(doc["claims"]), premises=premise_rows(doc),
+        counts=[(k, VERDICT_LABELS[k], counts.get(k, 0)) for k in VERDICT_LABELS],
+        figures=[{**f, "svg": Markup(f["svg"])} for f in figures],  # matplotlib's own SVG, not user text
+        runs=run_rows(table, original_study), missing=missing_rows(doc),
+    )

@@ -1,0 +1,427 @@
+"""Statistical tests of a claim's parts across replicates, the decision rule, and how parts combine.
+
+Every function returns a new `Test`; none changes its arguments.
+
+One decision rule for every test (`decide`):
+- reproduced: the (corrected) one-sided p < ALPHA in the paper's direction.
+- not_reproduced: the data reject the original study's own effect toward the null: a one-sided test that the
+  effect lies on the null's side of the original's effect (or, where the original's effect is unknown or not
+  in the claimed direction, on the wrong side of the null) has p < ALPHA (`p_short`); for an equivalence,
+  the effect lies significantly outside the margin. Under the original's true effect this happens with
+  probability ALPHA at most, so a study that is merely small comes out inconclusive, never not reproduced.
+- inconclusive: otherwise: too few replicates for the spread, no spread at all (a single replicate and no
+  replicated cell to borrow from), a layer the claim needs that was not trained, or diverged networks.
+A claim of several parts holds when every part holds (`all_of`): an intersection-union test (Berger 1982),
+each part at ALPHA, the claim's p the largest p of its parts. It fails when one part fails, and since any of
+m parts may fail, their `p_short` are Bonferroni-corrected (times m): the claim comes out not reproduced
+under the original's effects at most ALPHA of the time. A part that holds at *some* layer (BnB below base at
+the worst of n = 3..5) is Holm-corrected across those layers, and fails only if every layer fails (`any_of`).
+
+Confidence intervals are Student t intervals on the replicate values, the interval the t-test inverts, so the
+CI and the p-value never disagree. The replicates needed (80% power at the observed spread for the original's
+effect) are reported, not used to decide.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+from scipy import special
+from statsmodels.stats.power import TTestIndPower, ttest_power
+
+from repro.format import p_phrase, signed
+from repro.stats.samples import Sample, Spread, resolve_divergence
+
+ALPHA = 0.05  # one-sided, in the paper's direction
+LEVEL = 0.95  # confidence intervals
+POWER = 0.8  # for the replicates needed
+MARGIN = 2.0  # equivalence / non-inferiority margin, % of the base's top-1 (see early_layer_generality)
+MAX_REPLICATES = 100  # replicates needed beyond this are reported as not computable (None)
+BOOTSTRAP_RESAMPLES = 10_000
+BOOTSTRAP_SEED = 0
+DIRECTIONS = ("less", "greater", "equivalent")
+_POWER_ANALYSIS = [True]
+
+
+@contextlib.contextmanager
+def without_power_analysis():
+    """Leave the replicates needed uncomputed (None) inside the block: the verdicts never use them, and the
+    calibration's thousands of simulated studies need only the verdicts."""
+    _POWER_ANALYSIS[0] = False
+    try:
+        yield
+    finally:
+        _POWER_ANALYSIS[0] = True
+
+
+@dataclass(frozen=True)
+class Test:
+    """One statistical test of a part of a claim (or a combination of parts), and its verdict."""
+
+    __test__ = False  # not a pytest test class
+
+    name: str  # what it tests, in words: 'AnB n=7 below base'
+    direction: str  # 'less' | 'greater' | 'equivalent' (effect against null), or 'all' | 'any' (combinations)
+    unit: str = "%"
+    null: float = 0.0
+    margin: float | None = None  # equivalence: |effect| < margin
+    effect: float = math.nan  # mean over replicates (a - b for two samples)
+    ci: tuple[float, float] = (math.nan, math.nan)
+    p: float = math.nan  # after correction (Holm inside `any_of`)
+    p_raw: float = math.nan
+    p_short: float = math.nan  # p that the effect falls short of the original's (after Bonferroni in all_of)
+    replicates: int = 0
+    needed: int | None = None
+    sd: float = math.nan
+    paper_effect: float | None = None
+    verdict: str = "inconclusive"
+    why: str = ""
+    notes: tuple[str, ...] = ()
+    parts: tuple["Test", ...] = ()
+    reported: str = ""  # combinations: the name of the part whose effect and CI this test reports
+    values: tuple[float, ...] = ()  # replicate values (first sample)
+    other: tuple[float, ...] | None = None  # second sample of a two-sample test
+    borrowed: str = ""  # where the spread came from, when a single replicate borrowed it
+
+    @property
+    def where(self) -> str:
+        """The replicates behind the test, in words."""
+        if self.other is not None:
+            return f"{len(self.values)} and {len(self.other)} replicates"
+        return f"{self.replicates} replicate{'s' if self.replicates != 1 else ''}"
+
+    def part(self, name: str) -> "Test":
+        """This test or one of its parts, at any depth, by name."""
+        if self.name == name:
+            return self
+        for part in self.parts:
+            try:
+                return part.part(name)
+            except KeyError:
+                pass
+        raise KeyError(f"{self.name!r} has no part named {name!r}")
+
+    def leaves(self) -> list["Test"]:
+        return [leaf for part in self.parts for leaf in part.leaves()] if self.parts else [self]
+
+    def all_notes(self) -> list[str]:
+        return list(self.notes) + [n for part in self.parts for n in part.all_notes()]
+
+    def to_dict(self) -> dict:
+        d = {k: getattr(self, k) for k in ("name", "direction", "unit", "null", "margin", "effect", "p", "p_raw",
+                                           "p_short", "replicates", "needed", "sd", "paper_effect", "verdict",
+                                           "why", "reported", "borrowed")}
+        d["values"] = list(self.values)
+        d["other"] = None if self.other is None else list(self.other)
+        d["ci"] = list(self.ci)
+        d["parts"] = [p.to_dict() for p in self.parts]
+        return d
+
+    def effects_by_name(self) -> dict[str, float]:
+        """Every test's effect by name (used to look up the original study's effect of the same test)."""
+        out = {self.name: self.effect}
+        for part in self.parts:
+            out.update(part.effects_by_name())
+        return out
+
+
+def untestable(name: str, why: str, direction: str = "less", unit: str = "%", effect: float = math.nan,
+               paper_effect: float | None = None) -> Test:
+    """A part that cannot be tested (a layer not trained, no networks): inconclusive, saying why."""
+    return Test(name, direction, unit=unit, effect=effect, paper_effect=paper_effect, why=why)
+
+
+def _p_less(mean: float, bound: float, se: float, df: int) -> float:  # H1: mean < bound
+    if se == 0:
+        return 0.0 if mean < bound else 1.0
+    return float(special.stdtr(df, (mean - bound) / se))
+
+
+def _p_greater(mean: float, bound: float, se: float, df: int) -> float:  # H1: mean > bound
+    if se == 0:
+        return 0.0 if mean > bound else 1.0
+    return float(special.stdtr(df, -(mean - bound) / se))
+
+
+def p_value(mean: float, se: float, df: int, direction: str, null: float, margin: float | None) -> float:
+    """One-sided p in the claimed direction; for an equivalence, TOST (both one-sided tests must reject)."""
+    if direction == "less":
+        return _p_less(mean, null, se, df)
+    if direction == "greater":
+        return _p_greater(mean, null, se, df)
+    return max(_p_greater(mean, -margin, se, df), _p_less(mean, margin, se, df))
+
+
+def p_short(mean: float, se: float, df: int, direction: str, null: float, margin: float | None,
+            paper_effect: float | None) -> float:
+    """p that the effect falls short of the original's (module docstring): small when the data rule out
+    the original's effect toward the null, or, for an equivalence, rule out being inside the margin."""
+    if direction == "equivalent":
+        return min(1.0, 2 * min(_p_greater(mean, margin, se, df), _p_less(mean, -margin, se, df)))
+    bound = null
+    if paper_effect is not None and math.isfinite(paper_effect) and distance_to_null(
+            paper_effect, direction, null, margin) > 0:
+        bound = paper_effect
+    return _p_greater(mean, bound, se, df) if direction == "less" else _p_less(mean, bound, se, df)
+
+
+def distance_to_null(effect: float, direction: str, null: float, margin: float | None) -> float:
+    """How far an effect lies inside the claimed region (positive) or outside it (negative)."""
+    if direction == "less":
+        return null - effect
+    if direction == "greater":
+        return effect - null
+    return margin - abs(effect)
+
+
+def replicates_needed(delta: float, sd: float, two_sample: bool = False, alpha: float = ALPHA,
+                      power: float = POWER, cap: int = MAX_REPLICATES) -> int | None:
+    """Replicates for `power` of a one-sided t-test of an effect `delta` inside the claimed region at spread `sd`.
+
+    Two samples: replicates per group, equal groups. None when not computable: no spread (sd 0 or undefined),
+    an effect not in the claimed direction (delta <= 0, no number of replicates finds it), or more than `cap`.
+    For an equivalence, `delta` is the distance to the nearer margin, and the power is that of the one-sided
+    test against it (the other side's test has more power).
+    """
+    if not (math.isfinite(delta) and math.isfinite(sd)) or sd <= 0 or delta <= 0:
+        return None
+    ks = np.arange(2, cap + 1)
+    if two_sample:
+        achieved = TTestIndPower().power(delta / sd, nobs1=ks, alpha=alpha, ratio=1.0, alternative="larger")
+    else:
+        achieved = ttest_power(delta / sd, nobs=ks, alpha=alpha, alternative="larger")
+    hits = np.nonzero(np.asarray(achieved) >= power)[0]
+    return int(ks[hits[0]]) if len(hits) else None
+
+
+def _p(p: float) -> str:
+    return p_phrase(p) or "no p"
+
+
+def decide(test: Test) -> Test:
+    """The test with its verdict and reason, by the decision rule (module docstring), from p and p_short."""
+    if not math.isfinite(test.p):
+        return test  # untestable: verdict inconclusive, `why` already says why
+    lo, hi, where = test.ci[0], test.ci[1], test.where
+    if test.borrowed:
+        where += ", with a spread borrowed from the table's replicated cells"
+    if test.p < ALPHA:
+        bound = "" if test.p < 0.001 else f" < {ALPHA}"
+        return replace(test, verdict="reproduced", why=f"{_p(test.p)}{bound} with {where}")
+    if test.p_short < ALPHA:
+        short_bound = "" if test.p_short < 0.001 else f" < {ALPHA}"
+        if test.direction == "equivalent":
+            against = f"outside ±{test.margin:g}"
+        elif test.paper_effect is not None and math.isfinite(test.paper_effect) and distance_to_null(
+                test.paper_effect, test.direction, test.null, test.margin) > 0:
+            against = f"short of the original study's {signed(test.paper_effect)} {test.unit}"
+        else:
+            against = f"on the wrong side of {test.null:+g}"
+        return replace(test, verdict="not_reproduced",
+                       why=f"{signed(test.effect)} {test.unit}, 95% CI [{signed(lo)}, {signed(hi)}], is "
+                           f"significantly {against} ({_p(test.p_short)}{short_bound}, {where})")
+    if test.needed is not None:
+        need = f"{test.needed} are needed to detect the original study's effect at this spread"
+    elif test.paper_effect is None:
+        need = "the original study's effect is not known, so the replicates needed are not either"
+    elif not (math.isfinite(test.sd) and test.sd > 0):
+        need = "the spread is zero, so the replicates needed cannot be computed"
+    elif distance_to_null(test.paper_effect, test.direction, test.null, test.margin) <= 0:
+        need = "the original study's own effect is not in the claimed direction"
+    else:
+        need = f"more than {MAX_REPLICATES} would be needed to detect the original study's effect"
+    return replace(test, verdict="inconclusive", why=f"{_p(test.p)} with {where}; {need}")
+
+
+def _finish(test: Test, sd: float, se: float, df: int, two: bool) -> Test:
+    """CI, p, p_short, replicates needed, verdict of a test whose effect, sd, standard error and df are known."""
+    half = float(special.stdtrit(df, 0.5 + LEVEL / 2)) * se
+    p = p_value(test.effect, se, df, test.direction, test.null, test.margin)
+    short = p_short(test.effect, se, df, test.direction, test.null, test.margin, test.paper_effect)
+    needed = None
+    if test.paper_effect is not None and _POWER_ANALYSIS[0]:
+        needed = replicates_needed(distance_to_null(test.paper_effect, test.direction, test.null, test.margin), sd,
+                                   two_sample=two)
+    return decide(replace(test, sd=sd, ci=(test.effect - half, test.effect + half), p=p, p_raw=p, p_short=short,
+                          needed=needed))
+
+
+def _borrowed_note(spread: Spread) -> str:
+    """The same words for every test that borrowed the table's spread, so the explanation says it once."""
+    return f"single replicates tested with the seed-to-seed spread {spread.source}"
+
+
+def one_sample(name: str, sample: Sample, direction: str, *, null: float = 0.0, margin: float | None = None,
+               paper_effect: float | None = None, unit: str = "%", spread: Spread | None = None) -> Test:
+    """One-sided t-test of the replicate values against `null` ('less'/'greater'), or TOST within ±margin.
+
+    A single replicate is tested with `spread` (the table's pooled seed-to-seed spread), if given.
+    """
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+    if direction == "equivalent" and not margin:
+        raise ValueError("an equivalence test needs a positive margin")
+    test = Test(name, direction, unit=unit, null=null, margin=margin, paper_effect=paper_effect)
+    values, note, problem = resolve_divergence(sample, direction)
+    values = values[np.isfinite(values)] if len(values) else values
+    test = replace(test, notes=(f"{name}: {note}",) if note else (), values=tuple(float(v) for v in values),
+                   replicates=len(values))
+    if problem or len(values) == 0:
+        return replace(test, why=problem or "no networks of this comparison in the table")
+    test = replace(test, effect=float(np.mean(values)))
+    k = len(values)
+    if k < 2:
+        if spread is None:
+            return replace(test, why="only 1 replicate (one independent split or initialisation), and no "
+                                     "replicated cell in the table to borrow a spread from: no test is possible")
+        return _finish(replace(test, borrowed=spread.source, notes=test.notes + (_borrowed_note(spread),)),
+                       spread.sd, spread.sd, spread.df, False)
+    sd = float(np.std(values, ddof=1))
+    return _finish(test, sd, sd / math.sqrt(k), k - 1, False)
+
+
+def two_sample(name: str, a: Sample, b: Sample, direction: str, *, paper_effect: float | None = None,
+               unit: str = "%", spread: Spread | None = None) -> Test:
+    """Student's two-sample t-test (pooled spread) of mean(a) - mean(b) against 0, one-sided.
+
+    When a side has a single replicate and `spread` is given (the table's pooled spread, the one rule for
+    single-replicate cells), that spread and its degrees of freedom are used instead of the two samples'.
+    Replicates used and needed are per group (the smaller group).
+    """
+    if direction not in ("less", "greater"):
+        raise ValueError(f"a two-sample test here is one-sided: 'less' or 'greater', got {direction!r}")
+    opposite = "greater" if direction == "less" else "less"
+    test = Test(name, direction, unit=unit, paper_effect=paper_effect)
+    xa, note_a, problem_a = resolve_divergence(a, direction)
+    xb, note_b, problem_b = resolve_divergence(b, opposite)
+    diverged = len(set().union(*a.diverged.values(), *b.diverged.values()))
+    xa = xa[np.isfinite(xa)] if len(xa) else xa
+    xb = xb[np.isfinite(xb)] if len(xb) else xb
+    test = replace(test, notes=tuple(f"{name}: {n}" for n in (note_a, note_b) if n),
+                   values=tuple(float(v) for v in xa), other=tuple(float(v) for v in xb),
+                   replicates=min(len(xa), len(xb)))
+    if diverged >= 2:
+        return replace(test, why=f"{diverged} diverged networks in this comparison, and more than one invalidates "
+                                 f"it (MLPerf rule)")
+    if problem_a or problem_b or len(xa) == 0 or len(xb) == 0:
+        return replace(test, why=problem_a or problem_b or "one side of the comparison has no networks in the table")
+    test = replace(test, effect=float(np.mean(xa) - np.mean(xb)))
+    scale = math.sqrt(1 / len(xa) + 1 / len(xb))
+    if min(len(xa), len(xb)) < 2:
+        if spread is None:
+            return replace(test, why="a side has only 1 replicate, and no replicated cell in the table to borrow a "
+                                     "spread from: no test is possible")
+        return _finish(replace(test, borrowed=spread.source, notes=test.notes + (_borrowed_note(spread),)),
+                       spread.sd, spread.sd * scale, spread.df, True)
+    df = len(xa) + len(xb) - 2
+    sd = float(math.sqrt((np.sum((xa - xa.mean()) ** 2) + np.sum((xb - xb.mean()) ** 2)) / df))
+    return _finish(test, sd, sd * scale, df, True)
+
+
+def holm(pvalues) -> list[float]:
+    """Holm's step-down adjusted p-values (as statsmodels' multipletests(method='holm'), which would also
+    run a full garbage collection on every call: too slow for the calibration's thousands of studies)."""
+    p = np.asarray(pvalues, dtype=float)
+    if len(p) == 0:
+        return []
+    order = np.argsort(p)
+    m = len(p)
+    stepped = np.maximum.accumulate((m - np.arange(m)) * p[order])
+    adjusted = np.empty(m)
+    adjusted[order] = np.minimum(stepped, 1.0)
+    return adjusted.tolist()
+
+
+def _verdict_of(kind: str, parts) -> str:
+    verdicts = [t.verdict for t in parts]
+    if kind == "all":
+        if all(v == "reproduced" for v in verdicts):
+            return "reproduced"
+        return "not_reproduced" if "not_reproduced" in verdicts else "inconclusive"
+    if "reproduced" in verdicts:
+        return "reproduced"
+    return "not_reproduced" if all(v == "not_reproduced" for v in verdicts) else "inconclusive"
+
+
+def _combined(name: str, kind: str, parts: tuple[Test, ...], chosen: Test, p: float) -> Test:
+    """A combination of parts. Replicates needed: every part of an `all_of` must hold, so the most any part
+    needs (None if any part's is unknown); one part of an `any_of` suffices, so the fewest any part needs."""
+    needs = [t.needed for t in parts]
+    if kind == "all":
+        needed = None if any(n is None for n in needs) else max(needs)
+    else:
+        needed = min((n for n in needs if n is not None), default=None)
+    shorts = [t.p_short for t in parts if math.isfinite(t.p_short)]
+    short = (min(shorts) if kind == "all" else max(shorts)) if shorts else math.nan
+    if kind == "any" and len(shorts) < len(parts):
+        short = math.nan  # an untestable layer cannot be said to fail
+    verdict = _verdict_of(kind, parts)
+    why = chosen.why
+    if verdict != "reproduced":
+        first = next((t for t in parts if t.verdict == verdict), chosen)
+        why = first.why
+    return Test(name, kind, unit=chosen.unit, effect=chosen.effect, ci=chosen.ci, p=p, p_raw=p, p_short=short,
+                replicates=min(t.replicates for t in parts), paper_effect=chosen.paper_effect, needed=needed,
+                parts=parts, why=why, reported=chosen.name, verdict=verdict)
+
+
+def _short_scaled(test: Test, factor: float) -> Test:
+    """The test with every p_short below it multiplied by `factor` (Bonferroni), verdicts re-decided."""
+    if factor == 1:
+        return test
+    short = min(1.0, test.p_short * factor) if math.isfinite(test.p_short) else test.p_short
+    if not test.parts:
+        return decide(replace(test, p_short=short))
+    parts = tuple(_short_scaled(t, factor) for t in test.parts)
+    why = test.why
+    verdict = _verdict_of(test.direction, parts)
+    if verdict != "reproduced":
+        why = next((t.why for t in parts if t.verdict == verdict), why)
+    return replace(test, parts=parts, p_short=short, verdict=verdict, why=why)
+
+
+def all_of(name: str, parts: list[Test]) -> Test:
+    """Every part must hold (intersection-union test): p = the largest p; reported effect = the weakest part.
+    The parts' p_short are Bonferroni-corrected across the m parts (returned as new parts)."""
+    if not parts:
+        raise ValueError(f"{name}: a combination needs at least one part")
+    parts = tuple(_short_scaled(t, len(parts)) for t in parts)
+    weakest = max(parts, key=lambda t: t.p if math.isfinite(t.p) else math.inf)
+    p = max((t.p for t in parts), key=lambda x: x if math.isfinite(x) else math.inf)
+    return _combined(name, "all", parts, weakest, p)
+
+
+def any_of(name: str, parts: list[Test]) -> Test:
+    """At least one part must hold: Holm-corrected across the parts; reported = the part with the smallest p.
+
+    Returns new parts with Holm-adjusted p-values (raw ones in `p_raw`), re-decided; their replicates needed
+    stay those of the uncorrected test (a slight underestimate).
+    """
+    if not parts:
+        raise ValueError(f"{name}: a combination needs at least one part")
+    testable = [i for i, t in enumerate(parts) if math.isfinite(t.p_raw)]
+    adjusted = dict(zip(testable, holm([parts[i].p_raw for i in testable])))
+    parts = tuple(decide(replace(t, p=float(adjusted[i]))) if i in adjusted else t for i, t in enumerate(parts))
+    if testable:
+        chosen = min((parts[i] for i in testable), key=lambda t: t.p)
+    else:  # nothing testable: report the most extreme effect in the claimed direction
+        sign = -1.0 if parts[0].direction == "less" else 1.0
+        chosen = max(parts, key=lambda t: sign * t.effect if math.isfinite(t.effect) else -math.inf)
+    return _combined(name, "any", parts, chosen, chosen.p)
+
+
+def bootstrap_ci(values, other=None, level: float = LEVEL, resamples: int = BOOTSTRAP_RESAMPLES,
+                 seed: int = BOOTSTRAP_SEED) -> tuple[float, float]:
+    """Percentile bootstrap CI of the mean (or of mean(values) - mean(other), resampled independently)."""
+    x = np.asarray(values, dtype=float)
+    if len(x) < 2 or (other is not None and len(other) < 1):
+        return (math.nan, math.nan)
+    rng = np.random.default_rng(seed)
+    stat = x[rng.integers(0, len(x), (resamples, len(x)))].mean(axis=1)
+    if other is not None:
+        y = np.asarray(other, dtype=float)
+        stat = stat - y[rng.integers(0, len(y), (resamples, len(y)))].mean(axis=1)
+    tail = 100 * (1 - level) / 2
+    return (float(np.percentile(stat, tail)), float(np.percentile(stat, 100 - tail)))
