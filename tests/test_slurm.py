@@ -65,8 +65,9 @@ def test_groups_go_out_in_dag_order_and_every_run_lands_in_the_store(tmp_path):
     specs = specs_for(PROFILE, NEEDS)
     assert sorted(outcome.trained) == sorted(s.key for s in specs) and all(store.is_done(s) for s in specs)
     labels = [group for group, _ in executor.submitted]
+    # one job per GPU: the transfers of a target split into sub-groups by the frozen prefix they share
     assert labels == [["base random:0/A r0"], ["base random:0/B r0"],
-                      ["BnB n=1 random:0/B->B r0", "AnB n=1 random:0/A->B r0"]]
+                      ["BnB n=1 random:0/B->B r0"], ["AnB n=1 random:0/A->B r0"]]
     assert all(parents_done for _, parents_done in executor.submitted)  # a transfer waits for its base
     again = FakeExecutor(store)
     assert sorted(run(store, again).cached) == sorted(s.key for s in specs) and again.submitted == []
@@ -76,7 +77,7 @@ def test_gpus_caps_the_jobs_in_flight(tmp_path):
     store = Store(tmp_path / "store")
     executor = FakeExecutor(store)
     run(store, executor, gpus=1)
-    assert executor.most_in_flight == 1 and len(executor.submitted) == 3
+    assert executor.most_in_flight == 1 and len(executor.submitted) == 3  # one GPU: the target's group whole
 
 
 def test_a_failed_job_stops_the_session_naming_the_job_and_its_log(tmp_path):
