@@ -1,6 +1,6 @@
 """The `repro` command: plan, run, report, compare, status, splits.
 
-    repro plan   --profile cpu [--json]
+    repro plan   --profile cpu [--gpus N] [--json]      (projected_hours on N GPUs: repro.schedule)
     repro run    --profile cpu [--gpus N | --workers N] [--store PATH] [--dataset NAME|folder:PATH]
                  [--data-root PATH] [--set FIELD=VALUE ...]
     repro report --profile cpu [--report-dir DIR]      (--profile original: the original study's numbers)
