@@ -41,7 +41,8 @@ class Recipe:
     weight_decay: float = 5e-4
     batch_size: int = 256
     epochs: float = 10.0
-    lr_steps: tuple[float, ...] = (0.5, 0.75)  # fractions of training after which lr *= gamma
+    decay: str = "step"  # 'step': lr *= gamma after each of lr_steps; 'linear': to zero at the end
+    lr_steps: tuple[float, ...] = (0.5, 0.75)  # fractions of training after which lr *= gamma ('step')
     gamma: float = 0.1
     warmup: float = 0.0  # fraction of training with a linear warm-up
     crop: int = 56  # random crop size for training, centre crop for evaluation
@@ -52,6 +53,10 @@ class Recipe:
     # bf16 autocast on the CPU as well (convs and linears in bf16, as on the GPU). It changes the numbers a
     # network learns, so it is part of the recipe and the run key. Fast where the CPU has AVX512-BF16 or AMX.
     cpu_bf16: bool = False
+    # Intra-op threads of each training process on the CPU. The order of a reduction's partial sums follows
+    # the thread count, so it changes the numbers a network learns: fixed here (in the run key), and the
+    # executor runs cores // cpu_threads processes in parallel instead.
+    cpu_threads: int = 1
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,8 @@ class Profile:
         for ok, what in [(r.batch_size >= 1, f"recipe.batch_size must be at least 1, got {r.batch_size}"),
                          (r.epochs > 0, f"recipe.epochs must be positive, got {r.epochs}"),
                          (r.evals >= 1, f"recipe.evals (validation tests per run) must be at least 1, got {r.evals}"),
+                         (r.decay in ("step", "linear"), f"recipe.decay must be 'step' or 'linear', got {r.decay!r}"),
+                         (r.cpu_threads >= 1, f"recipe.cpu_threads must be at least 1, got {r.cpu_threads}"),
                          (r.top_k >= 1, f"recipe.top_k must be at least 1, got {r.top_k}"),
                          (1 <= r.crop <= self.image_size,
                           f"recipe.crop must be from 1 to image_size ({self.image_size}), got {r.crop}"),

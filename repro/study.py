@@ -4,6 +4,7 @@ Shared by the `repro` command and the pytest plugin, so both train and report th
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -57,9 +58,26 @@ def plan(profile: Profile, needs: list[Need], store: Store) -> dict:
             "to_train": len(specs) - cached, "specs": specs}
 
 
+def machine_cores() -> int:
+    """The cores this process may run on (a container's or taskset's share, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def default_workers(profile: Profile) -> int:
+    """CPU worker processes when none are asked for: one per `recipe.cpu_threads` cores. Each training
+    process runs with exactly that many intra-op threads (part of the run key), so the numbers are the same
+    on a machine of any size; the machine's size only sets how many networks train at once."""
+    return max(1, machine_cores() // profile.recipe.cpu_threads)
+
+
 def run_study(profile: Profile, needs: list[Need], store: Store, *, data_root: str | None = None,
-              workers: int = 1, gpus: int = 0, progress: bool = True) -> Study:
+              workers: int | None = None, gpus: int = 0, progress: bool = True) -> Study:
     started = time.time()
+    if workers is None:
+        workers = 1 if gpus else default_workers(profile)
     specs = specs_for(profile, needs)
     outcome = execute(specs, profile, store, data_root=data_root, workers=workers, gpus=gpus, progress=progress)
     table = table_from_store(store, specs, evidence=profile.name, trained=set(outcome.trained))

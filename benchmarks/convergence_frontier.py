@@ -1,0 +1,89 @@
+"""One point of the CPU profile's convergence frontier: how far the selffer BnB at n = 1 is from its base.
+
+Trains, on random:0 half B with 1 intra-op thread, the base and BnB n = 1 of a variant of the `cpu` profile
+(`--set FIELD=VALUE` as for `repro run`), and optionally a base trained twice as long (`--twice`), then
+appends one JSON line to benchmarks/results/convergence_frontier.jsonl:
+
+    .venv/bin/python -m benchmarks.convergence_frontier --name "batch 32, linear" \
+        --set recipe.batch_size=32 --set recipe.epochs=4 [--twice] [--replicate 1]
+
+"BnB n=1 vs base" is 100 * (BnB - base) / base, the paper's +0.25% premise; "twice vs base" the same for the
+base trained twice the epochs. CPU seconds (user + sys of this process) are recorded beside wall seconds,
+because wall time on a shared machine is noisy.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from repro.execute import train_group
+from repro.profiles import get_profile
+from repro.runs import RunSpec, canonical, training_config
+from repro.store import Store
+
+OUT = Path(__file__).parent / "results" / "convergence_frontier.jsonl"
+
+
+def cpu_seconds() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def train(specs, store_root, profile, data_root):
+    t0, c0 = time.time(), cpu_seconds()
+    train_group(specs, store_root, profile, data_root)
+    store = Store(store_root)
+    return [store.result(s) for s in specs], time.time() - t0, cpu_seconds() - c0
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--name", required=True)
+    p.add_argument("--profile", default="cpu")
+    p.add_argument("--set", action="append", default=[], dest="overrides")
+    p.add_argument("--replicate", type=int, default=0)
+    p.add_argument("--twice", action="store_true", help="also a base trained for twice the epochs")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--data-root", default=os.environ.get("REPRO_DATA"))
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    profile = get_profile(args.profile, args.overrides)
+    config = canonical(training_config(profile))
+    split = f"random:{args.replicate}"
+    base = RunSpec(split, "B", "base", 0, args.replicate, config)
+    bnb = RunSpec(split, "B", "BnB", 1, args.replicate, config)
+    row = {"name": args.name, "profile": args.profile, "overrides": args.overrides, "replicate": args.replicate,
+           "threads": args.threads, "host_cores": os.cpu_count(), "torch": torch.__version__,
+           "when": time.strftime("%F %T")}
+    with tempfile.TemporaryDirectory(prefix="frontier-") as root:
+        (mb,), wall_b, cpu_b = train([base], root, profile, args.data_root)
+        (mt,), wall_t, cpu_t = train([bnb], root, profile, args.data_root)
+        row.update(base_top1=mb["top1"], bnb1_top1=mt["top1"], base_curve=mb["curve"], bnb1_curve=mt["curve"],
+                   iterations=mb["iterations"], base_wall_s=wall_b, base_cpu_s=cpu_b, bnb1_wall_s=wall_t,
+                   bnb1_cpu_s=cpu_t, bnb1_vs_base=100 * (mt["top1"] - mb["top1"]) / mb["top1"])
+        if args.twice:
+            epochs = profile.recipe.epochs * 2
+            longer = get_profile(args.profile, args.overrides + [f"recipe.epochs={epochs}"])
+            base2 = RunSpec(split, "B", "base", 0, args.replicate, canonical(training_config(longer)))
+            (m2,), wall_2, cpu_2 = train([base2], root, longer, args.data_root)
+            row.update(twice_top1=m2["top1"], twice_curve=m2["curve"], twice_wall_s=wall_2, twice_cpu_s=cpu_2,
+                       twice_vs_base=100 * (m2["top1"] - mb["top1"]) / mb["top1"])
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    with OUT.open("a") as f:
+        f.write(json.dumps(row) + "\n")
+    print(f"{args.name}: base {100 * row['base_top1']:.1f}%, BnB n=1 {row['bnb1_vs_base']:+.1f}% "
+          + (f"twice {row['twice_vs_base']:+.1f}% " if args.twice else "")
+          + f"| base {wall_b:.0f}s wall {cpu_b:.0f}s cpu, BnB1 {wall_t:.0f}s wall {cpu_t:.0f}s cpu")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
