@@ -2,7 +2,8 @@
 
 Trains, on random:0 half B with 1 intra-op thread, the base and BnB n = 1 of a variant of the `cpu` profile
 (`--set FIELD=VALUE` as for `repro run`), and optionally a base trained twice as long (`--twice`), then
-appends one JSON line to benchmarks/results/convergence_frontier.jsonl:
+appends one JSON line to benchmarks/results/convergence_frontier.jsonl (`--table` prints them as the README's
+table):
 
     .venv/bin/python -m benchmarks.convergence_frontier --name "batch 32, linear" \
         --set recipe.batch_size=32 --set recipe.epochs=4 [--twice] [--replicate 1]
@@ -30,6 +31,9 @@ from repro.runs import RunSpec, canonical, training_config
 from repro.store import Store
 
 OUT = Path(__file__).parent / "results" / "convergence_frontier.jsonl"
+# Wall seconds of the whole cpu plan (102 networks, 2 workers x 1 thread on 2 cores) per CPU second of one
+# base on random:0/B: the previous study's 2-epoch plan took 1,961-2,125 s where such a base takes ~76 CPU s.
+PLAN_SECONDS_PER_BASE_CPU_SECOND = 27
 
 
 def cpu_seconds() -> float:
@@ -44,9 +48,22 @@ def train(specs, store_root, profile, data_root):
     return [store.result(s) for s in specs], time.time() - t0, cpu_seconds() - c0
 
 
+def table(path: Path = OUT) -> str:
+    """The README's frontier table, one row per line of the JSONL file."""
+    lines = ["| variant | replicate | base top-1 | BnB n=1 vs base | base trained twice as long vs base | "
+             "base, CPU s | plan wall time (estimate) |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for r in map(json.loads, path.read_text().splitlines()):
+        twice = f"{r['twice_vs_base']:+.1f}%" if "twice_vs_base" in r else ""
+        plan = PLAN_SECONDS_PER_BASE_CPU_SECOND * r["base_cpu_s"] / 60
+        lines.append(f"| {r['name']} | {r['replicate']} | {100 * r['base_top1']:.1f}% | {r['bnb1_vs_base']:+.1f}% | "
+                     f"{twice} | {r['base_cpu_s']:.0f} | ~{plan:.0f} min |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--name", required=True)
+    p.add_argument("--table", action="store_true", help="print the frontier table of the results so far")
+    p.add_argument("--name")
     p.add_argument("--profile", default="cpu")
     p.add_argument("--set", action="append", default=[], dest="overrides")
     p.add_argument("--replicate", type=int, default=0)
@@ -54,6 +71,11 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--data-root", default=os.environ.get("REPRO_DATA"))
     args = p.parse_args(argv)
+    if args.table:
+        print(table())
+        return 0
+    if not args.name:
+        p.error("--name is required to train a variant")
     torch.set_num_threads(args.threads)
     profile = get_profile(args.profile, args.overrides)
     config = canonical(training_config(profile))
@@ -68,7 +90,8 @@ def main(argv=None) -> int:
         (mt,), wall_t, cpu_t = train([bnb], root, profile, args.data_root)
         row.update(base_top1=mb["top1"], bnb1_top1=mt["top1"], base_curve=mb["curve"], bnb1_curve=mt["curve"],
                    iterations=mb["iterations"], base_wall_s=wall_b, base_cpu_s=cpu_b, bnb1_wall_s=wall_t,
-                   bnb1_cpu_s=cpu_t, bnb1_vs_base=100 * (mt["top1"] - mb["top1"]) / mb["top1"])
+                   bnb1_cpu_s=cpu_t, bnb1_vs_base=100 * (mt["top1"] - mb["top1"]) / mb["top1"],
+                   plan_estimate_s=PLAN_SECONDS_PER_BASE_CPU_SECOND * cpu_b)
         if args.twice:
             epochs = profile.recipe.epochs * 2
             longer = get_profile(args.profile, args.overrides + [f"recipe.epochs={epochs}"])
@@ -81,7 +104,8 @@ def main(argv=None) -> int:
         f.write(json.dumps(row) + "\n")
     print(f"{args.name}: base {100 * row['base_top1']:.1f}%, BnB n=1 {row['bnb1_vs_base']:+.1f}% "
           + (f"twice {row['twice_vs_base']:+.1f}% " if args.twice else "")
-          + f"| base {wall_b:.0f}s wall {cpu_b:.0f}s cpu, BnB1 {wall_t:.0f}s wall {cpu_t:.0f}s cpu")
+          + f"| base {wall_b:.0f}s wall {cpu_b:.0f}s cpu, BnB1 {wall_t:.0f}s wall {cpu_t:.0f}s cpu, plan ~"
+          f"{row['plan_estimate_s'] / 60:.0f} min")
     return 0
 
 
