@@ -22,7 +22,9 @@ from tests.data_fixtures import make_image_folder, make_shards, make_tiny_imagen
 pytestmark = pytest.mark.smoke
 REPO = Path(__file__).resolve().parents[1]
 SETS = ["replicates=1", "recipe.epochs=1", "layers=1,7", "finetune_layers=3"]
-TINY = ["--profile", "smoke", "--claims", "coadaptation_dip", "--quiet", *[a for s in SETS for a in ("--set", s)]]
+# One worker: training in this process, where the tests' monkeypatches reach it (the default is cores // threads).
+TINY = ["--profile", "smoke", "--claims", "coadaptation_dip", "--quiet", "--workers", "1",
+        *[a for s in SETS for a in ("--set", s)]]
 
 
 @pytest.fixture(autouse=True)
