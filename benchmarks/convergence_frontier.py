@@ -15,6 +15,7 @@ because wall time on a shared machine is noisy.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import resource
@@ -84,7 +85,9 @@ def main(argv=None) -> int:
     bnb = RunSpec(split, "B", "BnB", 1, args.replicate, config)
     row = {"name": args.name, "profile": args.profile, "overrides": args.overrides, "replicate": args.replicate,
            "threads": args.threads, "host_cores": os.cpu_count(), "torch": torch.__version__,
-           "when": time.strftime("%F %T")}
+           "when": time.strftime("%F %T"),
+           "profile_fields": {"image_size": profile.image_size, "recipe": dataclasses.asdict(profile.recipe),
+                              "arch": dataclasses.asdict(profile.arch)}}
     with tempfile.TemporaryDirectory(prefix="frontier-") as root:
         (mb,), wall_b, cpu_b = train([base], root, profile, args.data_root)
         (mt,), wall_t, cpu_t = train([bnb], root, profile, args.data_root)
