@@ -24,7 +24,8 @@ def add_study_options(add, prefix: str = "") -> None:
     """Options shared with the pytest plugin (`add` is argparse's or pytest's addoption)."""
     add(f"--{prefix}profile", default=None, help=f"profile: {', '.join(PROFILES)} (pytest: from -m by default)")
     add("--gpus", type=int, default=0, help="train on N GPUs, one worker process per GPU")
-    add("--workers", type=int, default=1, help="train with N CPU worker processes")
+    add("--workers", type=int, default=None,
+        help="train with N CPU worker processes (default: this machine's cores // recipe.cpu_threads)")
     add("--store", default=None, help="run store folder (default: $REPRO_STORE or ~/.cache/repro/store)")
     add("--dataset", default=None, help="override the profile's dataset (e.g. folder:PATH)")
     add("--data-root", default=None, help="where the dataset is (default: $REPRO_DATA)")
@@ -38,12 +39,12 @@ def add_study_options(add, prefix: str = "") -> None:
     add("--slurm-time", type=int, default=24 * 60, help="Slurm time limit per job in minutes")
 
 
-def check_counts(gpus: int, workers: int) -> None:
+def check_counts(gpus: int, workers: int | None) -> None:
     if gpus < 0:
         raise ValueError(f"--gpus must be 0 or a positive number of GPUs, got {gpus}")
-    if workers < 1:
+    if workers is not None and workers < 1:
         raise ValueError(f"--workers must be at least 1, got {workers}")
-    if gpus and workers > 1:
+    if gpus and workers is not None and workers > 1:
         raise ValueError("use either --gpus N (one worker per GPU) or --workers N (CPU workers), not both")
 
 

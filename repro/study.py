@@ -7,6 +7,7 @@ cannot have) is not judged on what is there: `settle` makes its verdict inconclu
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -112,12 +113,29 @@ def read_study(profile: Profile, needs: list[Need], store: Store, outcome: Outco
     return Study(profile, specs, store, outcome, table, started or time.time(), left_out)
 
 
+def machine_cores() -> int:
+    """The cores this process may run on (a container's or taskset's share, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def default_workers(profile: Profile) -> int:
+    """CPU worker processes when none are asked for: one per `recipe.cpu_threads` cores. Each training
+    process runs with exactly that many intra-op threads (part of the run key), so the numbers are the same
+    on a machine of any size; the machine's size only sets how many networks train at once."""
+    return max(1, machine_cores() // profile.recipe.cpu_threads)
+
+
 def run_study(profile: Profile, needs: list[Need], store: Store, *, data_root: str | None = None,
-              workers: int = 1, gpus: int = 0, progress: bool = True,
+              workers: int | None = None, gpus: int = 0, progress: bool = True,
               report_needs: list[Need] | None = None) -> Study:
     """Train what `needs` call for and is missing; the study of `report_needs` (default: `needs`), whose runs
     outside `needs` are read from the store if finished there and listed as missing if not."""
     started = time.time()
+    if workers is None:
+        workers = 1 if gpus else default_workers(profile)
     trainable, _ = plannable(profile, needs, data_root)
     outcome = execute(specs_for(profile, trainable), profile, store, data_root=data_root, workers=workers,
                       gpus=gpus, progress=progress)

@@ -70,12 +70,16 @@ class Member:
 
 
 def schedule(recipe: Recipe, total: int) -> list[float]:
-    """The learning-rate multiplier of each iteration: linear warm-up, then steps of `gamma`."""
+    """The learning-rate multiplier of each iteration: linear warm-up, then steps of `gamma` or a linear decay
+    to zero at the last iteration (budget-aware: Li, Yumer & Ramanan, "Budgeted Training", ICLR 2020)."""
     warm = int(recipe.warmup * total)
     steps = [int(f * total) for f in recipe.lr_steps]
     out = []
     for i in range(total):
-        m = recipe.gamma ** sum(i >= s for s in steps)
+        if recipe.decay == "linear":
+            m = 1.0 if i < warm else (total - i) / (total - warm)
+        else:
+            m = recipe.gamma ** sum(i >= s for s in steps)
         if i < warm:
             m *= (i + 1) / warm
         out.append(m)
@@ -470,12 +474,16 @@ class Group:
         """Train every member to the end (or divergence) and return their metrics, in member order."""
         t0 = time.time()
         self.last_checkpoint = time.monotonic()
+        threads = torch.get_num_threads()
+        if self.device.type == "cpu":  # the order of a reduction's partial sums follows the thread count
+            torch.set_num_threads(self.recipe.cpu_threads)
         try:
             for start, members in sorted(self.resume().items()):
                 self._train(start, members, progress)
         finally:  # a checkpoint in flight is finished before the results (or an error) leave
             if self.writer is not None:
                 self.writer.wait()
+            torch.set_num_threads(threads)
         seconds = time.time() - t0
         return [self.metrics(m, seconds) for m in self.members]
 
@@ -522,6 +530,6 @@ class Group:
             "group_size": len(self.members),
             "device": str(self.device),
             "autocast": "bf16" if self.autocast else "none",
-            "threads": torch.get_num_threads(),
+            "threads": self.recipe.cpu_threads if self.device.type == "cpu" else torch.get_num_threads(),
             "torch": torch.__version__,
         }

@@ -22,7 +22,9 @@ from tests.data_fixtures import make_image_folder, make_shards, make_tiny_imagen
 pytestmark = pytest.mark.smoke
 REPO = Path(__file__).resolve().parents[1]
 SETS = ["replicates=1", "recipe.epochs=1", "layers=1,7", "finetune_layers=3"]
-TINY = ["--profile", "smoke", "--claims", "coadaptation_dip", "--quiet", *[a for s in SETS for a in ("--set", s)]]
+# One worker: training in this process, where the tests' monkeypatches reach it (the default is cores // threads).
+TINY = ["--profile", "smoke", "--claims", "coadaptation_dip", "--quiet", "--workers", "1",
+        *[a for s in SETS for a in ("--set", s)]]
 
 
 @pytest.fixture(autouse=True)
@@ -82,13 +84,15 @@ def without(args: list[str], option: str) -> list[str]:
     (TINY + ["--set", "recipe.crop=99"], "recipe.crop must be from 1 to image_size (16), got 99"),
     (TINY + ["--set", "recipe.evals=0"], "recipe.evals (validation tests per run) must be at least 1, got 0"),
     (TINY + ["--set", "arch.widths=8,16"], "arch.widths must be 6 positive widths"),
+    (TINY + ["--set", "recipe.decay=cosine"], "recipe.decay must be 'step' or 'linear', got 'cosine'"),
+    (TINY + ["--set", "recipe.cpu_threads=0"], "recipe.cpu_threads must be at least 1, got 0"),
     (TINY + ["--gpus", "-1"], "--gpus must be 0 or a positive number of GPUs, got -1"),
     (TINY + ["--gpus", "1", "--workers", "2"], "use either --gpus N (one worker per GPU) or --workers N"),
     (TINY + ["--workers", "0"], "--workers must be at least 1, got 0"),
     (TINY + ["--dataset", "imagenette"], "unknown dataset 'imagenette'"),
     (TINY + ["--dataset", "folder:"], "folder datasets are named folder:PATH"),
 ], ids=["profile", "claim", "n=0", "n=9", "field", "value", "group", "assignment", "batch", "crop", "evals",
-        "widths", "gpus<0", "gpus+workers", "workers=0", "dataset", "folder"])
+        "widths", "decay", "threads", "gpus<0", "gpus+workers", "workers=0", "dataset", "folder"])
 def test_a_bad_option_is_refused_with_a_clear_message(stored, capsys, args, message):
     assert message in refused(["run", *args], stored, capsys)
 

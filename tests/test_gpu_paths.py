@@ -101,21 +101,47 @@ def test_a_group_learns_on_the_device_in_bf16_channels_last_and_frozen_layers_st
 
 
 # ---- executors -----------------------------------------------------------------------------------------
-def test_two_cpu_workers_give_the_curves_of_one_process(tmp_path):
+def test_a_runs_numbers_do_not_depend_on_the_session_layout(tmp_path):
+    """One process on 2 threads, or two worker processes on whatever threads their share of the cores
+    gives: each network trains on recipe.cpu_threads intra-op threads, so the same curves and the same
+    weights, bit for bit."""
     profile = get_profile("smoke", ["replicates=1", "natman=false", "layers=1", "finetune_layers=1",
                                     "random_layers=1", "recipe.epochs=1"])
     specs = specs_for(profile, all_needs(["early_layer_generality"]))
     assert any(s.parent for s in specs)  # a base and a transfer on it: the pool follows the DAG
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as each of the two workers on two cores: same threads, same sums
+    torch.set_num_threads(2)  # the session's own setting must not reach the training
     try:
-        execute(specs, profile, Store(tmp_path / "one"), progress=False)
+        execute(specs, profile, Store(tmp_path / "one"), workers=1, progress=False)
+        assert torch.get_num_threads() == 2  # and training gives the session its threads back
     finally:
         torch.set_num_threads(threads)
     outcome = execute(specs, profile, Store(tmp_path / "two"), workers=2, progress=False, poll_seconds=0.2)
     assert sorted(outcome.trained) == sorted(s.key for s in specs)
+    one, two = Store(tmp_path / "one"), Store(tmp_path / "two")
     for s in specs:
-        assert Store(tmp_path / "two").result(s)["curve"] == Store(tmp_path / "one").result(s)["curve"], s.label
+        assert two.result(s)["curve"] == one.result(s)["curve"], s.label
+        assert two.result(s)["threads"] == one.result(s)["threads"] == profile.recipe.cpu_threads
+        w1, w2 = one.weights(s), two.weights(s)
+        assert all(torch.equal(w1[k], w2[k]) for k in w1), s.label
+
+
+def test_the_intra_op_thread_count_is_part_of_the_run_key():
+    profile = get_profile("smoke")
+    [base] = [s for s in specs_for(profile, all_needs(["early_layer_generality"])) if s.treatment == "base"][:1]
+    [other] = [s for s in specs_for(profile.override(["recipe.cpu_threads=2"]), all_needs(["early_layer_generality"]))
+               if s.treatment == "base"][:1]
+    assert (base.split, base.target, base.replicate) == (other.split, other.target, other.replicate)
+    assert base.key != other.key
+
+
+def test_default_workers_fill_the_cores_at_the_recipes_threads(monkeypatch):
+    from repro import study
+
+    monkeypatch.setattr(study, "machine_cores", lambda: 8)
+    assert study.default_workers(get_profile("cpu", ["recipe.cpu_threads=1"])) == 8
+    assert study.default_workers(get_profile("cpu", ["recipe.cpu_threads=2"])) == 4
+    assert study.default_workers(get_profile("cpu", ["recipe.cpu_threads=16"])) == 1
 
 
 def test_gpu_slots_respect_cuda_visible_devices(monkeypatch):

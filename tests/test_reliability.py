@@ -36,7 +36,9 @@ REPO = Path(__file__).resolve().parents[1]
 CLAIM = "coadaptation_dip"
 SETS = ["replicates=1", "recipe.epochs=2", "layers=1,7", "finetune_layers=3", "natman_layers=2",
         "random_layers=2", "checkpoint_every=2"]
-TINY = ["--profile", "smoke", "--claims", CLAIM, "--quiet", *[a for s in SETS for a in ("--set", s)]]
+# One worker: these sessions are killed with SIGKILL, which a pool's worker processes would outlive.
+TINY = ["--profile", "smoke", "--claims", CLAIM, "--quiet", "--workers", "1",
+        *[a for s in SETS for a in ("--set", s)]]
 
 
 # ---- helpers ------------------------------------------------------------------------------------------

@@ -83,6 +83,14 @@ def test_schedule_warms_up_and_steps():
     assert lr[0] == pytest.approx(0.1) and lr[9] == 1.0 and lr[49] == 1.0 and lr[50] == pytest.approx(0.1)
 
 
+def test_linear_schedule_warms_up_then_decays_to_zero_at_the_last_iteration():
+    recipe = dataclasses.replace(SMOKE.recipe, warmup=0.1, decay="linear", lr_steps=(0.5,))
+    lr = schedule(recipe, 100)
+    assert lr[0] == pytest.approx(0.1) and lr[9] == 1.0 and lr[10] == 1.0  # warm-up, then the peak
+    assert lr[55] == pytest.approx(0.5) and lr[99] == pytest.approx(1 / 90)  # halfway down, one step left
+    assert all(a > b for a, b in zip(lr[10:], lr[11:]))  # no steps of gamma: lr_steps are for 'step' only
+
+
 def test_paper_metric_is_the_mean_of_the_k_best_tests():
     assert paper_metric([(1, 0.1), (2, 0.5), (3, 0.3), (4, 0.4)], 2) == pytest.approx(0.45)
 
