@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+from repro.format import signed
 from repro.stats import MARGIN, by_replicate
 
 ABOVE_CHANCE = 5.0  # times chance
@@ -99,7 +100,7 @@ def converged(table) -> Premise:
         return Premise(status="unmeasured", value=None, measured="no BnB network at n = 1 with its base",
                        to_satisfy="train BnB at n = 1 on the random splits (it measures what extra training "
                                   "alone gives)", **common)
-    measured = f"BnB n=1 {value:+.2f}% of base ({len(at1)} replicate{'s' if len(at1) != 1 else ''})"
+    measured = f"BnB n=1 {signed(value)}% of base ({len(at1)} replicate{'s' if len(at1) != 1 else ''})"
     met = abs(value) <= CONVERGED
     return Premise(status="met" if met else "not_met", value=value, measured=measured,
                    to_satisfy=("train the bases longer, until retraining from layer 1 no longer gains more "
@@ -126,7 +127,7 @@ def plateaued(table) -> Premise:
         return Premise(status="unmeasured", value=None, measured="no validation curves of the bases in the table",
                        to_satisfy="keep the bases' validation curves (a study's own store has them)", **common)
     name, gain = max(gains.items(), key=lambda kv: kv[1])
-    measured = f"largest late gain {gain:+.2f}% of top-1 ({name}; {len(gains)} curves)"
+    measured = f"largest late gain {signed(gain)}% of top-1 ({name}; {len(gains)} curves)"
     return Premise(status="met" if gain <= PLATEAU else "not_met", value=gain, measured=measured,
                    to_satisfy="train the bases until their validation curves flatten", **common)
 

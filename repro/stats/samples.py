@@ -29,6 +29,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from repro.format import signed
+
 
 @dataclass(frozen=True)
 class Sample:
@@ -172,7 +174,7 @@ def resolve_divergence(sample: Sample, direction: str) -> tuple[np.ndarray, str,
         return np.array([]), "", "its only replicate holds a diverged network"
     values[replicate] = _worst(others, direction)
     note = (f"one diverged network (replicate {replicate}) counted as the worst of the other replicates "
-            f"({values[replicate]:+.2f})")
+            f"({signed(values[replicate])})")
     return np.array(list(values.values()), dtype=float), note, ""
 
 
