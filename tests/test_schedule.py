@@ -46,7 +46,7 @@ def test_plan_reports_projected_hours_from_the_committed_gpu_measurement(capsys)
 
     assert main(["plan", "--profile", "paper", "--gpus", "8", "--json", "--store", "/nonexistent-store"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["projected_hours"] > 0 and "gpu_check_h100.json" in out["projection"]["measurement"]
+    assert out["projected_hours"] > 0 and "gpu_check_h200.json" in out["projection"]["measurement"]
     profile = get_profile("paper")
     one = projection(profile, specs_for(profile, all_needs()), 1)
     # 8 GPUs: at most the work of one divided by 8, plus the longest group
@@ -57,8 +57,8 @@ def test_plan_reports_projected_hours_from_the_committed_gpu_measurement(capsys)
 
 
 def test_the_shipped_step_times_are_those_of_the_committed_measurement():
-    check = json.loads((ROOT / "benchmarks" / "gpu_check_h100.json").read_text())
-    derived = measurement_from_gpu_check(check, "benchmarks/gpu_check_h100.json")
+    check = json.loads((ROOT / "benchmarks" / "gpu_check_h200.json").read_text())
+    derived = measurement_from_gpu_check(check, "benchmarks/gpu_check_h200.json")
     shipped = load_measurement()
     assert shipped["source"] == derived["source"] and shipped["device"] == check["device"]["name"]
     for name, timing in derived["profiles"].items():
