@@ -12,13 +12,14 @@ backward and SGD on a ready batch) times the share of that work its members and 
 forward FLOPs of each layer: a frozen prefix once per source, forward only; a member's trained layers forward
 and backward, 3x), plus the measured overhead of a step of `Group.step` over the bare network (`group` minus
 `network`: drawing the batch, crops and mirrors), plus a fixed time per member and step (`member_overhead_ms`:
-kernel launches and host work that do not shrink with a member's FLOPs), fitted to a group of 8 trained in the
-measured `gpu` plan (`fit_member_overhead`). Each validation test is a forward pass over the target half's
+kernel launches and host work that do not shrink with a member's FLOPs), fitted for the `gpu` network to the
+28-run transfer group of the measured `gpu` plan, trained as `repro run` trains it (`fit_member_overhead`), and for
+the others to the step of a BnB 1-7 sub-group (`fit_member_overhead_step`). Each validation test is a forward pass over the target half's
 validation set. Not modelled: decoding ILSVRC-2012 (the input pipeline is assumed to
 keep up), the start-up of a group (data loading, warm-up), checkpoint writes.
 
-The step times come from benchmarks/gpu_check_h100.json (an H100 80GB HBM3, eager, bf16, batch 256, measured by
-benchmarks/gpu_check.sh), shipped in the package as repro/reference/gpu_step_times.json; a network of another
+The step times come from benchmarks/gpu_check_h200.json (an H200, eager, bf16, deterministic, batch 256, measured
+by benchmarks/gpu_check.sh), shipped in the package as repro/reference/gpu_step_times.json; a network of another
 width or crop than the one measured is scaled by its FLOPs per image.
 """
 from __future__ import annotations
@@ -49,10 +50,11 @@ def load_measurement(path: str | None = None) -> dict:
 
 
 def measurement_from_gpu_check(check: dict, source: str) -> dict:
-    """The step times of a gpu_check.json (eager, the fastest of each mode per profile)."""
+    """The step times of a gpu_check.json (eager, the fastest of each mode the cost model uses per profile;
+    not the CUDA-graph replay, which training does not use)."""
     profiles: dict[str, dict] = {}
     for r in check.get("throughput", []):
-        if "step_ms" not in r or r.get("compile"):
+        if "step_ms" not in r or r.get("compile") or r.get("mode") not in ("network", "group"):
             continue
         p = profiles.setdefault(r["profile"], {"batch": r["batch"], "gflop_per_image_fwd": r["gflop_per_image_fwd"]})
         key = f"{r['mode']}_ms"
