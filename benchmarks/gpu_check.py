@@ -8,21 +8,24 @@ what it measured):
  1. device: its name, memory, torch and CUDA versions, the datasheet's dense bf16 peak, a measured bf16 matmul.
  2. tests: `pytest -m smoke` of the device tests (tests/test_gpu_paths.py, test_fusion.py, test_determinism.py,
     test_train.py) with REPRO_TEST_DEVICE=cuda, log in $OUT/pytest.log.
- 3. determinism: a small `gpu`-profile group trained twice in deterministic mode (the default) and twice with
+ 3. determinism: a small `gpu-wide`-profile group trained twice in deterministic mode (the default) and twice with
     `deterministic=False` (cuDNN autotuning): bit-identical or not, and the step time of each (the cost).
+ 3b. graphs: the `gpu` (and `cpu`) network's group step eager and as a replayed CUDA graph (repro.train.StepGraph): the same
+    bits from the same start? the step time of each.
  4. swap: the fusion swap test (tests/test_fusion.py) on the GPU: does a fused member's numbers depend on its
     lane-mates, its lane, or on being fused at all; and a fused against a separate step of 4 networks.
  5. sub-groups: the step time of each kind of sub-group the scheduler makes (a base or fine-tuned run alone,
-    BnB/AnB 1-7 sharing a frozen prefix, the random control 1-7) and of the bare network, for the `gpu`,
-    `paper` and `paper-fast` networks; TFLOP/s of the work done and % of the bf16 peak; the cost model's
+    BnB/AnB 1-7 sharing a frozen prefix, the random control 1-7) and of the bare network (eager and as one
+    CUDA graph), for the `gpu-wide`, `paper` and `paper-fast` networks (the bare network for `gpu` too); TFLOP/s of the work done and % of the bf16 peak; the cost model's
     prediction beside each (repro.schedule.step_ms).
  6. decode: JPEG decoding per CPU core for ILSVRC-sized images (500x375) at 256 and 144 px.
- 7. plan: the `gpu` profile's plan with replicates=1, trained by `train_group` as `repro run` does, for the
-    time left; wall time, network-iterations/s. Tiny ImageNet where REPRO_DATA points at it; else synthetic
+ 7. plan: the `gpu` profile's plan with replicates=1 (its steps replayed CUDA graphs), trained by
+    `train_group` as `repro run` does, for half the time left; wall time, network-iterations/s. Tiny ImageNet where REPRO_DATA points at it; else synthetic
     images of the same count and size (the same iterations and so the same time; accuracies mean nothing).
- 8. projections: the step times of step 5 as a measurement file for repro.schedule ($OUT/gpu_step_times.json,
-    to replace repro/reference/gpu_step_times.json), and `projected_hours` of the `paper` and `paper-fast`
-    plans on 8 GPUs and the `gpu` plan on 1 and 8, simulated with them.
+ 7b. gpu_wide_plan: the same for the `gpu-wide` profile (the 64 px network, eager), for the time left.
+ 8. projections: the step times of steps 5 and 7 as a measurement file for repro.schedule
+    ($OUT/gpu_step_times.json, benchmarks/step_times.py), and `projected_hours` of the `paper` and `paper-fast`
+    plans on 8 GPUs, the `gpu` plan on 1 and 8 and the `gpu-wide` plan on 1, simulated with them.
 """
 from __future__ import annotations
 
@@ -212,7 +215,7 @@ def throughput(device: torch.device, dry: bool, report: Report, stop_at: float,
                modes=("group", "network")) -> list[dict]:
     peak = report.data["device"]["bf16_peak_tflops"]
     batch, steps, warmup = (8, 2, 1) if dry else (256, 30, 5)
-    nets = [("cpu", 100), ("gpu", 100), ("paper", 500), ("paper-fast", 500)]
+    nets = [("gpu", 100), ("gpu-wide", 100), ("paper", 500), ("paper-fast", 500)]
     plan = [(p, c, mode, False) for p, c in nets for mode in modes]
     results = []
     for profile_name, classes, mode, compile in plan:
@@ -235,24 +238,63 @@ def throughput(device: torch.device, dry: bool, report: Report, stop_at: float,
 
 
 # ---- 3. determinism -----------------------------------------------------------------------------------
-def small_group(profile, device, batch, deterministic=True, kinds=("base", "BnB", "random"), n=3):
-    """A group of the profile's network on random uint8 images on the device: one member of each kind."""
+def small_group(profile, device, batch, deterministic=True, kinds=("base", "BnB", "random"), n=3, steps=0,
+                cuda_graphs=False):
+    """A group of the profile's network on random uint8 images on the device: one member of each kind (`steps`:
+    enough epochs of the 4-batch stand-in set for that many steps)."""
     classes = 100
-    recipe = dataclasses.replace(profile.recipe, batch_size=batch)
+    recipe = dataclasses.replace(profile.recipe, batch_size=batch,
+                                 **({"epochs": steps / 4 + 1} if steps else {}))
     config = canonical(training_config(profile))
     base = RunSpec("random:0", "B", "base", 0, 0, config)
     specs = [base if k == "base" else RunSpec("random:0", "B", k, n, 0, config) for k in kinds]
     torch.manual_seed(0)  # the same parent every time
     parents = {base.key: Net(profile.arch, classes, recipe.crop).state_dict()}
     return Group.build(specs, fake_task(profile, classes, batch, device), parents, arch=profile.arch,
-                       recipe=recipe, device=device, bf16=True, channels_last=True, deterministic=deterministic)
+                       recipe=recipe, device=device, bf16=True, channels_last=True, deterministic=deterministic,
+                       cuda_graphs=cuda_graphs)
+
+
+# ---- 3b. CUDA graphs ----------------------------------------------------------------------------------
+def graphs(device: torch.device, dry: bool, stop_at: float) -> dict:
+    """The `cpu` network's group step (base, BnB n=3, BnB+ n=3, random n=3) trained eagerly and replayed as a
+    CUDA graph (repro.train.StepGraph) from the same start: the same bits? the step time of each."""
+    profile = get_profile("cpu")
+    batch, steps, timed_from = (8, 8, 5) if dry else (128, 80, 20)
+    kinds = ("base", "BnB", "BnB+", "random")
+    out = {"profile": "cpu", "batch": batch, "steps": steps, "members": [f"{k} n=3" for k in kinds]}
+    states = {}
+    for on in (False, True):
+        if time.time() > stop_at:
+            out[f"cuda_graphs={on}"] = {"skipped": "out of time"}
+            continue
+        group = small_group(profile, device, batch, kinds=kinds, steps=steps, cuda_graphs=on)
+        for i in range(timed_from):
+            group.step(i, group.members)
+        sync(device)
+        t = time.perf_counter()
+        for i in range(timed_from, steps):
+            group.step(i, group.members)
+        sync(device)
+        ms = 1000 * (time.perf_counter() - t) / (steps - timed_from)
+        group.settle(group.members)
+        states[on] = ([torch.cat([v.detach().float().flatten().cpu() for v in m.net.state_dict().values()])
+                       for m in group.members], [m.loss_sum for m in group.members])
+        out[f"cuda_graphs={on}"] = {"step_ms": round(ms, 3), "captured": bool(group.graph and group.graph.graph),
+                                     "loss_sums": [round(v, 6) for v in states[on][1]]}
+    if len(states) == 2:
+        out["bit_identical"] = all(torch.equal(a, b) for a, b in zip(states[False][0], states[True][0])) and \
+            states[False][1] == states[True][1]
+        eager, graph = out["cuda_graphs=False"]["step_ms"], out["cuda_graphs=True"]["step_ms"]
+        out["speedup"] = round(eager / graph, 2) if graph else None
+    return out
 
 
 def determinism(device: torch.device, dry: bool, stop_at: float) -> dict:
     """Two trainings of the same group in one process, per mode: equal bit for bit? And the step time."""
-    profile = get_profile("gpu")
+    profile = get_profile("gpu-wide")
     batch, steps = (8, 3) if dry else (256, 60)
-    out = {"profile": "gpu", "batch": batch, "steps": steps, "members": ["base", "BnB n=3", "random n=3"]}
+    out = {"profile": "gpu-wide", "batch": batch, "steps": steps, "members": ["base", "BnB n=3", "random n=3"]}
     for mode in (True, False):
         weights, times = [], []
         for _ in range(2):
@@ -307,7 +349,7 @@ def sub_groups(device: torch.device, dry: bool, report: "Report", stop_at: float
     batch, steps, warmup = (8, 2, 1) if dry else (256, 30, 5)
     committed = load_measurement()
     rows = []
-    for name, classes in (("gpu", 100), ("paper", 500), ("paper-fast", 500), ("cpu", 100)):
+    for name, classes in (("gpu-wide", 100), ("paper", 500), ("paper-fast", 500)):
         profile = get_profile(name)
         config = canonical(training_config(profile))
         base = RunSpec("random:0", "B", "base", 0, 0, config)
@@ -323,7 +365,8 @@ def sub_groups(device: torch.device, dry: bool, report: "Report", stop_at: float
                 recipe = dataclasses.replace(profile.recipe, batch_size=batch, epochs=(warmup + steps) / 4 + 1)
                 parents = {base.key: Net(profile.arch, classes, recipe.crop).state_dict()}
                 group = Group.build(specs, fake_task(profile, classes, batch, device), parents, arch=profile.arch,
-                                    recipe=recipe, device=device, bf16=True, channels_last=True)
+                                    recipe=recipe, device=device, bf16=True, channels_last=True,
+                                    cuda_graphs=profile.cuda_graphs)
                 for i in range(warmup):
                     group.step(i, group.members)
                 sync(device)
@@ -384,7 +427,7 @@ class OutOfTime(Exception):
     pass
 
 
-def gpu_plan_profile(dry: bool):
+def gpu_plan_profile(dry: bool, name: str = "gpu"):
     sets = ["replicates=1"]
     if not os.environ.get("REPRO_DATA"):
         # no Tiny ImageNet here: synthetic images of its count and size (same iterations, same time)
@@ -392,15 +435,16 @@ def gpu_plan_profile(dry: bool):
     if dry:
         sets += ["num_classes=8", "images_per_class=40", "val_per_class=10", "recipe.batch_size=16",
                  "recipe.epochs=1", "recipe.evals=2"]
-    return get_profile("gpu", sets)
+    return get_profile(name, sets)
 
 
-def run_plan(device: torch.device, dry: bool, report: Report, stop_at: float) -> dict:
+def run_plan(device: torch.device, dry: bool, report: Report, stop_at: float, name: str = "gpu",
+             key: str = "gpu_plan") -> dict:
     from repro.execute import load_task, train_group
     from repro.store import Store
     from repro.study import all_needs
 
-    profile = gpu_plan_profile(dry)
+    profile = gpu_plan_profile(dry, name)
     specs = specs_for(profile, all_needs())
     data_root = os.environ.get("REPRO_DATA")
     t = time.time()
@@ -434,14 +478,14 @@ def run_plan(device: torch.device, dry: bool, report: Report, stop_at: float) ->
                                  "finished": finished,
                                  "network_iterations_per_second": round(len(group) * reached["i"] / seconds, 1)})
         say("plan group", json.dumps(result["groups"][-1]))
-        report.save("gpu_plan", result)
+        report.save(key, result)
     wall = time.time() - t0
     done = sum(g["runs"] for g in result["groups"] if g["finished"])
     result.update(wall_seconds=round(wall, 1), runs_finished=done, runs_per_minute=round(60 * done / wall, 2))
     plan_groups = groups(specs, share=profile.share)
     result["projected_minutes_replicates_1"] = project_plan_minutes(result["groups"], plan_groups, total)
     if result["projected_minutes_replicates_1"]:
-        replicates = get_profile("gpu").replicates
+        replicates = get_profile(name).replicates
         result["projected_minutes_full_gpu_plan"] = round(result["projected_minutes_replicates_1"] * replicates, 1)
     return result
 
@@ -488,59 +532,31 @@ def project_wall_time(profile, images_per_second_per_gpu: float, gpus: int = 8) 
 
 
 def scheduled(report: Report, out: Path) -> dict:
-    """This machine's step times as a measurement file, and the plans simulated with them (repro.schedule)."""
-    from repro.schedule import fit_member_overhead_step, measurement_from_gpu_check, projection
+    """This machine's step times as a measurement file (benchmarks/step_times.py), and the plans simulated with
+    them (repro.schedule)."""
+    from benchmarks.step_times import NOTE, eager, fit_to_plan, replayed
+    from repro.schedule import projection
     from repro.study import all_needs
 
-    measured = measurement_from_gpu_check({"device": report.data["device"], "throughput": [
-        {**r, "mode": "group"} for r in report.data.get("sub_groups", []) if r.get("kind", "").startswith("alone")
-        and "step_ms" in r] + [r for r in report.data.get("throughput", []) if r.get("mode") == "network"
-                               and "step_ms" in r]}, str(out / "gpu_check.json"))
-    for r in report.data.get("sub_groups", []):  # the per-member overhead, from the 7-member prefix groups
-        timing = measured["profiles"].get(r["profile"], {})
-        if r.get("kind", "").startswith("BnB") and "step_ms" in r and "network_ms" in timing and "group_ms" in timing:
-            profile = get_profile(r["profile"])
-            config = canonical(training_config(profile))
-            group = [RunSpec("random:0", "B", "BnB", n, 0, config) for n in range(1, 8)]
-            timing["member_overhead_ms"] = round(fit_member_overhead_step(group, profile, timing, r["step_ms"]
-                                                                          * 256 / r["batch"]), 3)
-            timing["member_overhead_from"] = "the step of the BnB 1-7 sub-group (sub_groups)"
-    fitted = overhead_from_plan(report.data.get("gpu_plan", {}), measured["profiles"].get("gpu", {}))
-    if fitted:  # the training loop itself (evaluations, checkpoints included) beats a bare step's fit
-        measured["profiles"]["gpu"].update(fitted)
+    source = str(out / "gpu_check.json")
+    profiles = eager(report.data, source)
+    if "gpu-wide" in profiles:
+        profiles["gpu-wide"] = fit_to_plan(profiles["gpu-wide"], report.data.get("gpu_wide_plan", {}),
+                                           get_profile("gpu-wide", ["replicates=1"]), f"{source} (gpu_wide_plan)")
+    gpu = replayed(report.data.get("gpu_plan", {}), get_profile("gpu", ["replicates=1"]), source, "gpu_plan")
+    if gpu:
+        profiles["gpu"] = gpu
+    measured = {"source": source, "device": report.data["device"]["name"], "torch": report.data["device"]["torch"],
+                "profiles": profiles, "note": NOTE}
     (out / "gpu_step_times.json").write_text(json.dumps(measured, indent=1) + "\n")
     plans = {}
-    for name, gpus in (("paper", 8), ("paper-fast", 8), ("gpu", 1), ("gpu", 8)):
+    for name, gpus in (("paper", 8), ("paper-fast", 8), ("gpu", 1), ("gpu", 8), ("gpu-wide", 1)):
         profile = get_profile(name)
         try:
             plans[f"{name} on {gpus}"] = projection(profile, specs_for(profile, all_needs()), gpus, measured)
         except Exception as error:  # noqa: BLE001
             plans[f"{name} on {gpus}"] = {"error": repr(error)[:300]}
     return {"measurement": measured, "projected": plans}
-
-
-def overhead_from_plan(plan: dict, timing: dict) -> dict | None:
-    """The per-member overhead of the `gpu` profile fitted to the largest transfer group that step 7 trained
-    with `train_group` (as `repro run` trains it), its time scaled to the whole group where it was cut short."""
-    from repro.schedule import fit_member_overhead
-
-    if "network_ms" not in timing or "group_ms" not in timing:
-        return None
-    from repro.study import all_needs
-
-    profile = get_profile("gpu", ["replicates=1"])  # Tiny ImageNet's sizes, as the synthetic stand-in has
-    plan_groups = groups(specs_for(profile, all_needs()), share=profile.share)
-    measured = [(k, g) for k, g in enumerate(plan.get("groups", [])) if g.get("level") == "transfer"
-                and g.get("iterations") and k < len(plan_groups)]
-    if not measured:
-        return None
-    k, g = max(measured, key=lambda kg: kg[1]["runs"])
-    seconds = g["seconds"] * g["of"] / g["iterations"]
-    ms = fit_member_overhead(plan_groups[k], profile, timing, seconds)
-    return {"member_overhead_ms": round(ms, 3),
-            "member_overhead_from": f"gpu_plan group {k + 1}: {g['runs']} runs ({plan_groups[k][0].label} ...), "
-                                    f"{g['iterations']} of {g['of']} iterations in {g['seconds']} s, trained by "
-                                    "train_group as `repro run` does, scaled to the whole group"}
 
 
 def projections(report: Report) -> dict:
@@ -574,6 +590,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=os.environ.get("OUT") or str(ROOT / "gpu_check_out"))
     p.add_argument("--budget", type=float, default=None, help="seconds for the whole check (420; dry run 150)")
     p.add_argument("--dry-run", action="store_true", help="on the CPU, everything shrunk: checks the script")
+    p.add_argument("--only", default="", help="comma-separated step keys to run (default: all), e.g. "
+                                              "device,graphs,cpu_plan")
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -587,8 +605,12 @@ def main(argv=None) -> int:
     report = Report(out, args.budget or (150 if dry else 420))
     report.save("mode", "dry-run on the CPU (numbers mean nothing)" if dry else "gpu")
 
+    only = {k for k in args.only.split(",") if k}
+
     def step(number: str, key: str, cap: float, work):
         """One step with its own cap (never more than what is left but 20 s for the later steps)."""
+        if only and key not in only:
+            return
         say(number, key)
         stop_at = time.time() + max(5.0, min(cap, report.left() - 20))
         try:
@@ -602,12 +624,15 @@ def main(argv=None) -> int:
     step("1/8", "device", 30, lambda stop: device_info(device, dry))
     step("2/8", "tests", 110 * scale + 30, lambda stop: run_tests(out, device, dry, timeout=max(20, stop - time.time())))
     step("3/8", "determinism", 45 * scale, lambda stop: determinism(device, dry, stop))
+    step("3/8", "graphs", 40, lambda stop: graphs(device, dry, stop))
     step("4/8", "swap", 20, lambda stop: swap(device, dry))
     step("5/8", "throughput", 50 * scale, lambda stop: throughput(device, dry, report, stop,
                                                                  modes=("network", "network-graph")))
     step("5/8", "sub_groups", 100 * scale, lambda stop: sub_groups(device, dry, report, stop))
     step("6/8", "decode", 15, lambda stop: decode_rate(dry))
-    step("7/8", "gpu_plan", max(30, report.left() - 40), lambda stop: run_plan(device, dry, report, stop))
+    step("7/8", "gpu_plan", max(30, report.left() / 2 - 30), lambda stop: run_plan(device, dry, report, stop))
+    step("7/8", "gpu_wide_plan", max(30, report.left() - 40),
+         lambda stop: run_plan(device, dry, report, stop, "gpu-wide", key="gpu_wide_plan"))
     step("8/8", "scheduled", 30, lambda stop: scheduled(report, out))
     step("8/8", "projections", 10, lambda stop: projections(report))
     say(f"done in {time.time() - report.t0:.0f} s; results in {out}/gpu_check.json")

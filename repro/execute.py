@@ -97,7 +97,7 @@ def train_group(specs: list[RunSpec], store_root: str, profile: Profile, data_ro
                             channels_last=profile.channels_last, store=store,
                             checkpoint_every=profile.checkpoint_every, divergence_loss=profile.divergence_loss,
                             compile=profile.compile, deterministic=profile.deterministic,
-                            checkpoint_minutes=profile.checkpoint_minutes)
+                            checkpoint_minutes=profile.checkpoint_minutes, cuda_graphs=profile.cuda_graphs)
         for spec in mine:
             store.append_log(spec, f"{time.strftime('%F %T')} start {spec.label} in a group of {len(mine)} "
                                    f"on {device}, {group.total} iterations")

@@ -42,6 +42,8 @@ def training_config(profile: Profile) -> dict:
     }
     if not profile.deterministic:  # only when opted out: the keys of deterministic runs stay what they were
         config["nondeterministic"] = True
+    if profile.cuda_graphs:  # replayed steps are checked against eager ones on a GPU, but kept apart all the same
+        config["cuda_graphs"] = True
     return config
 
 

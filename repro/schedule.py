@@ -185,8 +185,8 @@ def projection(profile: Profile, specs: list[RunSpec], gpus: int, measurement: d
     """The simulated schedule of `specs` on `gpus` GPUs: projected_hours and where the figure comes from."""
     measurement = measurement or load_measurement()
     timing = measurement["profiles"].get(profile.name)
-    out = {"gpus": gpus, "measurement": f"{measurement['source']} ({measurement['device']}, torch "
-                                        f"{measurement['torch']})"}
+    source = (timing or {}).get("from", measurement["source"])  # a profile measured by another check names it
+    out = {"gpus": gpus, "measurement": f"{source} ({measurement['device']}, torch {measurement['torch']})"}
     if timing is None or "network_ms" not in timing or "group_ms" not in timing:
         return {**out, "projected_hours": None,
                 "why_none": f"no GPU step time measured for the {profile.name} profile's network (measured: "

@@ -249,11 +249,60 @@ def _restore(member: Member, tensors: dict[str, torch.Tensor], device) -> None:
             member.optimizer.state[params[k[9:]]]["momentum_buffer"] = v.to(device)
 
 
+def has_dropout(net: Net) -> bool:
+    return any(layer.dropout > 0 for layer in net.layers)
+
+
+class StepGraph:
+    """A group's training step captured once as a CUDA graph and replayed (`Profile.cuda_graphs`, CUDA only):
+    for a small network the GPU otherwise waits on Python launching its kernels one by one (an H200 ran the
+    `cpu` network's bare step in 1.11 ms as a graph, 5.93 ms eager; benchmarks/gpu_check_h200.json). The batch is
+    copied into static buffers before each replay; the lr and the iteration are device tensors the eager step
+    reads too. A member set's first WARMUP steps run eagerly on a side stream (momentum buffers and library
+    handles come to exist), then the step is captured; a new member set (a run diverged) is captured anew, and
+    a batch of another shape runs eagerly. Members with dropout are not captured (a mask generator is seeded
+    per step on the host)."""
+
+    WARMUP = 3
+
+    def __init__(self):
+        self.key, self.warm, self.graph, self.x, self.y = None, 0, None, None, None
+
+    @staticmethod
+    def fits(members) -> bool:
+        return not any(has_dropout(m.net) for m in members)
+
+    def step(self, group: "Group", i: int, x: torch.Tensor, y: torch.Tensor, members) -> None:
+        key = tuple(id(m) for m in members)
+        if key != self.key:
+            self.key, self.warm, self.graph = key, 0, None
+        if self.graph is None and self.warm < self.WARMUP:
+            current = torch.cuda.current_stream(group.device)
+            side = torch.cuda.Stream(group.device)
+            side.wait_stream(current)
+            with torch.cuda.stream(side):
+                group.step_body(x, y, members, i)
+            current.wait_stream(side)
+            self.warm += 1
+            return
+        if self.graph is None:
+            self.x, self.y = x.clone(), y.clone()
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph):
+                group.step_body(self.x, self.y, members, None, capturing=True)
+        if x.shape != self.x.shape:
+            group.step_body(x, y, members, i)
+            return
+        self.x.copy_(x)
+        self.y.copy_(y)
+        self.graph.replay()
+
+
 class Group:
     """Networks of one target trained together. Build with `Group.build`, then `run`."""
 
     def __init__(self, members, sources, task, arch, recipe, device, bf16, channels_last, store=None,
-                 checkpoint_every=0, divergence_loss=1e3, checkpoint_minutes=0.0):
+                 checkpoint_every=0, divergence_loss=1e3, checkpoint_minutes=0.0, cuda_graphs=False):
         self.members, self.sources, self.task = members, sources, task
         self.arch, self.recipe, self.device = arch, recipe, device
         self.autocast = (bf16 and device.type == "cuda") or (recipe.cpu_bf16 and device.type == "cpu")
@@ -278,11 +327,22 @@ class Group:
         self.order = (None, None)  # (epoch, its batch order on the images' device)
         self.draws = (0, 0, None)  # (first, end, [end - first, 3, B] crops and mirrors on the device)
         self.val = None  # (uint8 images, labels) on the device, once, where the set is in memory and fits
+        # The iteration a divergence is dated to, as a device tensor the step reads (a captured step cannot
+        # bake a Python number in). On CUDA the learning rates too: one tensor per lr multiplier, shared by the
+        # members' parameter groups and filled before every step, so eager and replayed steps do the same
+        # arithmetic (fused SGD reads a tensor lr in float32, a Python lr in double).
+        self.iteration = torch.zeros((), dtype=torch.float64, device=device)
+        self.lr_tensors: dict[float, torch.Tensor] = {}
+        if device.type == "cuda":
+            for m in members:
+                for g in m.optimizer.param_groups if m.optimizer else []:
+                    g["lr"] = self.lr_tensors.setdefault(g["lr_mult"], torch.zeros((), device=device))
+        self.graph = StepGraph() if cuda_graphs and device.type == "cuda" else None
 
     @classmethod
     def build(cls, specs: list[RunSpec], task: Task, parents: dict[str, dict], *, arch: Arch, recipe: Recipe,
               device="cpu", bf16=True, channels_last=True, store=None, checkpoint_every=0, divergence_loss=1e3,
-              compile=False, deterministic=True, checkpoint_minutes=0.0):
+              compile=False, deterministic=True, checkpoint_minutes=0.0, cuda_graphs=False):
         device = torch.device(device)
         determinism(deterministic)
         fmt = torch.channels_last if channels_last else torch.contiguous_format
@@ -306,7 +366,7 @@ class Group:
             for net in [m.net for m in members] + list(sources.values()):
                 compile_layers(net)
         return cls(members, sources, task, arch, recipe, device, bf16, channels_last, store, checkpoint_every,
-                   divergence_loss, checkpoint_minutes)
+                   divergence_loss, checkpoint_minutes, cuda_graphs)
 
     # ---- data --------------------------------------------------------------------------------------
     DRAW_AHEAD = 64  # iterations of crops and mirrors drawn and copied to the device at once
@@ -351,36 +411,53 @@ class Group:
         for lo in range(0, len(val), chunk):
             yield images[lo:lo + chunk], labels[lo:lo + chunk]
 
-    def prefixes(self, x: torch.Tensor, members) -> dict[str, list[torch.Tensor]]:
+    def prefixes(self, x: torch.Tensor, members, capturing: bool = False) -> dict[str, list[torch.Tensor]]:
         """Outputs of the frozen layers, once per source, for the members that use them."""
         upto: dict[str, int] = {}
         for m in members:
             if m.source:
                 upto[m.source] = max(upto.get(m.source, 0), m.start)
-        with torch.no_grad(), torch.autocast(self.device.type, torch.bfloat16, enabled=self.autocast):
+        with torch.no_grad(), torch.autocast(self.device.type, torch.bfloat16, enabled=self.autocast,
+                                             cache_enabled=not capturing):
             return {s: self.sources[s].features(x, k) for s, k in upto.items()}
 
     # ---- training ----------------------------------------------------------------------------------
     def step(self, i: int, members) -> None:
         x, y = self.batch(i)
-        feats = self.prefixes(x, members)
+        if self.lr_tensors:
+            for mult, lr in self.lr_tensors.items():
+                lr.fill_(self.recipe.lr * self.lr[i] * mult)
+        else:
+            for m in members:
+                for group in m.optimizer.param_groups:
+                    group["lr"] = self.recipe.lr * self.lr[i] * group["lr_mult"]
+        self.iteration.fill_(i + 1)
+        if self.graph is not None and self.graph.fits(members):
+            self.graph.step(self, i, x, y, members)
+        else:
+            self.step_body(x, y, members, i)
+
+    def step_body(self, x: torch.Tensor, y: torch.Tensor, members, i: int | None, capturing: bool = False) -> None:
+        """Forward, backward and SGD of every member on one batch (what a CUDA graph captures). `i` seeds the
+        dropout masks (None only where no member has dropout)."""
+        feats = self.prefixes(x, members, capturing)
         for m in members:
             h = feats[m.source][m.start - 1] if m.source else x
-            for group in m.optimizer.param_groups:
-                group["lr"] = self.recipe.lr * self.lr[i] * group["lr_mult"]
             # On the training device: drawing masks on the CPU would stall a GPU every step.
-            gen = torch.Generator(self.device).manual_seed(stable_seed(m.spec.init_seed, "dropout", i))
-            with torch.autocast(self.device.type, torch.bfloat16, enabled=self.autocast):
+            gen = None if not has_dropout(m.net) else \
+                torch.Generator(self.device).manual_seed(stable_seed(m.spec.init_seed, "dropout", i))
+            with torch.autocast(self.device.type, torch.bfloat16, enabled=self.autocast, cache_enabled=not capturing):
                 logits = m.net(h, start=m.start, generator=gen)
                 loss = F.cross_entropy(logits.float(), y, label_smoothing=self.recipe.label_smoothing)
-            self.tally(m, i, loss.detach())
-            m.optimizer.zero_grad(set_to_none=True)
+            self.tally(m, loss.detach())
+            # A captured step keeps its gradient tensors (zeroed, then accumulated into: the same values).
+            m.optimizer.zero_grad(set_to_none=self.graph is None)
             loss.backward()
             m.optimizer.step()
 
-    def tally(self, m: Member, i: int, loss: torch.Tensor) -> None:
+    def tally(self, m: Member, loss: torch.Tensor) -> None:
         """On the device: add a finite loss to the member's sum, or mark it diverged (a non-finite loss, or one
-        above `divergence_loss`) at iteration i + 1 with that loss. Read back by `settle`."""
+        above `divergence_loss`) at this iteration (`self.iteration`) with that loss. Read back by `settle`."""
         t = m.tally
         if not t:
             t.update(sum=torch.tensor(m.loss_sum, dtype=torch.float64, device=self.device),
@@ -394,7 +471,7 @@ class Group:
         good = ~bad & ~t["diverged"]
         t["sum"].add_(torch.where(good, value, 0.0))
         t["count"].add_(good)
-        t["at"].masked_fill_(first, i + 1)
+        t["at"].copy_(torch.where(first, self.iteration, t["at"]))
         t["loss"].copy_(torch.where(first, value, t["loss"]))
         t["diverged"].logical_or_(bad)
 

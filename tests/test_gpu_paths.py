@@ -136,6 +136,34 @@ def test_the_intra_op_thread_count_is_part_of_the_run_key():
     assert base.key != other.key
 
 
+def test_cuda_graphs_are_in_the_run_key_only_when_on():
+    off = canonical(training_config(get_profile("smoke")))
+    on = canonical(training_config(get_profile("smoke", ["cuda_graphs=true"])))
+    assert "cuda_graphs" not in off and '"cuda_graphs":true' in on
+    assert get_profile("gpu").cuda_graphs and not get_profile("gpu-wide").cuda_graphs
+
+
+def test_a_step_replayed_as_a_cuda_graph_gives_the_eager_bits(tiny_task):
+    """Base, BnB, BnB+ and random n = 2 trained eagerly and with the step captured as a CUDA graph (after 3 eager
+    steps) from the same start: the same weights, curves and training losses, bit for bit. On the CPU there is
+    nothing to capture: the flag must leave the numbers alone."""
+    recipe = dataclasses.replace(SMOKE.recipe, epochs=3)
+    torch.manual_seed(0)
+    parent = build([BASE], tiny_task, device="cpu").members[0].net.state_dict()
+    specs = [BASE] + [RunSpec("random:0", "B", t, 2, 0, CONFIG) for t in ("BnB", "BnB+", "random")]
+    runs = {}
+    for graphs in (False, True):
+        group = build(specs, tiny_task, {BASE.key: parent}, recipe=recipe, device=DEVICE, cuda_graphs=graphs)
+        results = group.run()
+        assert (group.graph is not None and group.graph.graph is not None) == (graphs and ON_CUDA)
+        runs[graphs] = ([{k: v.cpu() for k, v in m.net.state_dict().items()} for m in group.members],
+                        [r["losses"] for r in results], [r["curve"] for r in results])
+    (w0, losses0, curves0), (w1, losses1, curves1) = runs[False], runs[True]
+    assert losses0 == losses1 and curves0 == curves1
+    for a, b in zip(w0, w1):
+        assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_default_workers_fill_the_cores_at_the_recipes_threads(monkeypatch):
     from repro import study
 

@@ -8,7 +8,7 @@ import torch
 
 from repro.profiles import get_profile
 from repro.runs import groups, specs_for
-from repro.schedule import load_measurement, measurement_from_gpu_check, projection, simulate
+from repro.schedule import load_measurement, projection, simulate
 from repro.study import all_needs
 
 pytestmark = pytest.mark.smoke
@@ -56,17 +56,23 @@ def test_plan_reports_projected_hours_from_the_committed_gpu_measurement(capsys)
     assert json.loads(capsys.readouterr().out)["projected_hours"] > 0
 
 
-def test_the_shipped_step_times_are_those_of_the_committed_measurement():
+def test_the_shipped_step_times_are_those_of_the_committed_measurements():
+    from benchmarks.step_times import committed
+
+    assert load_measurement() == committed()  # python -m benchmarks.step_times > repro/reference/gpu_step_times.json
     check = json.loads((ROOT / "benchmarks" / "gpu_check_h200.json").read_text())
-    derived = measurement_from_gpu_check(check, "benchmarks/gpu_check_h200.json")
-    shipped = load_measurement()
-    assert shipped["source"] == derived["source"] and shipped["device"] == check["device"]["name"]
-    for name, timing in derived["profiles"].items():
-        assert {k: shipped["profiles"][name][k] for k in timing} == timing
+    assert load_measurement()["device"] == check["device"]["name"]
+
+
+def test_the_gpu_profile_is_projected_within_15_minutes_on_one_gpu_from_its_own_measurement():
+    profile = get_profile("gpu")
+    out = projection(profile, specs_for(profile, all_needs()), 1)
+    assert out["projected_hours"] <= 0.25 and "gpu_check_h200_graphs.json" in out["measurement"]
+    assert len(specs_for(profile, all_needs())) == 170 and profile.replicates == 5
 
 
 def test_a_profile_without_a_measurement_says_so():
-    profile = get_profile("cpu")
+    profile = get_profile("cpu")  # a CPU profile: never measured on a GPU
     out = projection(profile, specs_for(profile, all_needs()), 1)
     assert out["projected_hours"] is None and "gpu_check.sh" in out["why_none"]
 
