@@ -190,14 +190,14 @@ def specs_for(profile: Profile, needs) -> list[RunSpec]:
                 layers = {"BnB": profile.layers, "AnB": profile.layers, "BnB+": profile.finetune_layers,
                           "AnB+": profile.finetune_layers, "random": profile.random_layers}
             else:
-                if not profile.natman:
+                if not profile.natman or 0 < profile.natman_replicates <= r:
                     continue
                 split, targets, config_of = "natman", ("A", "B"), natman_config
                 layers = {t: profile.natman_layers for t in TREATMENTS}
                 layers.update({"BnB+": profile.finetune_layers, "AnB+": profile.finetune_layers})
             for half in HALVES:
                 add(RunSpec(split, half, "base", 0, r, config_of))
-            if need.treatment == "base":
+            if need.treatment == "base" or (need.treatment in ("BnB+", "AnB+") and 0 < profile.finetune_replicates <= r):
                 continue
             for target in targets:
                 for n in layers[need.treatment]:

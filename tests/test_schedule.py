@@ -71,6 +71,17 @@ def test_the_gpu_profile_is_projected_within_15_minutes_on_one_gpu_from_its_own_
     assert len(specs_for(profile, all_needs())) == 170 and profile.replicates == 5
 
 
+def test_the_paper_plan_has_the_originals_design_and_fits_24_hours_on_8_gpus():
+    profile = get_profile("paper")
+    specs = specs_for(profile, all_needs())
+    assert {s.replicate for s in specs if s.split == "natman"} == {0}  # one natural/man-made split, as the original
+    assert {s.replicate for s in specs if s.treatment in ("BnB+", "AnB+")} == {0, 1, 2}
+    assert {s.replicate for s in specs if s.treatment in ("BnB", "AnB")} == {0, 1, 2, 3}
+    assert projection(profile, specs, 8)["projected_hours"] <= 24
+    every = get_profile("paper", ["finetune_replicates=0", "natman_replicates=0"])
+    assert len(specs_for(every, all_needs())) == 240 > len(specs) == 136
+
+
 def test_a_profile_without_a_measurement_says_so():
     profile = get_profile("cpu")  # a CPU profile: never measured on a GPU
     out = projection(profile, specs_for(profile, all_needs()), 1)
