@@ -176,5 +176,5 @@ def test_the_real_command_exits_2_with_one_line_and_no_traceback(tmp_path):
                            str(tmp_path / "store")], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip() == ("repro: error: unknown profile 'tiny'; choose one of: "
-                                   "smoke, cpu, cpu-quick, gpu, paper, paper-fast")
+                                   "smoke, cpu, cpu-quick, gpu, gpu-wide, paper, paper-fast")
     assert not (tmp_path / "store").exists()  # nothing created for a command that cannot run
