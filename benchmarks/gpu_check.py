@@ -88,6 +88,18 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
+def timed_ms(step, warmup: int, end: int, device: torch.device) -> float:
+    """Milliseconds per call of step(i) for i in warmup..end-1, after step(i) for i < warmup, synchronised."""
+    for i in range(warmup):
+        step(i)
+    sync(device)
+    t = time.perf_counter()
+    for i in range(warmup, end):
+        step(i)
+    sync(device)
+    return 1000 * (time.perf_counter() - t) / (end - warmup)
+
+
 # ---- 1. device ----------------------------------------------------------------------------------------
 def device_info(device: torch.device, dry: bool) -> dict:
     info = {"torch": torch.__version__, "cuda": torch.version.cuda, "cpus": os.cpu_count(), "device": str(device)}
@@ -269,14 +281,7 @@ def graphs(device: torch.device, dry: bool, stop_at: float) -> dict:
             out[f"cuda_graphs={on}"] = {"skipped": "out of time"}
             continue
         group = small_group(profile, device, batch, kinds=kinds, steps=steps, cuda_graphs=on)
-        for i in range(timed_from):
-            group.step(i, group.members)
-        sync(device)
-        t = time.perf_counter()
-        for i in range(timed_from, steps):
-            group.step(i, group.members)
-        sync(device)
-        ms = 1000 * (time.perf_counter() - t) / (steps - timed_from)
+        ms = timed_ms(lambda i: group.step(i, group.members), timed_from, steps, device)
         group.settle(group.members)
         states[on] = ([torch.cat([v.detach().float().flatten().cpu() for v in m.net.state_dict().values()])
                        for m in group.members], [m.loss_sum for m in group.members])
@@ -302,13 +307,8 @@ def determinism(device: torch.device, dry: bool, stop_at: float) -> dict:
                 out[f"deterministic={mode}"] = {"skipped": "out of time"}
                 break
             group = small_group(profile, device, batch, deterministic=mode)
-            group.step(0, group.members)  # warm-up: cuDNN's search, allocations
-            sync(device)
-            t = time.perf_counter()
-            for i in range(1, steps):
-                group.step(i, group.members)
-            sync(device)
-            times.append(1000 * (time.perf_counter() - t) / (steps - 1))
+            # one step of warm-up: cuDNN's search, allocations
+            times.append(timed_ms(lambda i: group.step(i, group.members), 1, steps, device))
             weights.append([torch.cat([p.detach().float().flatten().cpu() for p in m.net.parameters()])
                             for m in group.members])
         else:
@@ -367,14 +367,7 @@ def sub_groups(device: torch.device, dry: bool, report: "Report", stop_at: float
                 group = Group.build(specs, fake_task(profile, classes, batch, device), parents, arch=profile.arch,
                                     recipe=recipe, device=device, bf16=True, channels_last=True,
                                     cuda_graphs=profile.cuda_graphs)
-                for i in range(warmup):
-                    group.step(i, group.members)
-                sync(device)
-                t = time.perf_counter()
-                for i in range(warmup, warmup + steps):
-                    group.step(i, group.members)
-                sync(device)
-                ms = 1000 * (time.perf_counter() - t) / steps
+                ms = timed_ms(lambda i: group.step(i, group.members), warmup, warmup + steps, device)
                 deepest = max((s.n for s in specs if s.frozen), default=0)
                 work = sum(flops[:deepest]) + 3 * sum(sum(flops[(s.n if s.frozen else 0):]) for s in specs)
                 tflops = work * batch / (ms / 1000) / 1e12
