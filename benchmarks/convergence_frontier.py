@@ -1,6 +1,6 @@
 """One point of the CPU profile's convergence frontier: how far the selffer BnB at n = 1 is from its base.
 
-Trains, on random:0 half B with 1 intra-op thread, the base and BnB n = 1 of a variant of the `cpu` profile
+Trains, on random:R half B (or A, `--target A`) with 1 intra-op thread, the base and BnB n = 1 of a variant of the `cpu` profile
 (`--set FIELD=VALUE` as for `repro run`), and optionally a base trained twice as long (`--twice`), then
 appends one JSON line to benchmarks/results/convergence_frontier.jsonl (`--table` prints them as the README's
 table):
@@ -15,6 +15,7 @@ because wall time on a shared machine is noisy.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -70,6 +71,8 @@ def main(argv=None) -> int:
     p.add_argument("--replicate", type=int, default=0)
     p.add_argument("--twice", action="store_true", help="also a base trained for twice the epochs")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--target", choices=("A", "B"), default="B", help="the half the base and BnB n = 1 train on")
+    p.add_argument("--store", default=None, help="keep the networks in this run store (default: a temporary one)")
     p.add_argument("--data-root", default=os.environ.get("REPRO_DATA"))
     args = p.parse_args(argv)
     if args.table:
@@ -81,14 +84,15 @@ def main(argv=None) -> int:
     profile = get_profile(args.profile, args.overrides)
     config = canonical(training_config(profile))
     split = f"random:{args.replicate}"
-    base = RunSpec(split, "B", "base", 0, args.replicate, config)
-    bnb = RunSpec(split, "B", "BnB", 1, args.replicate, config)
+    base = RunSpec(split, args.target, "base", 0, args.replicate, config)
+    bnb = RunSpec(split, args.target, "BnB", 1, args.replicate, config)
     row = {"name": args.name, "profile": args.profile, "overrides": args.overrides, "replicate": args.replicate,
+           "target": args.target,
            "threads": args.threads, "host_cores": os.cpu_count(), "torch": torch.__version__,
            "when": time.strftime("%F %T"),
            "profile_fields": {"image_size": profile.image_size, "recipe": dataclasses.asdict(profile.recipe),
                               "arch": dataclasses.asdict(profile.arch)}}
-    with tempfile.TemporaryDirectory(prefix="frontier-") as root:
+    with (contextlib.nullcontext(args.store) if args.store else tempfile.TemporaryDirectory(prefix="frontier-")) as root:
         (mb,), wall_b, cpu_b = train([base], root, profile, args.data_root)
         (mt,), wall_t, cpu_t = train([bnb], root, profile, args.data_root)
         row.update(base_top1=mb["top1"], bnb1_top1=mt["top1"], base_curve=mb["curve"], bnb1_curve=mt["curve"],
@@ -98,7 +102,7 @@ def main(argv=None) -> int:
         if args.twice:
             epochs = profile.recipe.epochs * 2
             longer = get_profile(args.profile, args.overrides + [f"recipe.epochs={epochs}"])
-            base2 = RunSpec(split, "B", "base", 0, args.replicate, canonical(training_config(longer)))
+            base2 = RunSpec(split, args.target, "base", 0, args.replicate, canonical(training_config(longer)))
             (m2,), wall_2, cpu_2 = train([base2], root, longer, args.data_root)
             row.update(twice_top1=m2["top1"], twice_curve=m2["curve"], twice_wall_s=wall_2, twice_cpu_s=cpu_2,
                        twice_vs_base=100 * (m2["top1"] - mb["top1"]) / mb["top1"])
