@@ -6,7 +6,8 @@ run must not read its weights).
 
 Fills a temporary store, through the store's own `save_result`, with every run the profile's plan needs, each
 with W MB of weights, then times `python -m repro.cli plan --profile P --store STORE` in a fresh process (the
-way a user runs it, so nothing is remembered from filling the store). The files were just written, so they
+way a user runs it, so nothing is remembered from filling the store), and the same plan on an empty store
+(what it costs without any status to check). The files were just written, so they
 are in the page cache: reading them costs less here than on a cluster's shared file system.
 """
 import argparse
@@ -40,9 +41,15 @@ def fill_store(root: Path, profile_name: str, weights_mb: float) -> int:
 
 
 # `repro plan` as `python -m repro.cli` runs it, then the bytes the process read (Linux: /proc/self/io's rchar)
-PLAN = ("import runpy, sys\nsys.argv = ['repro'] + sys.argv[1:]\ntry:\n    runpy.run_module('repro.cli', "
-        "run_name='__main__')\nfinally:\n    io = dict(l.split(': ') for l in open('/proc/self/io').read().split('\\n') if l)"
-        "\n    sys.stderr.write(f\"read_bytes {io['rchar']}\\n\")")
+PLAN = """
+import runpy, sys
+sys.argv = ["repro"] + sys.argv[1:]
+try:
+    runpy.run_module("repro.cli", run_name="__main__")
+finally:
+    io = dict(line.split(": ") for line in open("/proc/self/io").read().splitlines() if line)
+    sys.stderr.write(f"read_bytes {io['rchar']}\\n")
+"""
 
 
 def plan_seconds(root: Path, profile_name: str) -> tuple[float, str, float]:
@@ -70,6 +77,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="store-status-") as tmp:
+        empty = [plan_seconds(Path(tmp) / "empty", args.profile) for _ in range(args.repeats)]
         t0 = time.perf_counter()
         runs = fill_store(Path(tmp) / "store", args.profile, args.weights_mb)
         fill = time.perf_counter() - t0
@@ -79,6 +87,8 @@ def main() -> None:
     print(json.dumps({"profile": args.profile, "runs": runs, "weights_mb": args.weights_mb,
                       "store_gb": round(runs * args.weights_mb / 1024, 2), "fill_seconds": round(fill, 1),
                       "plan_seconds": [round(s, 2) for s, _, _ in times], "plan_read_mb": round(times[0][2], 1),
+                      "empty_store_plan_seconds": [round(s, 2) for s, _, _ in empty],
+                      "empty_store_plan_read_mb": round(empty[0][2], 1),
                       "plan_says": times[0][1],
                       "repro": str(Path(repro.store.__file__).parent)}, indent=1))
 

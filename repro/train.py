@@ -578,7 +578,7 @@ class Group:
                  checkpoint_every=0, divergence_loss=1e3, checkpoint_minutes=0.0, cuda_graphs=False):
         self.members, self.sources, self.task = members, sources, task
         self.arch, self.recipe, self.device = arch, recipe, device
-        # Precision, decided here only: bf16 autocast on CUDA where the profile asks, on the CPU where the recipe does.
+        # The precision, decided here only: bf16 autocast on CUDA if the profile asks, on the CPU if the recipe does.
         self.autocast = (bf16 and device.type == "cuda") or (recipe.cpu_bf16 and device.type == "cpu")
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.per_epoch, self.total = iterations(recipe, len(task.train))
