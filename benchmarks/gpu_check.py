@@ -180,7 +180,7 @@ def measure(profile_name: str, num_classes: int, mode: str, compile: bool, devic
             layer.dropout = 0.0  # the network's own ceiling
         if compile and device.type == "cuda":
             net.compile()
-        x, y = group.batch(0)
+        x, y = group.batches.get(0)
         autocast = device.type == "cuda"
 
         def step(i):

@@ -139,26 +139,32 @@ def layer_parameters(net: Net, k: int) -> dict[str, nn.Parameter]:
     return {name: p for name, p in net.named_parameters() if name.startswith(prefix)}
 
 
-def flops_per_image(net: Net, crop: int) -> int:
-    """Multiply-adds x 2 of one forward pass (convs and linears), for throughput in TFLOP/s."""
-    total = 0
-    hooks = []
+def layer_flops(net: Net, crop: int) -> tuple[int, ...]:
+    """Forward FLOPs per image of layers 1..8: multiply-adds x 2 of each layer's conv or linear, counted on one
+    image of `crop` x `crop` pixels."""
+    counts = [0] * len(net.layers)
 
-    def count(module, inputs, output):
-        nonlocal total
-        if isinstance(module, nn.Conv2d):
-            total += 2 * output.numel() * module.weight[0].numel()
-        elif isinstance(module, nn.Linear):
-            total += 2 * module.in_features * module.out_features * output.shape[0]
+    def counter(k):
+        def count(module, inputs, output):
+            if isinstance(module, nn.Conv2d):
+                counts[k] += 2 * output[0].numel() * module.weight[0].numel()
+            else:
+                counts[k] += 2 * module.in_features * module.out_features
+        return count
 
-    for m in net.modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
-            hooks.append(m.register_forward_hook(count))
+    hooks = [layer.weights.register_forward_hook(counter(k)) for k, layer in enumerate(net.layers)]
     was_training = net.training
     net.eval()
-    with torch.no_grad():
-        net(torch.zeros(1, 3, crop, crop, device=next(net.parameters()).device))
-    net.train(was_training)
-    for h in hooks:
-        h.remove()
-    return total
+    try:
+        with torch.no_grad():
+            net(torch.zeros(1, 3, crop, crop, device=next(net.parameters()).device))
+    finally:
+        net.train(was_training)
+        for h in hooks:
+            h.remove()
+    return tuple(counts)
+
+
+def flops_per_image(net: Net, crop: int) -> int:
+    """Forward FLOPs of one image through the whole network, for throughput in TFLOP/s."""
+    return sum(layer_flops(net, crop))

@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from repro.split import Split
+
 
 @dataclass(frozen=True)
 class Row:
@@ -81,7 +83,7 @@ class Table:
 
 def family(split: str) -> str:
     """'random' for the random A/B splits ('random:<seed>'); otherwise the split itself ('natman', 'all')."""
-    return "random" if split.startswith("random:") else split
+    return Split.parse(split, allow_all=True).family
 
 
 @dataclass(frozen=True)
@@ -168,8 +170,10 @@ def _parse_row(raw: dict, where: str, evidence: str) -> Row:
         return text in _TRUE
 
     split = str(raw["split"]).strip()
-    if not (split in ("natman", "all") or (split.startswith("random:") and split[7:].isdigit())):
-        raise bad("split", "is not 'random:<seed>', 'natman' or 'all'")
+    try:
+        Split.parse(split, allow_all=True)
+    except ValueError:
+        raise bad("split", "is not 'random:<seed>', 'natman' or 'all'") from None
     treatment = str(raw["treatment"]).strip()
     if treatment not in TREATMENTS:
         raise bad("treatment", f"is not one of {', '.join(TREATMENTS)}")

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 
 from repro.profiles import Profile
+from repro.split import Split
 
 TREATMENTS = ("base", "BnB", "BnB+", "AnB", "AnB+", "random")
 FROZEN = {"BnB": True, "BnB+": False, "AnB": True, "AnB+": False, "random": True}
@@ -74,9 +75,7 @@ class RunSpec:
             raise ValueError(f"n must be in 1..{MAX_LAYER} for {self.treatment}, got {self.n}")
         if self.replicate < 0:
             raise ValueError(f"replicate must be >= 0, got {self.replicate}")
-        seed = self.split[7:] if self.split.startswith("random:") else ""
-        if not (self.split == "natman" or (seed.isascii() and seed.isdigit())):
-            raise ValueError(f"split must be 'random:<seed>' or 'natman', got {self.split!r}")
+        Split.parse(self.split)
 
     @property
     def cfg(self) -> dict:

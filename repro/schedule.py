@@ -65,25 +65,11 @@ def measurement_from_gpu_check(check: dict, source: str) -> dict:
 
 @functools.lru_cache(maxsize=None)
 def layer_flops(arch, num_classes: int, crop: int) -> tuple[int, ...]:
-    """Forward FLOPs per image of layers 1..8."""
+    """Forward FLOPs per image of layers 1..8 (repro.models.layer_flops), once per network shape."""
     from repro.models import Net
+    from repro.models import layer_flops as count
 
-    net = Net(arch, num_classes, crop)
-    counts = [0] * len(net.layers)
-    hooks = []
-    for k, layer in enumerate(net.layers):
-        def count(module, inputs, output, k=k):
-            if isinstance(module, torch.nn.Conv2d):
-                counts[k] += 2 * output.numel() * module.weight[0].numel() // output.shape[0]
-            elif isinstance(module, torch.nn.Linear):
-                counts[k] += 2 * module.in_features * module.out_features
-        hooks.append(layer.weights.register_forward_hook(count))
-    net.eval()
-    with torch.no_grad():
-        net(torch.zeros(1, 3, crop, crop))
-    for h in hooks:
-        h.remove()
-    return tuple(counts)
+    return count(Net(arch, num_classes, crop), crop)
 
 
 def half_sizes(profile: Profile, spec: RunSpec) -> tuple[int, int, int]:

@@ -11,7 +11,9 @@
 
 Every write goes to a temporary file first and is renamed into place, so a crash leaves either the old file
 or the new one. A file whose checksum does not match is reported with its path, moved to quarantine, and
-the run counts as not finished (it will be retrained). Locks (one file per run) let several processes and
+the run counts as not finished (it will be retrained). A finished run's status is read without reading its
+weights (result.json's own checksum and the weights' size; see `Store.result`); the weights' checksum is
+checked whenever they are loaded. Locks (one file per run) let several processes and
 sessions share a store: each run is trained by exactly one of them.
 """
 from __future__ import annotations
@@ -29,8 +31,9 @@ from pathlib import Path
 
 import torch
 from filelock import FileLock, Timeout
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load, load_file, save_file
 
+from repro.files import atomic_write, sha256_file
 from repro.runs import RunSpec, canonical
 
 
@@ -49,24 +52,12 @@ def default_root() -> Path:
     return Path(cache) / "repro" / "store"
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _atomic_write(path: Path, write) -> None:
-    """Write through `write(tmp_path)` then rename; on a full disk, leave the old file and say so."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """Write through `write(tmp_path)` then rename (repro.files.atomic_write); on a full disk, leave the old file
+    and say so."""
     try:
-        write(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        atomic_write(path, write)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         if e.errno in (errno.ENOSPC, errno.EDQUOT):
             raise StoreError(f"disk full while writing {path}: free some space and rerun the same command; "
                              "finished runs and the last checkpoint are kept") from e
@@ -80,6 +71,19 @@ def write_json(path: Path, obj) -> None:
 def write_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
     _atomic_write(path, lambda tmp: save_file(tensors, str(tmp)))
+
+
+def _signature(path: Path) -> tuple[int, int] | None:
+    """(size, modification time in ns) of a file, or None if it does not exist."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_size, stat.st_mtime_ns
+
+
+# run folder -> ((signature of result.json, signature of the weights), metrics): runs verified in this process
+_VERIFIED: dict[Path, tuple[tuple, dict]] = {}
 
 
 class Store:
@@ -136,14 +140,24 @@ class Store:
             return [dict(zip(cols, row)) for row in cur.fetchall()]
 
     # ---- finished runs -------------------------------------------------------------------------------
+    # Whether a run is finished is asked often (every queued group on every poll of the scheduler, every plan),
+    # so it is decided without reading the weights: result.json intact (its own checksum) and the weights file
+    # of the size recorded beside their checksum. A (size, mtime) seen verified before, in this process, is not
+    # read again. The weights' full checksum is checked when they are loaded (`weights`): a file damaged in
+    # place, its size unchanged, is caught there, set aside, and its run retrained by the next plan.
     def is_done(self, spec: RunSpec) -> bool:
         return self.result(spec) is not None
 
     def result(self, spec: RunSpec) -> dict | None:
         """The metrics of a finished run, verified; None if unfinished (or found corrupt and set aside)."""
-        path = self.run_dir(spec) / "result.json"
-        if not path.exists():
+        d = self.run_dir(spec)
+        path, weights = d / "result.json", d / "weights.safetensors"
+        signature = (_signature(path), _signature(weights))
+        if signature[0] is None:
             return None
+        seen = _VERIFIED.get(d)
+        if seen is not None and seen[0] == signature:
+            return dict(seen[1])
         try:
             record = json.loads(path.read_text())
             metrics = record["metrics"]
@@ -152,25 +166,38 @@ class Store:
         except (ValueError, KeyError, TypeError) as e:
             self._quarantine(spec, path, f"unreadable result ({e})")
             return None
-        weights = self.run_dir(spec) / "weights.safetensors"
-        if not weights.exists() or sha256_file(weights) != metrics["weights_sha256"]:
+        # weights_bytes is absent from results stored before it was recorded: those are checksummed (once)
+        size_as_saved = signature[1] is not None and signature[1][0] == metrics.get("weights_bytes")
+        if not size_as_saved and (signature[1] is None or sha256_file(weights) != metrics["weights_sha256"]):
             self._quarantine(spec, weights, "weights missing or checksum mismatch")
             self._quarantine(spec, path, "its weights were corrupt")
             return None
-        return metrics
+        _VERIFIED[d] = (signature, metrics)
+        return dict(metrics)
 
     def weights(self, spec: RunSpec) -> dict[str, torch.Tensor]:
-        if self.result(spec) is None:
+        """A finished run's weights, their checksum verified as they are read."""
+        metrics = self.result(spec)
+        if metrics is None:
             raise StoreError(f"{spec.label} ({self.run_dir(spec)}) is not finished or was corrupt; "
                              "rerun the plan to (re)train it")
-        return load_file(str(self.run_dir(spec) / "weights.safetensors"))
+        path = self.run_dir(spec) / "weights.safetensors"
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != metrics["weights_sha256"]:
+            _VERIFIED.pop(self.run_dir(spec), None)
+            self._quarantine(spec, path, "checksum mismatch")
+            self._quarantine(spec, self.run_dir(spec) / "result.json", "its weights were corrupt")
+            raise StoreError(f"{spec.label}: its weights ({path}) were corrupt and are set aside; rerun the plan "
+                             "to retrain it")
+        return load(data)
 
     def save_result(self, spec: RunSpec, weights: dict[str, torch.Tensor], metrics: dict) -> None:
         d = self.run_dir(spec)
         d.mkdir(parents=True, exist_ok=True)
         write_json(d / "spec.json", spec.to_dict())
         write_tensors(d / "weights.safetensors", weights)
-        metrics = {**metrics, "key": spec.key, "weights_sha256": sha256_file(d / "weights.safetensors")}
+        metrics = {**metrics, "key": spec.key, "weights_sha256": sha256_file(d / "weights.safetensors"),
+                   "weights_bytes": (d / "weights.safetensors").stat().st_size}
         record = {"metrics": metrics, "sha256": hashlib.sha256(canonical(metrics).encode()).hexdigest()}
         write_json(d / "result.json", record)
         self.clear_checkpoint(spec)

@@ -12,9 +12,13 @@ back-propagated.
 A training step never waits for the device: an in-memory training set (that fits) lives on the device, the
 batch order of an epoch and the crops and mirrors of a stretch of iterations are drawn on the CPU (from the
 same (seed, iteration) streams as always) and copied over once, the losses and the divergence test stay on
-the device, and all of it is read back once per evaluation or checkpoint (`Group.settle`). A run that
+the device, and all of it is read back once per evaluation or checkpoint (`read_tallies`). A run that
 diverges is therefore noticed at the next evaluation: its curve and losses are what they always were, but the
 weights it leaves are those of that later iteration.
+
+The parts, each readable (and testable) alone: `Batches` (batch order, crops and mirrors), `TrainingStep`
+(and its CUDA graph, `StepGraph`), `Tally` (the device-side losses and divergence), `Evaluation`,
+`Checkpoints` (when, writing, resuming). `Group` builds them and runs the loop (`Group.train`).
 """
 from __future__ import annotations
 
@@ -64,9 +68,7 @@ class Member:
     loss_count: int = 0
     diverged: bool = False
     done: bool = False
-    # on the training device, read back by Group.settle: loss sum and count since the last evaluation,
-    # diverged yet, and the iteration and loss at which it diverged
-    tally: dict = field(default_factory=dict)
+    tally: Tally | None = None  # the same, on the training device (from the member's first step)
 
 
 def schedule(recipe: Recipe, total: int) -> list[float]:
@@ -196,7 +198,273 @@ def make_optimizer(net: Net, recipe: Recipe, device: torch.device) -> torch.opti
                            **({"fused": True} if fused else {"foreach": True}))
 
 
-def _state(member: Member) -> dict[str, torch.Tensor]:
+def has_dropout(net: Net) -> bool:
+    return any(layer.dropout > 0 for layer in net.layers)
+
+
+def precision(device: torch.device, autocast: bool, capturing: bool = False):
+    """The autocast context of every forward pass: bf16 where `autocast`, else the tensors' own dtype. Under a
+    CUDA graph capture autocast must not cache its casts."""
+    return torch.autocast(device.type, torch.bfloat16, enabled=autocast, cache_enabled=not capturing)
+
+
+def frozen_features(sources: dict[str, Net], x: torch.Tensor, members, autocast: bool,
+                    capturing: bool = False) -> dict[str, list[torch.Tensor]]:
+    """Outputs of the frozen layers, once per source, as deep as its deepest member needs."""
+    upto: dict[str, int] = {}
+    for m in members:
+        if m.source:
+            upto[m.source] = max(upto.get(m.source, 0), m.start)
+    with torch.no_grad(), precision(x.device, autocast, capturing):
+        return {s: sources[s].features(x, k) for s, k in upto.items()}
+
+
+# ---- batches -------------------------------------------------------------------------------------------
+class Batches:
+    """The augmented training batches of a group, by iteration: the batch order of the epoch and the crops and
+    mirrors of the iteration (each from its own (seed, iteration) stream), gathered and cut on the device
+    without waiting for it. An in-memory training set that fits lives on the device; a file-backed one
+    (ILSVRC-2012) is decoded ahead in worker processes (`stream`), in the same order."""
+
+    DRAW_AHEAD = 64  # iterations of crops and mirrors drawn and copied to the device at once
+
+    def __init__(self, train: ImageSet, recipe: Recipe, data_seed: int, per_epoch: int, total: int,
+                 device: torch.device, memory_format=torch.contiguous_format):
+        self.recipe, self.data_seed, self.per_epoch, self.total = recipe, data_seed, per_epoch, total
+        self.device, self.memory_format = device, memory_format
+        self.mean, self.std = MEAN.to(device), STD.to(device)
+        self.stream = None if train.images is not None else BatchStream(
+            train, data_seed, per_epoch, recipe.batch_size, total, device)
+        self.images = self.labels = None  # the training set where batches are gathered (the device if it fits)
+        if self.stream is None:
+            here = device if fits_on(device, train.images) else torch.device("cpu")
+            self.images, self.labels = train.images.to(here), train.labels.to(here)
+        self.order = (None, None)  # (epoch, its batch order on the images' device)
+        self.draws = (0, 0, None)  # (first, end, [end - first, 3, B] crops and mirrors on the device)
+
+    def get(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The augmented batch of iteration i: normalised images and labels, on the device."""
+        b = self.recipe.batch_size
+        if self.stream is not None:
+            x, y = self.stream.get(i)
+        else:
+            epoch, j = divmod(i, self.per_epoch)
+            if self.order[0] != epoch:
+                self.order = (epoch, epoch_order(self.data_seed, epoch, len(self.images)).to(self.images.device))
+            idx = self.order[1][j * b:(j + 1) * b]
+            x = self.images[idx].to(self.device, non_blocking=True)
+            y = self.labels[idx].to(self.device, non_blocking=True)
+        x = crop_and_normalise(x, self.recipe.crop, self.crops(i, x.shape[0], x.shape[-1]), self.mean, self.std)
+        return x.contiguous(memory_format=self.memory_format), y
+
+    def crops(self, i: int, b: int, size: int) -> torch.Tensor:
+        """Iteration i's crops and mirrors (its own seed, as `augment` draws them), drawn DRAW_AHEAD
+        iterations at a time and copied to the device in one transfer."""
+        first, end, block = self.draws
+        if not first <= i < end or block.shape[-1] != b:
+            end = min(self.total, i + self.DRAW_AHEAD)
+            block = torch.stack([draw_crops(b, size, self.recipe.crop, self.recipe.mirror,
+                                            stable_seed(self.data_seed, "aug", k)) for k in range(i, end)])
+            if self.device.type == "cuda":
+                block = block.pin_memory()
+            self.draws = first, end, block = i, end, block.to(self.device, non_blocking=True)
+        return block[i - first]
+
+
+# ---- device-side tallies -------------------------------------------------------------------------------
+class Tally:
+    """A member's training loss and divergence, kept on the training device so that a step never waits: the
+    sum and count of finite losses since the last evaluation, whether it diverged (a non-finite loss, or one
+    above the limit) and the iteration and loss at which it did. `read_tallies` reads them back."""
+
+    def __init__(self, member: Member, device: torch.device):
+        self.sum = torch.tensor(member.loss_sum, dtype=torch.float64, device=device)
+        self.count = torch.tensor(member.loss_count, device=device)
+        self.diverged = torch.tensor(member.diverged, device=device)
+        self.at = torch.zeros((), dtype=torch.float64, device=device)
+        self.loss = torch.zeros((), dtype=torch.float64, device=device)
+
+    def add(self, loss: torch.Tensor, iteration: torch.Tensor, limit: float) -> None:
+        """Add a finite loss to the sum, or mark the member diverged at `iteration` (a device tensor)."""
+        value = loss.double()
+        bad = ~torch.isfinite(value) | (value > limit)
+        first = bad & ~self.diverged
+        good = ~bad & ~self.diverged
+        self.sum.add_(torch.where(good, value, 0.0))
+        self.count.add_(good)
+        self.at.copy_(torch.where(first, iteration, self.at))
+        self.loss.copy_(torch.where(first, value, self.loss))
+        self.diverged.logical_or_(bad)
+
+
+def read_tallies(members) -> None:
+    """Read every member's device tally in one transfer: losses since the last read, and divergence."""
+    live = [m for m in members if m.tally is not None]
+    if not live:
+        return
+    rows = torch.stack([torch.stack([t.sum, t.count.double(), t.diverged.double(), t.at, t.loss])
+                        for t in (m.tally for m in live)]).tolist()
+    for m, (total, count, diverged, at, loss) in zip(live, rows):
+        m.loss_sum, m.loss_count = total, int(count)
+        if diverged and not m.diverged:
+            m.diverged = True
+            m.losses.append((int(at), loss))
+
+
+def reset_losses(m: Member) -> None:
+    m.loss_sum, m.loss_count = 0.0, 0
+    if m.tally is not None:
+        m.tally.sum.zero_()
+        m.tally.count.zero_()
+
+
+# ---- the step ------------------------------------------------------------------------------------------
+class TrainingStep:
+    """One training step of a group's members on one batch: the iteration's learning rate, the frozen prefixes
+    once per source, each member's forward, backward and SGD, and its loss tallied on the device. With
+    `cuda_graphs` (CUDA only) the step is captured once and replayed (`StepGraph`)."""
+
+    def __init__(self, members, sources: dict[str, Net], recipe: Recipe, total: int, device: torch.device,
+                 autocast: bool, divergence_loss: float, cuda_graphs: bool = False):
+        self.sources, self.recipe, self.device = sources, recipe, device
+        self.autocast, self.divergence_loss = autocast, divergence_loss
+        self.lr = schedule(recipe, total)
+        # The iteration a divergence is dated to, as a device tensor the step reads (a captured step cannot
+        # bake a Python number in). On CUDA the learning rates too: one tensor per lr multiplier, shared by the
+        # members' parameter groups and filled before every step, so eager and replayed steps do the same
+        # arithmetic (fused SGD reads a tensor lr in float32, a Python lr in double).
+        self.iteration = torch.zeros((), dtype=torch.float64, device=device)
+        self.lr_tensors: dict[float, torch.Tensor] = {}
+        if device.type == "cuda":
+            for m in members:
+                for g in m.optimizer.param_groups if m.optimizer else []:
+                    g["lr"] = self.lr_tensors.setdefault(g["lr_mult"], torch.zeros((), device=device))
+        self.graph = StepGraph() if cuda_graphs and device.type == "cuda" else None
+
+    def __call__(self, i: int, x: torch.Tensor, y: torch.Tensor, members) -> None:
+        if self.lr_tensors:
+            for mult, lr in self.lr_tensors.items():
+                lr.fill_(self.recipe.lr * self.lr[i] * mult)
+        else:
+            for m in members:
+                for group in m.optimizer.param_groups:
+                    group["lr"] = self.recipe.lr * self.lr[i] * group["lr_mult"]
+        self.iteration.fill_(i + 1)
+        if self.graph is not None and self.graph.fits(members):
+            self.graph.step(self, i, x, y, members)
+        else:
+            self.body(x, y, members, i)
+
+    def body(self, x: torch.Tensor, y: torch.Tensor, members, i: int | None, capturing: bool = False) -> None:
+        """Forward, backward and SGD of every member on one batch (what a CUDA graph captures). `i` seeds the
+        dropout masks (None only where no member has dropout)."""
+        feats = frozen_features(self.sources, x, members, self.autocast, capturing)
+        for m in members:
+            h = feats[m.source][m.start - 1] if m.source else x
+            # On the training device: drawing masks on the CPU would stall a GPU every step.
+            gen = None if not has_dropout(m.net) else \
+                torch.Generator(self.device).manual_seed(stable_seed(m.spec.init_seed, "dropout", i))
+            with precision(self.device, self.autocast, capturing):
+                logits = m.net(h, start=m.start, generator=gen)
+                loss = F.cross_entropy(logits.float(), y, label_smoothing=self.recipe.label_smoothing)
+            if m.tally is None:
+                m.tally = Tally(m, self.device)
+            m.tally.add(loss.detach(), self.iteration, self.divergence_loss)
+            # A captured step keeps its gradient tensors (zeroed, then accumulated into: the same values).
+            m.optimizer.zero_grad(set_to_none=self.graph is None)
+            loss.backward()
+            m.optimizer.step()
+
+
+class StepGraph:
+    """A group's training step captured once as a CUDA graph and replayed (`Profile.cuda_graphs`, CUDA only):
+    for a small network the GPU otherwise waits on Python launching its kernels one by one (an H200 ran the
+    `cpu` network's bare step in 1.11 ms as a graph, 5.93 ms eager; benchmarks/gpu_check_h200.json). The batch is
+    copied into static buffers before each replay; the lr and the iteration are device tensors the eager step
+    reads too. A member set's first WARMUP steps run eagerly on a side stream (momentum buffers and library
+    handles come to exist), then the step is captured; a new member set (a run diverged) is captured anew, and
+    a batch of another shape runs eagerly. Members with dropout are not captured (a mask generator is seeded
+    per step on the host)."""
+
+    WARMUP = 3
+
+    def __init__(self):
+        self.key, self.warm, self.graph, self.x, self.y = None, 0, None, None, None
+
+    @staticmethod
+    def fits(members) -> bool:
+        return not any(has_dropout(m.net) for m in members)
+
+    def step(self, training_step: TrainingStep, i: int, x: torch.Tensor, y: torch.Tensor, members) -> None:
+        key = tuple(id(m) for m in members)
+        if key != self.key:
+            self.key, self.warm, self.graph = key, 0, None
+        if self.graph is None and self.warm < self.WARMUP:
+            current = torch.cuda.current_stream(training_step.device)
+            side = torch.cuda.Stream(training_step.device)
+            side.wait_stream(current)
+            with torch.cuda.stream(side):
+                training_step.body(x, y, members, i)
+            current.wait_stream(side)
+            self.warm += 1
+            return
+        if self.graph is None:
+            self.x, self.y = x.clone(), y.clone()
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph):
+                training_step.body(self.x, self.y, members, None, capturing=True)
+        if x.shape != self.x.shape:
+            training_step.body(x, y, members, i)
+            return
+        self.x.copy_(x)
+        self.y.copy_(y)
+        self.graph.replay()
+
+
+# ---- evaluation ----------------------------------------------------------------------------------------
+class Evaluation:
+    """Top-1 accuracy of members on the validation set (centre crops), their frozen prefixes computed once per
+    source. An in-memory set that fits is copied to the device once."""
+
+    def __init__(self, val: ImageSet, crop: int, sources: dict[str, Net], device: torch.device, autocast: bool,
+                 memory_format=torch.contiguous_format):
+        self.val, self.crop, self.sources, self.device = val, crop, sources, device
+        self.autocast, self.memory_format = autocast, memory_format
+        self.mean, self.std = MEAN.to(device), STD.to(device)
+        self.on_device = None  # (uint8 images, labels) on the device, once, where the set is in memory and fits
+
+    def batches(self, chunk: int):
+        """The validation set in chunks on the device."""
+        if self.val.images is None or not fits_on(self.device, self.val.images):
+            yield from val_chunks(self.val, chunk, self.device)
+            return
+        if self.on_device is None:
+            self.on_device = (self.val.images.to(self.device), self.val.labels.to(self.device))
+        images, labels = self.on_device
+        for lo in range(0, len(self.val), chunk):
+            yield images[lo:lo + chunk], labels[lo:lo + chunk]
+
+    @torch.no_grad()
+    def __call__(self, members, chunk: int = 500) -> list[float]:
+        for m in members:
+            m.net.eval()
+        correct = torch.zeros(len(members), dtype=torch.int64, device=self.device)
+        for images, y in self.batches(chunk):
+            x = crop_and_normalise(images, self.crop, None, self.mean, self.std)
+            x = x.contiguous(memory_format=self.memory_format)
+            feats = frozen_features(self.sources, x, members, self.autocast)
+            for k, m in enumerate(members):
+                h = feats[m.source][m.start - 1] if m.source else x
+                with precision(self.device, self.autocast):
+                    correct[k] += (m.net(h, start=m.start).argmax(1) == y).sum()
+        for m in members:
+            m.net.train()
+        return [c / len(self.val) for c in correct.tolist()]  # the one read of an evaluation
+
+
+# ---- checkpoints and resume ----------------------------------------------------------------------------
+def member_state(member: Member) -> dict[str, torch.Tensor]:
+    """A member's weights and momentum buffers, as a checkpoint holds them."""
     tensors = {f"net.{k}": v for k, v in member.net.state_dict().items()}
     if member.optimizer is not None:
         names = {p: n for n, p in member.net.named_parameters()}
@@ -206,6 +474,14 @@ def _state(member: Member) -> dict[str, torch.Tensor]:
                 if buf is not None:
                     tensors[f"momentum.{names[p]}"] = buf
     return tensors
+
+
+def restore_member(member: Member, tensors: dict[str, torch.Tensor], device) -> None:
+    member.net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
+    params = dict(member.net.named_parameters())
+    for k, v in tensors.items():
+        if k.startswith("momentum."):
+            member.optimizer.state[params[k[9:]]]["momentum_buffer"] = v.to(device)
 
 
 class CheckpointWriter:
@@ -241,63 +517,60 @@ class CheckpointWriter:
             raise error
 
 
-def _restore(member: Member, tensors: dict[str, torch.Tensor], device) -> None:
-    member.net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
-    params = dict(member.net.named_parameters())
-    for k, v in tensors.items():
-        if k.startswith("momentum."):
-            member.optimizer.state[params[k[9:]]]["momentum_buffer"] = v.to(device)
+class Checkpoints:
+    """A group's checkpoints in the store (none without one): when one is due, writing it in the background,
+    and resuming each member from its last."""
 
+    def __init__(self, store, total: int, every: int = 0, minutes: float = 0.0):
+        self.store, self.total, self.every, self.seconds = store, total, every, 60 * minutes
+        self.writer = CheckpointWriter(store) if store is not None else None
+        self.last = time.monotonic()
 
-def has_dropout(net: Net) -> bool:
-    return any(layer.dropout > 0 for layer in net.layers)
+    def due(self, i: int) -> bool:
+        """After iteration i - 1: every `every` iterations, or `minutes` after the last checkpoint."""
+        if i >= self.total:
+            return False
+        by_count = self.every and i % self.every == 0
+        by_time = self.seconds and time.monotonic() - self.last >= self.seconds
+        return bool(by_count or by_time)
 
-
-class StepGraph:
-    """A group's training step captured once as a CUDA graph and replayed (`Profile.cuda_graphs`, CUDA only):
-    for a small network the GPU otherwise waits on Python launching its kernels one by one (an H200 ran the
-    `cpu` network's bare step in 1.11 ms as a graph, 5.93 ms eager; benchmarks/gpu_check_h200.json). The batch is
-    copied into static buffers before each replay; the lr and the iteration are device tensors the eager step
-    reads too. A member set's first WARMUP steps run eagerly on a side stream (momentum buffers and library
-    handles come to exist), then the step is captured; a new member set (a run diverged) is captured anew, and
-    a batch of another shape runs eagerly. Members with dropout are not captured (a mask generator is seeded
-    per step on the host)."""
-
-    WARMUP = 3
-
-    def __init__(self):
-        self.key, self.warm, self.graph, self.x, self.y = None, 0, None, None, None
-
-    @staticmethod
-    def fits(members) -> bool:
-        return not any(has_dropout(m.net) for m in members)
-
-    def step(self, group: "Group", i: int, x: torch.Tensor, y: torch.Tensor, members) -> None:
-        key = tuple(id(m) for m in members)
-        if key != self.key:
-            self.key, self.warm, self.graph = key, 0, None
-        if self.graph is None and self.warm < self.WARMUP:
-            current = torch.cuda.current_stream(group.device)
-            side = torch.cuda.Stream(group.device)
-            side.wait_stream(current)
-            with torch.cuda.stream(side):
-                group.step_body(x, y, members, i)
-            current.wait_stream(side)
-            self.warm += 1
+    def save(self, i: int, members) -> None:
+        """Start writing every member's state at iteration i (in the background, see CheckpointWriter)."""
+        if self.store is None:
             return
-        if self.graph is None:
-            self.x, self.y = x.clone(), y.clone()
-            self.graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(self.graph):
-                group.step_body(self.x, self.y, members, None, capturing=True)
-        if x.shape != self.x.shape:
-            group.step_body(x, y, members, i)
-            return
-        self.x.copy_(x)
-        self.y.copy_(y)
-        self.graph.replay()
+        self.writer.write([(m.spec, member_state(m), {"iteration": i, "curve": list(m.curve),
+                                                      "losses": list(m.losses), "diverged": m.diverged,
+                                                      "loss_sum": m.loss_sum, "loss_count": m.loss_count})
+                           for m in members])
+        self.last = time.monotonic()
+
+    def resume(self, members, device) -> dict[int, list[Member]]:
+        """Members by the iteration they resume from (0 for a fresh start)."""
+        self.last = time.monotonic()
+        by_start: dict[int, list[Member]] = {}
+        for m in members:
+            found = self.store.load_checkpoint(m.spec) if self.store else None
+            start = 0
+            if found:
+                tensors, meta = found
+                restore_member(m, tensors, device)
+                m.curve = [tuple(c) for c in meta["curve"]]
+                m.losses = [tuple(c) for c in meta["losses"]]
+                m.diverged = meta.get("diverged", False)
+                m.loss_sum, m.loss_count = meta.get("loss_sum", 0.0), meta.get("loss_count", 0)
+                start = meta["iteration"]
+                self.store.append_log(m.spec, f"{time.strftime('%F %T')} resumed from the checkpoint at "
+                                              f"iteration {start}")
+            by_start.setdefault(start, []).append(m)
+        return by_start
+
+    def wait(self) -> None:
+        """Finish the write in flight (raising its error, if any)."""
+        if self.writer is not None:
+            self.writer.wait()
 
 
+# ---- the group -----------------------------------------------------------------------------------------
 class Group:
     """Networks of one target trained together. Build with `Group.build`, then `run`."""
 
@@ -305,39 +578,19 @@ class Group:
                  checkpoint_every=0, divergence_loss=1e3, checkpoint_minutes=0.0, cuda_graphs=False):
         self.members, self.sources, self.task = members, sources, task
         self.arch, self.recipe, self.device = arch, recipe, device
+        # The precision, decided here only: bf16 autocast on CUDA if the profile asks, on the CPU if the recipe does.
         self.autocast = (bf16 and device.type == "cuda") or (recipe.cpu_bf16 and device.type == "cpu")
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.store, self.checkpoint_every, self.divergence_loss = store, checkpoint_every, divergence_loss
-        self.checkpoint_seconds = 60 * checkpoint_minutes
-        self.writer = CheckpointWriter(store) if store is not None else None
+        memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.per_epoch, self.total = iterations(recipe, len(task.train))
-        self.lr = schedule(recipe, self.total)
         self.evals = eval_points(recipe, self.total)
-        self.data_seed = members[0].spec.data_seed
-        if any(m.spec.data_seed != self.data_seed for m in members):
+        data_seed = members[0].spec.data_seed
+        if any(m.spec.data_seed != data_seed for m in members):
             raise ValueError("a group must share one target and replicate (one data seed)")
-        # file-backed training sets (ILSVRC-2012) are decoded ahead in worker processes, same batches
-        self.stream = None if task.train.images is not None else BatchStream(
-            task.train, self.data_seed, self.per_epoch, recipe.batch_size, self.total, device)
-        self.mean, self.std = MEAN.to(device), STD.to(device)
-        self.images = self.labels = None  # the training set where batches are gathered (the device if it fits)
-        if self.stream is None:
-            here = device if fits_on(device, task.train.images) else torch.device("cpu")
-            self.images, self.labels = task.train.images.to(here), task.train.labels.to(here)
-        self.order = (None, None)  # (epoch, its batch order on the images' device)
-        self.draws = (0, 0, None)  # (first, end, [end - first, 3, B] crops and mirrors on the device)
-        self.val = None  # (uint8 images, labels) on the device, once, where the set is in memory and fits
-        # The iteration a divergence is dated to, as a device tensor the step reads (a captured step cannot
-        # bake a Python number in). On CUDA the learning rates too: one tensor per lr multiplier, shared by the
-        # members' parameter groups and filled before every step, so eager and replayed steps do the same
-        # arithmetic (fused SGD reads a tensor lr in float32, a Python lr in double).
-        self.iteration = torch.zeros((), dtype=torch.float64, device=device)
-        self.lr_tensors: dict[float, torch.Tensor] = {}
-        if device.type == "cuda":
-            for m in members:
-                for g in m.optimizer.param_groups if m.optimizer else []:
-                    g["lr"] = self.lr_tensors.setdefault(g["lr_mult"], torch.zeros((), device=device))
-        self.graph = StepGraph() if cuda_graphs and device.type == "cuda" else None
+        self.batches = Batches(task.train, recipe, data_seed, self.per_epoch, self.total, device, memory_format)
+        self.training_step = TrainingStep(members, sources, recipe, self.total, device, self.autocast,
+                                          divergence_loss, cuda_graphs)
+        self.evaluate = Evaluation(task.val, recipe.crop, sources, device, self.autocast, memory_format)
+        self.checkpoints = Checkpoints(store, self.total, checkpoint_every, checkpoint_minutes)
 
     @classmethod
     def build(cls, specs: list[RunSpec], task: Task, parents: dict[str, dict], *, arch: Arch, recipe: Recipe,
@@ -368,203 +621,40 @@ class Group:
         return cls(members, sources, task, arch, recipe, device, bf16, channels_last, store, checkpoint_every,
                    divergence_loss, checkpoint_minutes, cuda_graphs)
 
-    # ---- data --------------------------------------------------------------------------------------
-    DRAW_AHEAD = 64  # iterations of crops and mirrors drawn and copied to the device at once
+    @property
+    def stream(self):
+        """The reader of a file-backed training set (None for one in memory)."""
+        return self.batches.stream
 
-    def batch(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The augmented batch of iteration i, gathered and cut on the device, without waiting for it."""
-        b = self.recipe.batch_size
-        if self.stream is not None:
-            x, y = self.stream.get(i)
-        else:
-            epoch, j = divmod(i, self.per_epoch)
-            if self.order[0] != epoch:
-                self.order = (epoch, epoch_order(self.data_seed, epoch, len(self.images)).to(self.images.device))
-            idx = self.order[1][j * b:(j + 1) * b]
-            x = self.images[idx].to(self.device, non_blocking=True)
-            y = self.labels[idx].to(self.device, non_blocking=True)
-        x = crop_and_normalise(x, self.recipe.crop, self.crops(i, x.shape[0], x.shape[-1]), self.mean, self.std)
-        return x.contiguous(memory_format=self.memory_format), y
+    @property
+    def graph(self) -> StepGraph | None:
+        return self.training_step.graph
 
-    def crops(self, i: int, b: int, size: int) -> torch.Tensor:
-        """Iteration i's crops and mirrors (its own seed, as `augment` draws them), drawn DRAW_AHEAD
-        iterations at a time and copied to the device in one transfer."""
-        first, end, block = self.draws
-        if not first <= i < end or block.shape[-1] != b:
-            end = min(self.total, i + self.DRAW_AHEAD)
-            block = torch.stack([draw_crops(b, size, self.recipe.crop, self.recipe.mirror,
-                                            stable_seed(self.data_seed, "aug", k)) for k in range(i, end)])
-            if self.device.type == "cuda":
-                block = block.pin_memory()
-            self.draws = first, end, block = i, end, block.to(self.device, non_blocking=True)
-        return block[i - first]
-
-    def val_batches(self, chunk: int):
-        """The validation set in chunks on the device; an in-memory set is copied there once per group."""
-        val = self.task.val
-        if val.images is None or not fits_on(self.device, val.images):
-            yield from val_chunks(val, chunk, self.device)
-            return
-        if self.val is None:
-            self.val = (val.images.to(self.device), val.labels.to(self.device))
-        images, labels = self.val
-        for lo in range(0, len(val), chunk):
-            yield images[lo:lo + chunk], labels[lo:lo + chunk]
-
-    def prefixes(self, x: torch.Tensor, members, capturing: bool = False) -> dict[str, list[torch.Tensor]]:
-        """Outputs of the frozen layers, once per source, for the members that use them."""
-        upto: dict[str, int] = {}
-        for m in members:
-            if m.source:
-                upto[m.source] = max(upto.get(m.source, 0), m.start)
-        with torch.no_grad(), torch.autocast(self.device.type, torch.bfloat16, enabled=self.autocast,
-                                             cache_enabled=not capturing):
-            return {s: self.sources[s].features(x, k) for s, k in upto.items()}
-
-    # ---- training ----------------------------------------------------------------------------------
     def step(self, i: int, members) -> None:
-        x, y = self.batch(i)
-        if self.lr_tensors:
-            for mult, lr in self.lr_tensors.items():
-                lr.fill_(self.recipe.lr * self.lr[i] * mult)
-        else:
-            for m in members:
-                for group in m.optimizer.param_groups:
-                    group["lr"] = self.recipe.lr * self.lr[i] * group["lr_mult"]
-        self.iteration.fill_(i + 1)
-        if self.graph is not None and self.graph.fits(members):
-            self.graph.step(self, i, x, y, members)
-        else:
-            self.step_body(x, y, members, i)
-
-    def step_body(self, x: torch.Tensor, y: torch.Tensor, members, i: int | None, capturing: bool = False) -> None:
-        """Forward, backward and SGD of every member on one batch (what a CUDA graph captures). `i` seeds the
-        dropout masks (None only where no member has dropout)."""
-        feats = self.prefixes(x, members, capturing)
-        for m in members:
-            h = feats[m.source][m.start - 1] if m.source else x
-            # On the training device: drawing masks on the CPU would stall a GPU every step.
-            gen = None if not has_dropout(m.net) else \
-                torch.Generator(self.device).manual_seed(stable_seed(m.spec.init_seed, "dropout", i))
-            with torch.autocast(self.device.type, torch.bfloat16, enabled=self.autocast, cache_enabled=not capturing):
-                logits = m.net(h, start=m.start, generator=gen)
-                loss = F.cross_entropy(logits.float(), y, label_smoothing=self.recipe.label_smoothing)
-            self.tally(m, loss.detach())
-            # A captured step keeps its gradient tensors (zeroed, then accumulated into: the same values).
-            m.optimizer.zero_grad(set_to_none=self.graph is None)
-            loss.backward()
-            m.optimizer.step()
-
-    def tally(self, m: Member, loss: torch.Tensor) -> None:
-        """On the device: add a finite loss to the member's sum, or mark it diverged (a non-finite loss, or one
-        above `divergence_loss`) at this iteration (`self.iteration`) with that loss. Read back by `settle`."""
-        t = m.tally
-        if not t:
-            t.update(sum=torch.tensor(m.loss_sum, dtype=torch.float64, device=self.device),
-                     count=torch.tensor(m.loss_count, device=self.device),
-                     diverged=torch.tensor(m.diverged, device=self.device),
-                     at=torch.zeros((), dtype=torch.float64, device=self.device),
-                     loss=torch.zeros((), dtype=torch.float64, device=self.device))
-        value = loss.double()
-        bad = ~torch.isfinite(value) | (value > self.divergence_loss)
-        first = bad & ~t["diverged"]
-        good = ~bad & ~t["diverged"]
-        t["sum"].add_(torch.where(good, value, 0.0))
-        t["count"].add_(good)
-        t["at"].copy_(torch.where(first, self.iteration, t["at"]))
-        t["loss"].copy_(torch.where(first, value, t["loss"]))
-        t["diverged"].logical_or_(bad)
+        x, y = self.batches.get(i)
+        self.training_step(i, x, y, members)
 
     def settle(self, members) -> None:
-        """Read every member's device tally in one transfer: losses since the last read, and divergence."""
-        live = [m for m in members if m.tally]
-        if not live:
-            return
-        rows = torch.stack([torch.stack([m.tally["sum"], m.tally["count"].double(), m.tally["diverged"].double(),
-                                         m.tally["at"], m.tally["loss"]]) for m in live]).tolist()
-        for m, (total, count, diverged, at, loss) in zip(live, rows):
-            m.loss_sum, m.loss_count = total, int(count)
-            if diverged and not m.diverged:
-                m.diverged = True
-                m.losses.append((int(at), loss))
-
-    def reset_losses(self, m: Member) -> None:
-        m.loss_sum, m.loss_count = 0.0, 0
-        if m.tally:
-            m.tally["sum"].zero_()
-            m.tally["count"].zero_()
-
-    @torch.no_grad()
-    def evaluate(self, members, chunk: int = 500) -> list[float]:
-        for m in members:
-            m.net.eval()
-        correct = torch.zeros(len(members), dtype=torch.int64, device=self.device)
-        for images, y in self.val_batches(chunk):
-            x = crop_and_normalise(images, self.recipe.crop, None, self.mean, self.std)
-            x = x.contiguous(memory_format=self.memory_format)
-            feats = self.prefixes(x, members)
-            for k, m in enumerate(members):
-                h = feats[m.source][m.start - 1] if m.source else x
-                with torch.autocast(self.device.type, torch.bfloat16, enabled=self.autocast):
-                    correct[k] += (m.net(h, start=m.start).argmax(1) == y).sum()
-        for m in members:
-            m.net.train()
-        return [c / len(self.task.val) for c in correct.tolist()]  # the one read of an evaluation
-
-    def checkpoint(self, i: int, members) -> None:
-        """Start writing every member's state at iteration i (in the background, see CheckpointWriter)."""
-        if self.store is None:
-            return
-        self.writer.write([(m.spec, _state(m), {"iteration": i, "curve": list(m.curve), "losses": list(m.losses),
-                                                "diverged": m.diverged, "loss_sum": m.loss_sum,
-                                                "loss_count": m.loss_count}) for m in members])
-        self.last_checkpoint = time.monotonic()
-
-    def checkpoint_due(self, i: int) -> bool:
-        """After iteration i - 1: every `checkpoint_every` iterations, or `checkpoint_minutes` after the last."""
-        if i >= self.total:
-            return False
-        by_count = self.checkpoint_every and i % self.checkpoint_every == 0
-        by_time = self.checkpoint_seconds and time.monotonic() - self.last_checkpoint >= self.checkpoint_seconds
-        return bool(by_count or by_time)
-
-    def resume(self) -> dict[int, list[Member]]:
-        """Members by the iteration they resume from (0 for a fresh start)."""
-        by_start: dict[int, list[Member]] = {}
-        for m in self.members:
-            found = self.store.load_checkpoint(m.spec) if self.store else None
-            start = 0
-            if found:
-                tensors, meta = found
-                _restore(m, tensors, self.device)
-                m.curve = [tuple(c) for c in meta["curve"]]
-                m.losses = [tuple(c) for c in meta["losses"]]
-                m.diverged = meta.get("diverged", False)
-                m.loss_sum, m.loss_count = meta.get("loss_sum", 0.0), meta.get("loss_count", 0)
-                start = meta["iteration"]
-                self.store.append_log(m.spec, f"{time.strftime('%F %T')} resumed from the checkpoint at "
-                                              f"iteration {start}")
-            by_start.setdefault(start, []).append(m)
-        return by_start
+        """What the loop does at an evaluation or a checkpoint: read the members' tallies back."""
+        read_tallies(members)
 
     def run(self, progress=None) -> list[dict]:
         """Train every member to the end (or divergence) and return their metrics, in member order."""
         t0 = time.time()
-        self.last_checkpoint = time.monotonic()
         threads = torch.get_num_threads()
         if self.device.type == "cpu":  # the order of a reduction's partial sums follows the thread count
             torch.set_num_threads(self.recipe.cpu_threads)
         try:
-            for start, members in sorted(self.resume().items()):
-                self._train(start, members, progress)
+            for start, members in sorted(self.checkpoints.resume(self.members, self.device).items()):
+                self.train(start, members, progress)
         finally:  # a checkpoint in flight is finished before the results (or an error) leave
-            if self.writer is not None:
-                self.writer.wait()
+            self.checkpoints.wait()
             torch.set_num_threads(threads)
         seconds = time.time() - t0
         return [self.metrics(m, seconds) for m in self.members]
 
-    def _train(self, start: int, members: list[Member], progress) -> None:
+    def train(self, start: int, members: list[Member], progress) -> None:
+        """Iterations start..total of `members`: evaluations and checkpoints on their schedule."""
         for m in members:
             m.net.train()
         active = [m for m in members if not m.diverged]
@@ -573,20 +663,20 @@ class Group:
             if not active:
                 break
             self.step(i, active)
-            due = self.checkpoint_due(i + 1)
+            due = self.checkpoints.due(i + 1)
             if i + 1 in evals or due:
-                self.settle(active)
+                read_tallies(active)
                 active = [m for m in active if not m.diverged]
             if i + 1 in evals:
                 for m, acc in zip(active, self.evaluate(active)):
                     m.curve.append((i + 1, acc))
                     m.losses.append((i + 1, m.loss_sum / max(1, m.loss_count)))
-                    self.reset_losses(m)
+                    reset_losses(m)
             if due:
-                self.checkpoint(i + 1, members)
+                self.checkpoints.save(i + 1, members)
             if progress:
                 progress(i + 1, self.total)
-        self.settle(active)
+        read_tallies(active)
 
     def metrics(self, m: Member, seconds: float) -> dict:
         chance = 1.0 / self.task.num_classes

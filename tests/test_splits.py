@@ -135,3 +135,32 @@ def test_repro_splits_prints_the_halves_from_the_shipped_class_lists_without_dat
         assert halves[f"{half}_classes"] == [classes[i] for i in halves[half]]  # WordNet ids of the indices
     if (dataset, split) == ("imagenet", "random:0"):  # the paper's split 0: numpy's legacy draw of 500 of 1000
         assert halves["A"] == split_classes("random:0", 1000)["A"]
+
+
+# ---- the split type: one parser for specs, halves and tables ---------------------------------------------
+@pytest.mark.parametrize("text", ["random:0", "random:4294967295", "natman"])
+def test_a_split_round_trips_through_its_name(text):
+    from repro.split import Split
+
+    assert str(Split.parse(text)) == text
+    assert Split.parse(text).is_random == text.startswith("random:")
+
+
+@pytest.mark.parametrize("text", ["random:x", "random:-1", "random:", "random:4294967296", "random:٣", "all", "",
+                                  "natural"])
+def test_every_reader_of_a_split_refuses_the_same_names(text):
+    """A run spec, the halves of a dataset and a table of results accept one set of names ('all' in tables only:
+    the original study's networks of all classes)."""
+    from repro.profiles import SMOKE
+    from repro.results import family
+    from repro.runs import RunSpec, canonical, training_config
+
+    with pytest.raises(ValueError, match="random:<seed>"):
+        RunSpec(text, "B", "base", 0, 0, canonical(training_config(SMOKE)))
+    with pytest.raises(ValueError, match="random:<seed>"):
+        split_classes(text, 10, [True] * 4 + [False] * 6)
+    if text == "all":
+        assert family(text) == "all"
+    else:
+        with pytest.raises(ValueError, match="random:<seed>"):
+            family(text)

@@ -24,7 +24,7 @@ from collections import Counter
 import numpy as np
 
 from repro import stats
-from repro.results import Table
+from repro.results import Table, family
 from repro.runs import Need
 from repro.format import signed
 from repro.stats import Test
@@ -50,7 +50,7 @@ def _in(pairs, lo, hi):
 def _table1(table: Table, plus, selfer, lo: int, hi: int) -> dict:
     """One range of the paper's Table 1, computed the paper's way and paired with each network's own base."""
     ours, theirs = _in(plus, lo, hi), _in(selfer, lo, hi)
-    bases = [r.top1 for r in table.rows if r.treatment == "base" and r.split.startswith("random:")]
+    bases = [r.top1 for r in table.rows if r.treatment == "base" and family(r.split) == "random"]
 
     def mean(values):
         return float(np.mean(values)) if len(values) else float("nan")

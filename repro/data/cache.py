@@ -21,6 +21,7 @@ from filelock import FileLock
 from PIL import Image
 
 from repro.data.base import DataError
+from repro.files import atomic_write
 
 FORMAT = 1  # bump when decoding changes: old cache files are then ignored
 PARALLEL_ABOVE = 4000  # images; below this, starting worker processes costs more than it saves
@@ -124,9 +125,7 @@ def cached(name: str, key: str, build, *, progress: bool = True) -> tuple[dict, 
         start = time.perf_counter()
         data = build()
         data["decode_seconds"] = time.perf_counter() - start
-        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-        torch.save(data, tmp)
-        os.replace(tmp, path)
+        atomic_write(path, lambda tmp: torch.save(data, tmp))
         if progress:
             size_mb = path.stat().st_size / 2**20
             print(f"decoded in {data['decode_seconds']:.1f} s; cached {size_mb:.0f} MiB at {path}")

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from repro.data.base import Dataset, ImageSet
+from repro.split import Split
 
-FORMS = "'random:<seed>' (seed a non-negative integer, e.g. random:0) or 'natman'"
 NO_NATMAN = "this dataset has no natural/man-made labels; pass --natman FILE"
 NATMAN_FILE = ("one class name per line (the natural classes; every other class is man-made), or two columns: "
                "the class name and 'natural' or 'man-made'")
@@ -63,28 +63,23 @@ def split_classes(split: str, num_classes: int, natural: list[bool] | None = Non
     """{"A": [...], "B": [...]}: sorted original class indices of each half."""
     if num_classes < 2:
         raise ValueError(f"a split needs at least 2 classes, got {num_classes}")
-    if split.startswith("random:"):
-        seed_text = split[len("random:"):]
-        if not (seed_text.isascii() and seed_text.isdigit()) or int(seed_text) >= 2**32:
-            raise ValueError(f"bad split {split!r}: the seed must be an integer from 0 to 2**32 - 1; use {FORMS}")
-        draws = np.random.RandomState([int(seed_text)]).choice(np.arange(num_classes), num_classes // 2,
-                                                               replace=False)
+    parsed = Split.parse(split)
+    if parsed.is_random:
+        draws = np.random.RandomState([parsed.seed]).choice(np.arange(num_classes), num_classes // 2, replace=False)
         a = sorted(int(c) for c in draws)
         chosen = set(a)
         return {"A": a, "B": [c for c in range(num_classes) if c not in chosen]}
-    if split == "natman":
-        if natural is None:
-            raise ValueError(f"the natman split needs natural/man-made labels: {NO_NATMAN} (its classes are "
-                             f"not ILSVRC-2012 WordNet ids), or use a random:<seed> split")
-        if len(natural) != num_classes:
-            raise ValueError(f"natural has {len(natural)} flags for {num_classes} classes")
-        halves = {"A": [c for c in range(num_classes) if natural[c]],
-                  "B": [c for c in range(num_classes) if not natural[c]]}
-        if not halves["A"] or not halves["B"]:
-            raise ValueError(f"the natman split needs natural and man-made classes; this dataset has "
-                             f"{len(halves['A'])} natural and {len(halves['B'])} man-made")
-        return halves
-    raise ValueError(f"unknown split {split!r}; use {FORMS}")
+    if natural is None:
+        raise ValueError(f"the natman split needs natural/man-made labels: {NO_NATMAN} (its classes are "
+                         f"not ILSVRC-2012 WordNet ids), or use a random:<seed> split")
+    if len(natural) != num_classes:
+        raise ValueError(f"natural has {len(natural)} flags for {num_classes} classes")
+    halves = {"A": [c for c in range(num_classes) if natural[c]],
+              "B": [c for c in range(num_classes) if not natural[c]]}
+    if not halves["A"] or not halves["B"]:
+        raise ValueError(f"the natman split needs natural and man-made classes; this dataset has "
+                         f"{len(halves['A'])} natural and {len(halves['B'])} man-made")
+    return halves
 
 
 def task_data(dataset: Dataset, split: str, half: str) -> tuple[ImageSet, ImageSet, int]:

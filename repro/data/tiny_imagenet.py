@@ -11,7 +11,6 @@ Images are decoded once at the requested size and cached (see cache.py); classes
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import tarfile
 from pathlib import Path, PurePosixPath
@@ -20,6 +19,7 @@ import torch
 
 from repro.data.base import Dataset, DataError, ImageSet, natural_flags
 from repro.data.cache import cache_dir, cached, content_key, decode_images, file_listing
+from repro.files import sha256_file
 
 URL = "http://cs231n.stanford.edu/tiny-imagenet-200.zip"
 ZIP_MD5 = "90528d7ca1a48142e341f4ef8d21d0de"
@@ -164,14 +164,6 @@ def verify_shards(folder: Path) -> list[Path]:
                             "The file is damaged or incomplete: download it again.")
         archives.append(path)
     return archives
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # ----------------------------------------------------------------------------- the layout

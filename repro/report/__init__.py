@@ -16,11 +16,11 @@ compare.py; this file writes them. Numbers are formatted by repro.format.
 from __future__ import annotations
 
 import json
-import os
 import time
 from datetime import date
 from pathlib import Path
 
+from repro.files import atomic_write_text
 from repro.report.compare import compare, format_comparison, load_results
 from repro.report.document import jsonable, results_document
 from repro.report.figures import render_figures
@@ -51,12 +51,6 @@ def default_report_dir(profile_name: str, root="reports") -> Path:
     return Path(root) / f"{date.today().isoformat()}-{profile_name}"
 
 
-def _write_atomic(path: Path, text: str):
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def write_report(out_dir, *, profile_name: str, table: Table, verdicts: list[Verdict], session: dict,
                  original: Table | None = None, missing=()) -> tuple[Path, Path]:
     """Write out_dir/index.html and out_dir/results.json; return their paths.
@@ -79,8 +73,8 @@ def write_report(out_dir, *, profile_name: str, table: Table, verdicts: list[Ver
     html = render_page(doc, profile_name=profile_name, session=session, table=table, figures=figures)
     out_dir.mkdir(parents=True, exist_ok=True)
     html_path, json_path = out_dir / "index.html", out_dir / "results.json"
-    _write_atomic(json_path, json.dumps(doc, indent=1, allow_nan=False) + "\n")
-    _write_atomic(html_path, html)
+    atomic_write_text(json_path, json.dumps(doc, indent=1, allow_nan=False) + "\n")
+    atomic_write_text(html_path, html)
     return html_path, json_path
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from repro.results import Row, Table
+from repro.results import Row, Table, family
 
 # The paper's Figure 2 colours: selffer in blues, transfer in reds, fine-tuned in the lighter shade.
 COLORS = {"base": "#ffffff", "BnB": "#1d3f91", "BnB+": "#6ea6f0", "AnB": "#a3161b", "AnB+": "#f28b82",
@@ -39,7 +39,7 @@ def _finite(x) -> bool:
 
 
 def is_random_split(row: Row) -> bool:
-    return row.split.startswith("random:")
+    return family(row.split) == "random"
 
 
 def bases_by_pair(table: Table) -> dict[tuple, Row]:

@@ -11,7 +11,7 @@ from markupsafe import Markup
 
 from repro.format import duration, p_phrase, p_value, signed
 from repro.report.document import run_order
-from repro.results import Table
+from repro.results import Table, family
 
 PAPER = {
     "title": "How transferable are features in deep neural networks?",
@@ -100,12 +100,12 @@ def base_accuracy(table: Table) -> str:
     halves: dict[tuple[str, int], list[float]] = {}
     for r in table.rows:
         if r.treatment == "base" and not r.diverged and r.top1 is not None and r.num_classes > 0:
-            family = ("random halves" if r.split.startswith("random") else
-                      "natural/man-made half" if r.split == "natman" else "whole dataset")
-            halves.setdefault((family, r.num_classes), []).append(r.top1)
-    return " · ".join(f"{100 * sum(v) / len(v):.1f}% top-1 on the {c}-class {family} ({len(v)} "
+            kind = {"random": "random halves", "natman": "natural/man-made half"}.get(family(r.split),
+                                                                                     "whole dataset")
+            halves.setdefault((kind, r.num_classes), []).append(r.top1)
+    return " · ".join(f"{100 * sum(v) / len(v):.1f}% top-1 on the {c}-class {kind} ({len(v)} "
                       f"network{'s' if len(v) > 1 else ''}; chance {100 / c:.1f}%)"
-                      for (family, c), v in sorted(halves.items()))
+                      for (kind, c), v in sorted(halves.items()))
 
 
 def header_items(profile_name: str, session: dict, table: Table) -> tuple[list, list]:
