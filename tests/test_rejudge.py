@@ -305,3 +305,20 @@ def test_the_committed_cpu_study_fails_the_convergence_premise_and_its_report_sa
         "distance_penalty": "reproduced", "finetune_boost": "premise_not_met", "random_features": "reproduced"}
     doc = json.loads(committed.read_text())  # the committed report is the current judging
     assert {c["id"]: c["verdict"] for c in doc["claims"]} == {c: v.verdict for c, v in verdicts.items()}
+    # the bound: +5.95% with 3 replicates, |bias| at most 6.74%
+    assert "|bias| at most 6.74%" in found["converged_bases"].measured
+    # the CPU study's distance penalty is real but about half the original's, and the page says so
+    assert verdicts["distance_penalty"].magnitude == "smaller than the original"
+
+
+@pytest.mark.parametrize("study", ["cpu-tiny-imagenet", "cpu-tiny-imagenet-6-epochs"])
+def test_every_committed_report_is_the_current_judging_of_its_networks(study):
+    from pathlib import Path
+
+    committed = Path(__file__).parent.parent / "reports" / study / "results.json"
+    table, _ = table_from_file(committed)
+    doc = json.loads(committed.read_text())
+    for claim, verdict in zip(doc["claims"], evaluate_all(table)):
+        assert (claim["id"], claim["verdict"], claim["details"].get("magnitude")) == (
+            verdict.claim, verdict.verdict, verdict.magnitude)
+        assert claim["effect"] == pytest.approx(verdict.effect, nan_ok=True)
