@@ -28,7 +28,7 @@ The rules:
   replicate, a converged study passes with the probability `chance_to_pass` gives; Tiny ImageNet's 5,000
   validation images per half put up to ~2.4% of base of binomial noise on one difference (sigma 1.7 when each
   replicate averages both halves), and then 5 replicates x 2 halves pass 71% of the time, 8 x 2 96%; with
-  one half per replicate 5 replicates pass 33% and 10 pass 84% (docs/statistics.md). Fewer than 2 replicates,
+  one half per replicate 5 replicates pass 33% and 10 pass 83% (docs/statistics.md). Fewer than 2 replicates,
   or replicates that are all equal, bound nothing: unmeasured, and it blocks.
 - bases_plateaued (advisory: shown, never blocks): no base gains more than PLATEAU (1%) of its top-1 in the
   last quarter of its training (best score in the last quarter against the best before it). It measures the

@@ -50,12 +50,22 @@ def _paper_truth() -> tuple:
         pairs, _ = table.paired(treatment, families)
         truth[(as_family, treatment)] = {n: float(np.mean([p.relative for p in pairs if p.row.n == n]))
                                          for n in sorted({p.row.n for p in pairs})}
+    # The per-n means pair AnB+ and BnB+ of different splits (AnB+ mostly on split 0, BnB+ on 0 and 1), so
+    # their mean difference (+0.01%) is not the original's paired estimate of AnB+ over BnB+ (+0.10%); BnB+ is
+    # shifted so that the truth holds the effect claim 4's second part measured on the original.
+    from repro.claims import finetune_boost
+
+    over = finetune_boost.measure(table, {})[0].part(finetune_boost.OVER).effect
+    plus, selfer = truth[("random", "AnB+")], truth[("random", "BnB+")]
+    gap = float(np.mean([plus[n] - selfer[n] for n in plus if n in selfer])) - over
+    truth[("random", "BnB+")] = {n: v + gap for n, v in selfer.items()}
     return tuple((k, tuple(v.items())) for k, v in truth.items())
 
 
 def paper_truth() -> Truth:
-    """The original study's mean effect per treatment and n (% of own base). The random control, trained on
-    1000 classes in the original, stands in for ours on the natural/man-made halves."""
+    """The original study's mean effect per treatment and n (% of own base), BnB+ shifted by 0.09% so that
+    AnB+ over BnB+ is the original's paired estimate. The random control, trained on 1000 classes in the
+    original, stands in for ours on the natural/man-made halves."""
     return {k: dict(v) for k, v in _paper_truth()}
 
 
