@@ -5,7 +5,8 @@ expected."
 As a test: a network copied into itself with layers 1..n frozen (BnB) falls below its base at the worst of
 n = 3..5 (Holm-corrected over those n), recovers at n = 6, 7 (above its own n = 3..5), and the same copy
 fine-tuned (BnB+) ends above BnB at those layers: fine-tuning repairs the loss (repro.claims.coadaptation_dip).
-It compares BnB with its base, so it rests on converged bases (BnB at n = 1 within 2% of base).
+It compares BnB with its base, so it rests on converged bases (the one-sided 95% bound of |BnB n=1 - base|
+within 2.5% of base).
 """
 import pytest
 

@@ -86,6 +86,16 @@ def family(split: str) -> str:
     return Split.parse(split, allow_all=True).family
 
 
+def relative_to_base(top1: float | None, base_top1: float | None) -> float:
+    """A network's top-1 relative to the base of its own target half, in % of the base's top-1 (0 = as good as
+    its base): the one home of this number (claims, premises, figures). NaN when either accuracy is missing or
+    not finite, or the base scores 0 (a diverged base may). Divergence itself is not decided here: the
+    statistics apply the MLPerf rule to diverged networks (repro.stats.samples), the figures leave them out."""
+    if top1 is None or base_top1 is None or not (math.isfinite(top1) and math.isfinite(base_top1)) or base_top1 <= 0:
+        return math.nan
+    return 100.0 * (top1 - base_top1) / base_top1
+
+
 @dataclass(frozen=True)
 class Paired:
     """A treatment network beside the base network of its own target half (same split, replicate, target)."""
@@ -100,10 +110,8 @@ class Paired:
 
     @property
     def relative(self) -> float:
-        """Difference in top-1 as a percentage of the base's top-1."""
-        if not self.base.top1:  # a diverged base may score 0
-            return math.nan
-        return 100.0 * (self.row.top1 - self.base.top1) / self.base.top1
+        """Difference in top-1 as a percentage of the base's top-1 (`relative_to_base`)."""
+        return relative_to_base(self.row.top1, self.base.top1)
 
     @property
     def diverged(self) -> bool:

@@ -1,6 +1,6 @@
 """The terminal summary of a session's verdicts: a fixed-width table, one row per claim (like pytest-benchmark's).
 
-    claim                   evidence  verdict       effect [95% CI]            original  p        replicates used/needed
+    claim                   evidence  verdict       effect [90% CI]            original  p        replicates used/needed
     early_layer_generality  original  reproduced    -13.22 % [-13.74, -12.69]  -13.22 %  < 0.001  4 / 3
     ...
     report: reports/2025-01-31-cpu/index.html
@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 
 from repro.format import p_value, signed
-from repro.stats import VERDICTS, Verdict
+from repro.stats import LEVEL, VERDICTS, Verdict
 
-COLUMNS = ("claim", "evidence", "verdict", "effect [95% CI]", "original", "p", "replicates used/needed")
+COLUMNS = ("claim", "evidence", "verdict", f"effect [{LEVEL:.0%} CI]", "original", "p", "replicates used/needed")
 UNITS = {"% per layer": "%/layer"}
 
 
@@ -21,7 +21,10 @@ def _cells(v: Verdict) -> list[str]:
     lo, hi = v.ci
     ci = "" if not (math.isfinite(lo) and math.isfinite(hi)) else f" [{signed(lo)}, {signed(hi)}]"
     needed = "—" if v.replicates_needed is None else str(v.replicates_needed)
-    return [v.claim, v.evidence or "—", v.verdict.replace("_", " "), f"{signed(v.effect)} {unit}{ci}",
+    size = {"consistent with the original": "as original", "smaller than the original": "smaller",
+            "larger than the original": "larger"}.get(v.magnitude, "")
+    verdict = v.verdict.replace("_", " ") + (f" ({size})" if size else "")
+    return [v.claim, v.evidence or "—", verdict, f"{signed(v.effect)} {unit}{ci}",
             f"{signed(v.paper_effect)} {unit}" if v.paper_effect is not None else "—", p_value(v.p),
             f"{v.replicates} / {needed}"]
 

@@ -20,6 +20,16 @@ CLAIMS = [early_layer_generality, coadaptation_dip, distance_penalty, finetune_b
 
 
 @functools.lru_cache(maxsize=64)
+def on_original(measure, layers: frozenset | None = None) -> tuple[stats.Test, stats.Test]:
+    """A claim's (combined test, headline test) on the original study's numbers, restricted to `layers`
+    (see repro.paper.original_table), cached. Tests are frozen: sharing them is safe."""
+    from repro.paper import original_table
+
+    root, headline, _ = measure(original_table(layers), {})
+    return root, headline
+
+
+@functools.lru_cache(maxsize=64)
 def _original_controls(controls, layers: frozenset | None) -> dict[str, float]:
     from repro.paper import original_table
 
@@ -29,7 +39,7 @@ def _original_controls(controls, layers: frozenset | None) -> dict[str, float]:
 def evaluate(claim, table) -> stats.Verdict:
     """One claim's Verdict on a results table (the original study's or ours)."""
     layers = table.layer_set()
-    paper_root, paper_headline = stats.on_original(claim.measure, layers)
+    paper_root, paper_headline = on_original(claim.measure, layers)
     root, headline, details = claim.measure(table, paper_root.effects_by_name())
     details = {**details, "original_headline": paper_headline.name}
     if hasattr(claim, "caveat"):
@@ -47,7 +57,7 @@ def outcome(claim, table) -> tuple[str, list[str]]:
     """(the claim's verdict, its controls' verdicts) on a table, without the details: for the calibration's
     thousands of simulated studies. The same premises, tests and original effects as `evaluate`."""
     layers = table.layer_set()
-    paper_root, _ = stats.on_original(claim.measure, layers)
+    paper_root, _ = on_original(claim.measure, layers)
     root, _, _ = claim.measure(table, paper_root.effects_by_name())
     controls = []
     if hasattr(claim, "controls"):
@@ -58,7 +68,7 @@ def outcome(claim, table) -> tuple[str, list[str]]:
 
 def paper_effect(claim) -> float:
     """A claim's headline effect on the original study's numbers (all its layers), by the same code."""
-    return stats.on_original(claim.measure)[1].effect
+    return on_original(claim.measure)[1].effect
 
 
 def evaluate_all(table) -> list:

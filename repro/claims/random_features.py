@@ -11,9 +11,11 @@ Parts (every part must hold; relative % of the base of the target half, one valu
 - "Toward chance": at each n >= 3 trained, random frozen loses more than half of its base's accuracy
   (relative effect below -50%; one-sided at each n, every n must hold). The original falls to 0.1-5% top-1
   on 1000 classes, within 50x of chance (0.1%); the details give accuracy over chance.
-A single replicate (the original: one natural/man-made split, one random network per n) borrows the table's
-pooled seed-to-seed spread, the rule every claim uses for single-replicate cells (repro.stats.samples); a
-difference of two such cells has sqrt(2) times that spread. Both parts compare networks that need no
+A single replicate (the original: one natural/man-made split, one random network per n) borrows the largest
+seed-to-seed spread among the table's replicated cells of its kind of treatment (frozen transfer for AnB,
+random frozen for the control, any kind where its own has no replicates), the rule every claim uses for
+single-replicate cells (repro.stats.samples.table_spread); a difference of two such cells, the root of the
+sum of their squares, with the fewer degrees of freedom. Both parts compare networks that need no
 converged base (a difference of two networks on the same bases, and a fall toward chance), so the claim rests
 only on bases above chance.
 Headline: AnB minus random frozen at the n where it is smallest.
@@ -55,8 +57,8 @@ def measure(table: Table, paper: dict[str, float]) -> tuple[Test, Test, dict]:
     control, control_unpaired = table.paired("random", RANDOM_FAMILIES)
     transfer_n, control_n = table.layers("AnB", "natman"), table.layers("random", RANDOM_FAMILIES)
     both = [n for n in transfer_n if n in control_n]
-    spread = stats.table_spread(table)
-    of_difference = spread and spread.scaled(math.sqrt(2))  # a difference of two single-replicate cells
+    transfer_spread, spread = stats.table_spread(table, "AnB"), stats.table_spread(table, "random")
+    of_difference = transfer_spread and spread and transfer_spread.plus(spread)  # two single-replicate cells
 
     def at(pairs, n):
         return stats.by_replicate(p for p in pairs if p.row.n == n)

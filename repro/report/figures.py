@@ -20,7 +20,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from repro.results import Row, Table, family
+from repro.results import Row, Table, family, relative_to_base
 
 # The paper's Figure 2 colours: selffer in blues, transfer in reds, fine-tuned in the lighter shade.
 COLORS = {"base": "#ffffff", "BnB": "#1d3f91", "BnB+": "#6ea6f0", "AnB": "#a3161b", "AnB+": "#f28b82",
@@ -47,13 +47,14 @@ def bases_by_pair(table: Table) -> dict[tuple, Row]:
 
 
 def relative(row: Row, bases: dict[tuple, Row]) -> float | None:
-    """Top-1 relative to the base of the row's own target half, in % (0 = as good as its base)."""
+    """Top-1 relative to the base of the row's own target half (repro.results.relative_to_base), or None where
+    there is nothing to draw: no usable base, or a diverged network or base (shown in Figure 2's absolute panel
+    and the run table; relative to base it would only set the scale)."""
     base = bases.get(row.pair_key)
-    if base is None or base.diverged or not _finite(base.top1) or base.top1 <= 0 or not _finite(row.top1):
+    if base is None or base.diverged or row.diverged:
         return None
-    if row.diverged:  # shown in Figure 2's absolute panel and the run table; here it would only set the scale
-        return None
-    return 100.0 * (row.top1 / base.top1 - 1.0)
+    value = relative_to_base(row.top1, base.top1)
+    return value if math.isfinite(value) else None
 
 
 def relative_points(rows, bases) -> list[tuple[int, float]]:

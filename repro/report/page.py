@@ -60,10 +60,13 @@ def scorecard(claims: list[dict]) -> list[dict]:
             "p_text": p_value(c["p"]),
             "needed_text": "—" if needed is None else str(needed),
             "headline": c["details"].get("headline", ""),
+            # beside the verdict: the effect against the original's same effect, by its confidence interval
+            "magnitude": c["details"].get("magnitude", ""),
             "parts": claim_parts(c["details"]),
             "waits_for": len(c.get("waits_for", [])),
             "caveat": c["details"].get("caveat", ""),
             "controls": [{**k, "label": VERDICT_LABELS.get(k["verdict"], k["verdict"]),
+                          "magnitude": k.get("magnitude", ""),
                           "effect_text": f"{_signed(k['effect'])} {UNITS.get(k['unit'], k['unit'])}",
                           "p_text": p_phrase(k["p"])} for k in c.get("controls") or []],
         })

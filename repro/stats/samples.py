@@ -6,19 +6,26 @@ not independent: they are averaged into one value per replicate (`by_replicate`,
 the tests run across replicates. On the original study this gives 4 replicates for the random splits and 1
 for the natural/man-made split and for the random-feature control.
 
-Effects are relative to the base network of the treatment's own target half, in percentage points
-(100 * (top1 - base)) or in relative % (100 * (top1 - base) / base).
+Effects are relative to the base network of the treatment's own target half (repro.results.relative_to_base,
+the one home of that number), in percentage points (100 * (top1 - base)) or in relative % (100 * (top1 -
+base) / base).
 
 A cell with a single replicate has no spread of its own. The one rule for it (`Spread`, `table_spread`): it
-borrows the seed-to-seed spread pooled over every cell of the same table that has two or more replicates
-(a cell: one treatment, one split family, one n; its values: the replicates' relative effects), with the
-pooled degrees of freedom. Used by every claim that meets such a cell (distance_penalty, random_features).
+borrows the LARGEST seed-to-seed spread among the table's cells of the same kind of treatment (frozen
+transfer AnB/BnB, fine-tuned AnB+/BnB+, random frozen) that hold two or more replicates (a cell: one
+treatment, one split family, one n; its values: the replicates' relative effects), with the degrees of
+freedom of that one cell (its replicates - 1). Not a pooled spread: cells differ up to tenfold in spread
+(heterogeneity), and a cell that borrows may be among the noisy ones; and not the pooled degrees of freedom:
+the cells of one replicate share their bases, so they are not independent evidence about the spread. When
+no cell of the same kind has replicates, the largest spread of any replicated cell is borrowed, and the
+explanation says so. Used by every claim that meets such a cell (distance_penalty, random_features).
 
-Divergence, after MLPerf (`resolve_divergence`): within one comparison, one diverged network counts as the
-worst outcome, i.e. its replicate's value is replaced by the value among the other replicates that is least
-favourable to the claim (the highest for a claimed drop, the lowest for a claimed gain, the farthest from zero
-for an equivalence), so that a diverged run can never help a claim; two or more diverged networks make that
-comparison inconclusive.
+Divergence, after MLPerf (`without_diverged`, `resolve_divergence`): within one comparison, one diverged
+network is either left out with its replicate or counted as the worst outcome (its replicate's value
+replaced by the value among the other replicates least favourable to the claim: the highest for a claimed
+drop, the lowest for a claimed gain, the farthest from zero for an equivalence); the test takes whichever of
+the two gives the larger p (repro.stats.tests), so that a diverged network can never help a claim, not even
+by adding a degree of freedom. Two or more diverged networks make that comparison inconclusive.
 
 Everything here is a pure function: samples in, new samples or arrays out.
 """
@@ -53,11 +60,21 @@ class Spread:
 
     sd: float
     df: int
-    source: str  # in words, for the explanation
+    sources: tuple[str, ...]  # in words, for the explanation: one per cell kind it came from
+
+    @property
+    def source(self) -> str:
+        return " and ".join(self.sources)
 
     def scaled(self, factor: float) -> "Spread":
         """The spread of a combination of cells (a difference of two: sqrt(2) times), from the same source."""
         return replace(self, sd=self.sd * factor)
+
+    def plus(self, other: "Spread") -> "Spread":
+        """The spread of a difference of two single-replicate cells with these spreads: the root of the sum of
+        squares, with the fewer degrees of freedom of the two (conservative)."""
+        return Spread(math.sqrt(self.sd ** 2 + other.sd ** 2), min(self.df, other.df),
+                      tuple(dict.fromkeys(self.sources + other.sources)))
 
 
 def mean(values: list[float]) -> float:
@@ -121,33 +138,55 @@ def difference(a: Sample, b: Sample) -> Sample:
     return Sample({r: a.values[r] - b.values[r] for r in common}, {r: s for r, s in diverged.items() if s})
 
 
-def pooled_spread(cells: dict[str, Sample]) -> Spread | None:
-    """The within-cell standard deviation pooled over the cells with 2 or more finite values (None if none)."""
-    squares, df, used = 0.0, 0, []
+KINDS = {"AnB": "frozen transfer", "BnB": "frozen transfer", "AnB+": "fine-tuned transfer",
+         "BnB+": "fine-tuned transfer", "random": "random frozen"}  # treatments whose spreads are alike
+
+
+def cell_spreads(cells: dict[str, Sample]) -> dict[str, tuple[float, int]]:
+    """name -> (seed-to-seed standard deviation, replicates) of every cell with 2 or more finite values."""
+    out = {}
     for name, sample in cells.items():
         x = np.array([v for v in sample.values.values() if math.isfinite(v)])
         if len(x) >= 2:
-            squares += float(np.sum((x - x.mean()) ** 2))
-            df += len(x) - 1
-            used.append(name)
-    if df == 0:
+            out[name] = (float(np.std(x, ddof=1)), len(x))
+    return out
+
+
+def largest_spread(cells: dict[str, Sample], what: str = "cells") -> Spread | None:
+    """The largest spread among the replicated cells, with that cell's degrees of freedom (None if none, or
+    if every replicated cell has a spread of 0: nothing to borrow)."""
+    spreads = {k: v for k, v in cell_spreads(cells).items() if v[0] > 1e-9}
+    if not spreads:
         return None
-    return Spread(math.sqrt(squares / df), df, f"pooled over {len(used)} replicated cells of this table "
-                                                f"({', '.join(used[:3])}{', ...' if len(used) > 3 else ''}; "
-                                                f"{df} degrees of freedom)")
+    name, (sd, k) = max(spreads.items(), key=lambda kv: kv[1][0])
+    low = min(v[0] for v in spreads.values())
+    return Spread(sd, k - 1, (f"the largest of {len(spreads)} replicated {what} ({name}: sd {sd:.2f}, {k - 1} "
+                              f"degree{'s' if k != 2 else ''} of freedom; the smallest {low:.2f})",))
 
 
-def table_spread(table) -> Spread | None:
-    """The seed-to-seed spread of a replicate's relative effect, pooled over every (treatment, split family,
-    n) cell of the table that holds 2 or more replicates: what a single-replicate cell borrows."""
-    from repro.results import Paired, family
+def table_spread(table, treatment: str) -> Spread | None:
+    """The seed-to-seed spread a single-replicate cell of `treatment` borrows (module docstring): the largest
+    among the table's replicated cells of the same kind of treatment, else of any kind."""
+    cells: dict[str, dict[str, Sample]] = {}
+    for other in KINDS:
+        pairs = [p for p in table.paired(other, ("random", "natman", "all"))[0] if not p.diverged]
+        by_cell: dict[str, list] = {}
+        for p in pairs:
+            by_cell.setdefault(f"{other} n={p.row.n} ({_family(p.row.split)})", []).append(p)
+        cells[other] = {name: by_replicate(ps) for name, ps in sorted(by_cell.items())}
+    kind = KINDS.get(treatment, treatment)
+    same = {name: s for other, found in cells.items() if KINDS[other] == kind for name, s in found.items()}
+    spread = largest_spread(same, f"{kind} cells")
+    if spread is None:
+        spread = largest_spread({name: s for found in cells.values() for name, s in found.items()},
+                                f"cells of any treatment (none of {kind} has replicates)")
+    return spread
 
-    bases = {r.pair_key: r for r in table.rows if r.treatment == "base"}
-    cells: dict[str, list] = {}
-    for r in table.rows:
-        if r.treatment != "base" and r.pair_key in bases and not r.diverged and not bases[r.pair_key].diverged:
-            cells.setdefault(f"{r.treatment} {family(r.split)} n={r.n}", []).append(Paired(r, bases[r.pair_key]))
-    return pooled_spread({name: by_replicate(pairs) for name, pairs in sorted(cells.items())})
+
+def _family(split: str) -> str:
+    from repro.results import family
+
+    return family(split)
 
 
 def _worst(values: list[float], direction: str) -> float:
@@ -159,23 +198,30 @@ def _worst(values: list[float], direction: str) -> float:
     return max(values, key=abs)
 
 
-def resolve_divergence(sample: Sample, direction: str) -> tuple[np.ndarray, str, str]:
-    """The replicate values after the divergence rule: (values, note for the explanation, problem or '')."""
+def resolve_divergence(sample: Sample, direction: str) -> tuple[list[tuple[np.ndarray, str]], str]:
+    """The candidate replicate values under the divergence rule, each with its note for the explanation, and a
+    problem ('' if none). No diverged network: one candidate, the values. One: two candidates, its replicate
+    left out, and its replicate counted as the worst of the others; the test takes the one with the larger p.
+    Two or more: no candidate, and the problem."""
     diverged = set().union(*sample.diverged.values()) if sample.diverged else set()
     values = dict(sample.values)
     if not diverged:
-        return np.array(list(values.values()), dtype=float), "", ""
+        return [(np.array(list(values.values()), dtype=float), "")], ""
     if len(diverged) >= 2:
-        return np.array([]), "", (f"{len(diverged)} diverged networks in this comparison, and more than one "
-                                  f"invalidates it (MLPerf rule)")
+        return [], (f"{len(diverged)} diverged networks in this comparison, and more than one invalidates it "
+                    f"(MLPerf rule)")
     (replicate,) = [r for r, s in sample.diverged.items() if s]
-    others = [v for r, v in values.items() if r != replicate and math.isfinite(v)]
+    others = {r: v for r, v in values.items() if r != replicate and math.isfinite(v)}
     if not others:
-        return np.array([]), "", "its only replicate holds a diverged network"
-    values[replicate] = _worst(others, direction)
-    note = (f"one diverged network (replicate {replicate}) counted as the worst of the other replicates "
-            f"({signed(values[replicate])})")
-    return np.array(list(values.values()), dtype=float), note, ""
+        return [], "its only replicate holds a diverged network"
+    worst = _worst(list(others.values()), direction)
+    left_out = (np.array(list(others.values()), dtype=float),
+                f"one diverged network (replicate {replicate}): its replicate left out, which gives the larger p "
+                f"than counting it as the worst of the others ({signed(worst)})")
+    counted = (np.array([worst if r == replicate else v for r, v in values.items()], dtype=float),
+               f"one diverged network (replicate {replicate}) counted as the worst of the other replicates "
+               f"({signed(worst)}), which gives the larger p than leaving its replicate out")
+    return [left_out, counted], ""
 
 
 def difference_by_n(a_pairs, b_pairs, ns, value: str = "relative") -> Sample:

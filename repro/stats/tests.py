@@ -17,8 +17,14 @@ m parts may fail, their `p_short` are Bonferroni-corrected (times m): the claim 
 under the original's effects at most ALPHA of the time. A part that holds at *some* layer (BnB below base at
 the worst of n = 3..5) is Holm-corrected across those layers, and fails only if every layer fails (`any_of`).
 
-Confidence intervals are Student t intervals on the replicate values, the interval the t-test inverts, so the
-CI and the p-value never disagree. The replicates needed (80% power at the observed spread for the original's
+Confidence intervals are two-sided at LEVEL = 1 - 2 * ALPHA = 90%: each end is the one-sided 95% bound the
+decision uses, so for a single test the interval and the verdict never disagree (reproduced: the end on the
+null's side excludes the null, or for an equivalence the whole interval lies inside ±margin, as TOST at 0.05
+requires; not reproduced: the other end excludes the original's effect). Student t intervals on the
+replicate values; Welch's for two samples. The corrections (Holm across layers, Bonferroni on `p_short`
+across a claim's parts) adjust the p-values, not the intervals. Replicates that are all equal (spread 0)
+give no test: a p of exactly 0 or 1 would claim a certainty no finite study has, so such a test is
+inconclusive and says so. The replicates needed (80% power at the observed spread for the original's
 effect) are reported, not used to decide.
 """
 from __future__ import annotations
@@ -35,7 +41,7 @@ from repro.format import p_phrase, signed
 from repro.stats.samples import Sample, Spread, resolve_divergence
 
 ALPHA = 0.05  # one-sided, in the paper's direction
-LEVEL = 0.95  # confidence intervals
+LEVEL = 1 - 2 * ALPHA  # two-sided confidence intervals whose ends are the one-sided bounds the tests use
 POWER = 0.8  # for the replicates needed
 MARGIN = 2.0  # equivalence / non-inferiority margin, % of the base's top-1 (see early_layer_generality)
 MAX_REPLICATES = 100  # replicates needed beyond this are reported as not computable (None)
@@ -134,14 +140,14 @@ def untestable(name: str, why: str, direction: str = "less", unit: str = "%", ef
 
 
 def _p_less(mean: float, bound: float, se: float, df: int) -> float:  # H1: mean < bound
-    if se == 0:
-        return 0.0 if mean < bound else 1.0
+    if not se > 0:
+        raise ValueError("a t-test needs a positive standard error (identical replicates are caught before)")
     return float(special.stdtr(df, (mean - bound) / se))
 
 
 def _p_greater(mean: float, bound: float, se: float, df: int) -> float:  # H1: mean > bound
-    if se == 0:
-        return 0.0 if mean > bound else 1.0
+    if not se > 0:
+        raise ValueError("a t-test needs a positive standard error (identical replicates are caught before)")
     return float(special.stdtr(df, -(mean - bound) / se))
 
 
@@ -220,7 +226,7 @@ def decide(test: Test) -> Test:
         else:
             against = f"on the wrong side of {test.null:+g}"
         return replace(test, verdict="not_reproduced",
-                       why=f"{signed(test.effect)} {test.unit}, 95% CI [{signed(lo)}, {signed(hi)}], is "
+                       why=f"{signed(test.effect)} {test.unit}, {LEVEL:.0%} CI [{signed(lo)}, {signed(hi)}], is "
                            f"significantly {against} ({_p(test.p_short)}{short_bound}, {where})")
     if test.needed is not None:
         need = f"{test.needed} are needed to detect the original study's effect at this spread"
@@ -235,7 +241,7 @@ def decide(test: Test) -> Test:
     return replace(test, verdict="inconclusive", why=f"{_p(test.p)} with {where}; {need}")
 
 
-def _finish(test: Test, sd: float, se: float, df: int, two: bool) -> Test:
+def _finish(test: Test, sd: float, se: float, df: float, two: bool) -> Test:
     """CI, p, p_short, replicates needed, verdict of a test whose effect, sd, standard error and df are known."""
     half = float(special.stdtrit(df, 0.5 + LEVEL / 2)) * se
     p = p_value(test.effect, se, df, test.direction, test.null, test.margin)
@@ -248,76 +254,117 @@ def _finish(test: Test, sd: float, se: float, df: int, two: bool) -> Test:
                           needed=needed))
 
 
-def _borrowed_note(spread: Spread) -> str:
-    """The same words for every test that borrowed the table's spread, so the explanation says it once."""
-    return f"single replicates tested with the seed-to-seed spread {spread.source}"
+def _borrowed_notes(spread: Spread) -> tuple[str, ...]:
+    """The same words for every test that borrowed a spread, one per source, so the explanation says each once."""
+    return tuple(f"single replicates tested with a borrowed seed-to-seed spread: {s}" for s in spread.sources)
+
+
+ROUNDING = 1e-9  # a spread below this (in % of base) is rounding: the replicates are identical
+
+
+def _identical(sd: float, mean: float) -> bool:
+    return sd <= ROUNDING * max(1.0, abs(mean))
+
+
+IDENTICAL = ("the {k} replicates are identical (spread 0), so no t-test is possible: a p of 0 or 1 would claim "
+             "a certainty no finite study has (were the same networks counted twice?)")
+
+
+def _larger_p(tests: list[Test]) -> Test:
+    """The candidate with the larger p (an untestable one, p undefined, counts as the largest): the divergence
+    rule's choice, so that a diverged network can never help a claim."""
+    return max(tests, key=lambda t: t.p if math.isfinite(t.p) else math.inf)
 
 
 def one_sample(name: str, sample: Sample, direction: str, *, null: float = 0.0, margin: float | None = None,
                paper_effect: float | None = None, unit: str = "%", spread: Spread | None = None) -> Test:
     """One-sided t-test of the replicate values against `null` ('less'/'greater'), or TOST within ±margin.
 
-    A single replicate is tested with `spread` (the table's pooled seed-to-seed spread), if given.
+    A single replicate is tested with `spread` (repro.stats.samples.table_spread), if given.
     """
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
     if direction == "equivalent" and not margin:
         raise ValueError("an equivalence test needs a positive margin")
     test = Test(name, direction, unit=unit, null=null, margin=margin, paper_effect=paper_effect)
-    values, note, problem = resolve_divergence(sample, direction)
+    candidates, problem = resolve_divergence(sample, direction)
+    if problem:
+        return replace(test, why=problem)
+    return _larger_p([_one_sample(test, values, note, spread) for values, note in candidates])
+
+
+def _one_sample(test: Test, values: np.ndarray, note: str, spread: Spread | None) -> Test:
     values = values[np.isfinite(values)] if len(values) else values
-    test = replace(test, notes=(f"{name}: {note}",) if note else (), values=tuple(float(v) for v in values),
+    test = replace(test, notes=(f"{test.name}: {note}",) if note else (), values=tuple(float(v) for v in values),
                    replicates=len(values))
-    if problem or len(values) == 0:
-        return replace(test, why=problem or "no networks of this comparison in the table")
+    if len(values) == 0:
+        return replace(test, why="no networks of this comparison in the table")
     test = replace(test, effect=float(np.mean(values)))
     k = len(values)
     if k < 2:
         if spread is None:
             return replace(test, why="only 1 replicate (one independent split or initialisation), and no "
                                      "replicated cell in the table to borrow a spread from: no test is possible")
-        return _finish(replace(test, borrowed=spread.source, notes=test.notes + (_borrowed_note(spread),)),
+        return _finish(replace(test, borrowed=spread.source, notes=test.notes + _borrowed_notes(spread)),
                        spread.sd, spread.sd, spread.df, False)
     sd = float(np.std(values, ddof=1))
+    if _identical(sd, test.effect):
+        return replace(test, sd=0.0, why=IDENTICAL.format(k=k))
     return _finish(test, sd, sd / math.sqrt(k), k - 1, False)
 
 
 def two_sample(name: str, a: Sample, b: Sample, direction: str, *, paper_effect: float | None = None,
                unit: str = "%", spread: Spread | None = None) -> Test:
-    """Student's two-sample t-test (pooled spread) of mean(a) - mean(b) against 0, one-sided.
+    """Welch's two-sample t-test of mean(a) - mean(b) against 0, one-sided: each group keeps its own spread
+    (one natural/man-made split against several random ones need not share a spread), with the
+    Welch-Satterthwaite degrees of freedom.
 
-    When a side has a single replicate and `spread` is given (the table's pooled spread, the one rule for
-    single-replicate cells), that spread and its degrees of freedom are used instead of the two samples'.
-    Replicates used and needed are per group (the smaller group).
+    A side with a single replicate takes `spread` (repro.stats.samples.table_spread) and its degrees of
+    freedom in place of its own. Replicates used and needed are per group (the smaller group).
     """
     if direction not in ("less", "greater"):
         raise ValueError(f"a two-sample test here is one-sided: 'less' or 'greater', got {direction!r}")
     opposite = "greater" if direction == "less" else "less"
     test = Test(name, direction, unit=unit, paper_effect=paper_effect)
-    xa, note_a, problem_a = resolve_divergence(a, direction)
-    xb, note_b, problem_b = resolve_divergence(b, opposite)
     diverged = len(set().union(*a.diverged.values(), *b.diverged.values()))
-    xa = xa[np.isfinite(xa)] if len(xa) else xa
-    xb = xb[np.isfinite(xb)] if len(xb) else xb
-    test = replace(test, notes=tuple(f"{name}: {n}" for n in (note_a, note_b) if n),
-                   values=tuple(float(v) for v in xa), other=tuple(float(v) for v in xb),
-                   replicates=min(len(xa), len(xb)))
     if diverged >= 2:
         return replace(test, why=f"{diverged} diverged networks in this comparison, and more than one invalidates "
                                  f"it (MLPerf rule)")
-    if problem_a or problem_b or len(xa) == 0 or len(xb) == 0:
-        return replace(test, why=problem_a or problem_b or "one side of the comparison has no networks in the table")
+    side_a, problem_a = resolve_divergence(a, direction)
+    side_b, problem_b = resolve_divergence(b, opposite)
+    if problem_a or problem_b:
+        return replace(test, why=problem_a or problem_b)
+    return _larger_p([_two_sample(test, xa, xb, tuple(n for n in (note_a, note_b) if n), spread)
+                      for xa, note_a in side_a for xb, note_b in side_b])
+
+
+def _two_sample(test: Test, xa: np.ndarray, xb: np.ndarray, notes: tuple[str, ...], spread: Spread | None) -> Test:
+    xa = xa[np.isfinite(xa)] if len(xa) else xa
+    xb = xb[np.isfinite(xb)] if len(xb) else xb
+    test = replace(test, notes=tuple(f"{test.name}: {n}" for n in notes),
+                   values=tuple(float(v) for v in xa), other=tuple(float(v) for v in xb),
+                   replicates=min(len(xa), len(xb)))
+    if len(xa) == 0 or len(xb) == 0:
+        return replace(test, why="one side of the comparison has no networks in the table")
     test = replace(test, effect=float(np.mean(xa) - np.mean(xb)))
-    scale = math.sqrt(1 / len(xa) + 1 / len(xb))
-    if min(len(xa), len(xb)) < 2:
-        if spread is None:
+    sides = []  # (variance of the mean, degrees of freedom) of each side
+    for x in (xa, xb):
+        if len(x) >= 2:
+            sd = float(np.std(x, ddof=1))
+            if _identical(sd, float(np.mean(x))):
+                return replace(test, sd=0.0, why=IDENTICAL.format(k=len(x)))
+            sides.append((sd ** 2 / len(x), len(x) - 1))
+        elif spread is None:
             return replace(test, why="a side has only 1 replicate, and no replicated cell in the table to borrow a "
                                      "spread from: no test is possible")
-        return _finish(replace(test, borrowed=spread.source, notes=test.notes + (_borrowed_note(spread),)),
-                       spread.sd, spread.sd * scale, spread.df, True)
-    df = len(xa) + len(xb) - 2
-    sd = float(math.sqrt((np.sum((xa - xa.mean()) ** 2) + np.sum((xb - xb.mean()) ** 2)) / df))
-    return _finish(test, sd, sd * scale, df, True)
+        else:
+            sides.append((spread.sd ** 2, spread.df))
+    if min(len(xa), len(xb)) < 2:
+        test = replace(test, borrowed=spread.source, notes=test.notes + _borrowed_notes(spread))
+    var = sides[0][0] + sides[1][0]
+    df = var ** 2 / sum(v ** 2 / d for v, d in sides)  # Welch-Satterthwaite
+    sd = math.sqrt(var / (1 / len(xa) + 1 / len(xb)))  # the spread a per-group power analysis would assume
+    return _finish(test, sd, math.sqrt(var), df, True)
 
 
 def holm(pvalues) -> list[float]:
