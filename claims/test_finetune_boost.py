@@ -17,7 +17,7 @@ from repro.pytest_plugin import expect_reproduced
 from repro.simulate import shuffled
 from repro.stats import ALPHA
 
-NEEDS = claim.NEEDS
+pytestmark = pytest.mark.claim(claim)  # the `study` fixture trains the runs this claim needs
 
 
 @pytest.mark.smoke

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from repro.data.base import Dataset, ImageSet
+from repro.errors import UserError
 
 FORMS = "'random:<seed>' (seed a non-negative integer, e.g. random:0) or 'natman'"
 NO_NATMAN = "this dataset has no natural/man-made labels; pass --natman FILE"
@@ -29,22 +30,22 @@ def read_natman_file(path) -> tuple[str, ...]:
     try:
         text = path.read_text()
     except OSError as e:
-        raise ValueError(f"cannot read the --natman file {path}: {e.strerror or e}") from None
+        raise UserError(f"cannot read the --natman file {path}: {e.strerror or e}") from None
     natural, seen = [], set()
     for number, raw in enumerate(text.splitlines(), 1):
         fields = raw.split("#", 1)[0].replace(",", " ").split()
         if not fields:
             continue
         if len(fields) > 2 or (len(fields) == 2 and fields[1].lower() not in NATURAL_WORDS):
-            raise ValueError(f"{path}, line {number}: {raw.strip()!r} is not a class name, nor a class name and "
+            raise UserError(f"{path}, line {number}: {raw.strip()!r} is not a class name, nor a class name and "
                              f"'natural' or 'man-made'. The file holds {NATMAN_FILE}.")
         if fields[0] in seen:
-            raise ValueError(f"{path}, line {number}: class {fields[0]!r} is listed twice")
+            raise UserError(f"{path}, line {number}: class {fields[0]!r} is listed twice")
         seen.add(fields[0])
         if len(fields) == 1 or NATURAL_WORDS[fields[1].lower()]:
             natural.append(fields[0])
     if not seen:
-        raise ValueError(f"the --natman file {path} names no class. It holds {NATMAN_FILE}.")
+        raise UserError(f"the --natman file {path} names no class. It holds {NATMAN_FILE}.")
     return tuple(natural)
 
 
@@ -52,7 +53,7 @@ def natural_from_names(classes: list[str], natural_classes) -> list[bool]:
     """Per class of a dataset: is it one of `natural_classes` (the names of a --natman file)?"""
     unknown = sorted(set(natural_classes) - set(classes))
     if unknown:
-        raise ValueError(f"the --natman file names {len(unknown)} class(es) this dataset does not have "
+        raise UserError(f"the --natman file names {len(unknown)} class(es) this dataset does not have "
                          f"({', '.join(unknown[:5])}); its classes are {', '.join(classes[:8])}"
                          f"{', ...' if len(classes) > 8 else ''}")
     chosen = set(natural_classes)
@@ -62,11 +63,11 @@ def natural_from_names(classes: list[str], natural_classes) -> list[bool]:
 def split_classes(split: str, num_classes: int, natural: list[bool] | None = None) -> dict[str, list[int]]:
     """{"A": [...], "B": [...]}: sorted original class indices of each half."""
     if num_classes < 2:
-        raise ValueError(f"a split needs at least 2 classes, got {num_classes}")
+        raise UserError(f"a split needs at least 2 classes, got {num_classes}")
     if split.startswith("random:"):
         seed_text = split[len("random:"):]
         if not (seed_text.isascii() and seed_text.isdigit()) or int(seed_text) >= 2**32:
-            raise ValueError(f"bad split {split!r}: the seed must be an integer from 0 to 2**32 - 1; use {FORMS}")
+            raise UserError(f"bad split {split!r}: the seed must be an integer from 0 to 2**32 - 1; use {FORMS}")
         draws = np.random.RandomState([int(seed_text)]).choice(np.arange(num_classes), num_classes // 2,
                                                                replace=False)
         a = sorted(int(c) for c in draws)
@@ -74,17 +75,17 @@ def split_classes(split: str, num_classes: int, natural: list[bool] | None = Non
         return {"A": a, "B": [c for c in range(num_classes) if c not in chosen]}
     if split == "natman":
         if natural is None:
-            raise ValueError(f"the natman split needs natural/man-made labels: {NO_NATMAN} (its classes are "
+            raise UserError(f"the natman split needs natural/man-made labels: {NO_NATMAN} (its classes are "
                              f"not ILSVRC-2012 WordNet ids), or use a random:<seed> split")
         if len(natural) != num_classes:
             raise ValueError(f"natural has {len(natural)} flags for {num_classes} classes")
         halves = {"A": [c for c in range(num_classes) if natural[c]],
                   "B": [c for c in range(num_classes) if not natural[c]]}
         if not halves["A"] or not halves["B"]:
-            raise ValueError(f"the natman split needs natural and man-made classes; this dataset has "
+            raise UserError(f"the natman split needs natural and man-made classes; this dataset has "
                              f"{len(halves['A'])} natural and {len(halves['B'])} man-made")
         return halves
-    raise ValueError(f"unknown split {split!r}; use {FORMS}")
+    raise UserError(f"unknown split {split!r}; use {FORMS}")
 
 
 def task_data(dataset: Dataset, split: str, half: str) -> tuple[ImageSet, ImageSet, int]:
