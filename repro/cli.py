@@ -75,7 +75,7 @@ def cmd_plan(args) -> int:
     from repro.store import Store
     from repro.study import check_options, plan
 
-    profile = check_options(StudyOptions.read(lambda dest: getattr(args, dest)))
+    profile = check_options(StudyOptions.read(lambda dest: getattr(args, dest)), trains=False)
     store = Store(args.store)
     p = plan(profile, _claims(args), store, args.data_root)
     projected = projection(profile, p["specs"], max(1, args.gpus))

@@ -77,12 +77,13 @@ class StudyOptions:
         return cls(**{**values, "sets": tuple(values["sets"] or ())})
 
 
-def check_options(options: StudyOptions) -> Profile:
+def check_options(options: StudyOptions, trains: bool = True) -> Profile:
     """The profile the options ask for, after checking every option (a UserError names the first bad one).
-    Creates nothing: a command that cannot run leaves no store behind."""
+    Creates nothing: a command that cannot run leaves no store behind. `trains`: False for a plan, whose
+    --gpus N is the machine it projects for, not this one."""
     if not options.profile:
         raise UserError(f"--profile is required: one of {', '.join(PROFILES)}")
-    check_devices(options.gpus, options.workers, here=options.executor == "local")
+    check_devices(options.gpus, options.workers, here=trains and options.executor == "local")
     return resolve_profile(options.profile, options.dataset, list(options.sets), options.natman)
 
 
