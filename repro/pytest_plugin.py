@@ -32,13 +32,17 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pytest
 
 from repro.errors import UserError
 from repro.profiles import Profile
 from repro.runs import Need
-from repro.study import OPTIONS, StudyOptions, add_study_options, check_options
+from repro.study import OPTIONS, Study, StudyOptions, add_study_options, check_options
+
+if TYPE_CHECKING:  # imports scipy: loaded when a verdict is recorded
+    from repro.stats import Verdict
 
 PREFIX = "repro-"
 MARKERS = [
@@ -65,8 +69,8 @@ class Session:
     profile: Profile  # checked at start-up
     started: float = field(default_factory=time.time)
     needs: list[Need] = field(default_factory=list)  # of the tests that use `study`
-    study: object | None = None  # repro.study.Study, once trained (or read back from the workers' store)
-    verdicts: list = field(default_factory=list)  # repro.stats.Verdict, as recorded
+    study: Study | None = None  # once trained (or read back from the store the workers shared)
+    verdicts: list[Verdict] = field(default_factory=list)  # as recorded
     from_workers: list[dict] = field(default_factory=list)  # (xdist controller) what each worker sent
     reports: list[tuple[str, str]] = field(default_factory=list)  # (index.html, results.json) written
 
