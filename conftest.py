@@ -1,11 +1,17 @@
-"""Shared fixtures. The pytest plugin itself (options, `study`, `record_verdict`, the report) is
-repro.pytest_plugin, registered through the `pytest11` entry point when the suite is installed."""
+"""Shared fixtures, and the `--gpus N` of the documented `pytest claims/ -m full --gpus 8`. The pytest plugin
+itself (options, markers, `study`, `record_verdict`, the report) is repro.pytest_plugin, registered through the
+`pytest11` entry point when the suite is installed."""
 import pytest
 import torch
 
 from repro.data.base import ImageSet
 from repro.profiles import SMOKE
+from repro.pytest_plugin import add_gpus_option
 from repro.train import Task
+
+
+def pytest_addoption(parser):
+    add_gpus_option(parser)  # --gpus N = --repro-gpus N, unless another plugin owns --gpus
 
 
 def _blobs(n: int, classes: int, size: int, seed: int) -> ImageSet:

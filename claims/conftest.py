@@ -1,5 +1,7 @@
 """Fixtures of the claim tests. `study` and `record_verdict` come from the repro pytest plugin
-(repro.pytest_plugin); `original` is the original study's own numbers, the positive control."""
+(repro.pytest_plugin): each module names its claim with `pytestmark = pytest.mark.claim(claim)`, and `study`
+trains the runs of the claims of the selected tests. `original` is the original study's own numbers, the
+positive control."""
 import pytest
 
 from repro.paper import original_table

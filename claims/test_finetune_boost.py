@@ -21,7 +21,7 @@ from repro.results import Table
 from repro.simulate import shuffled, transfer_adds_nothing
 from repro.stats import ALPHA
 
-NEEDS = claim.NEEDS
+pytestmark = pytest.mark.claim(claim)  # the `study` fixture trains the runs this claim needs
 
 
 @pytest.mark.smoke

@@ -14,7 +14,7 @@ from repro.claims import evaluate
 from repro.pytest_plugin import expect_reproduced
 from repro.simulate import paper_truth, shuffled, simulate_table, swapped
 
-NEEDS = claim.NEEDS
+pytestmark = pytest.mark.claim(claim)  # the `study` fixture trains the runs this claim needs
 
 
 @pytest.mark.smoke

@@ -17,35 +17,8 @@ import os
 import shlex
 import sys
 
-from repro.profiles import PROFILES
-
-
-def add_study_options(add, prefix: str = "") -> None:
-    """Options shared with the pytest plugin (`add` is argparse's or pytest's addoption)."""
-    add(f"--{prefix}profile", default=None, help=f"profile: {', '.join(PROFILES)} (pytest: from -m by default)")
-    add("--gpus", type=int, default=0, help="train on N GPUs, one worker process per GPU")
-    add("--workers", type=int, default=None,
-        help="train with N CPU worker processes (default: this machine's cores // recipe.cpu_threads)")
-    add("--store", default=None, help="run store folder (default: $REPRO_STORE or ~/.cache/repro/store)")
-    add("--dataset", default=None, help="override the profile's dataset (e.g. folder:PATH)")
-    add("--data-root", default=None, help="where the dataset is (default: $REPRO_DATA)")
-    add("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a profile field")
-    add("--natman", default=None, metavar="FILE",
-        help="the natural/man-made split of a dataset without one: the natural class names, one a line "
-             "(or two columns: name, natural|man-made)")
-    add("--report-dir", default=None, help="write DIR/index.html and DIR/results.json")
-    add("--executor", default="local", choices=["local", "slurm"], help="where to train (slurm: via submitit)")
-    add("--slurm-partition", default=None, help="Slurm partition (with --executor slurm)")
-    add("--slurm-time", type=int, default=24 * 60, help="Slurm time limit per job in minutes")
-
-
-def check_counts(gpus: int, workers: int | None) -> None:
-    if gpus < 0:
-        raise ValueError(f"--gpus must be 0 or a positive number of GPUs, got {gpus}")
-    if workers is not None and workers < 1:
-        raise ValueError(f"--workers must be at least 1, got {workers}")
-    if gpus and workers is not None and workers > 1:
-        raise ValueError("use either --gpus N (one worker per GPU) or --workers N (CPU workers), not both")
+from repro.errors import UserError
+from repro.study import StudyOptions, add_study_options
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -86,35 +59,25 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nrepro: interrupted; finished runs and checkpoints are kept, rerun to resume", file=sys.stderr)
         return 130
-    except Exception as e:  # noqa: BLE001 - every known failure becomes one clear line
-        from repro.data.base import DataError
-        from repro.store import StoreError
-        from repro.train import Diverged
-
-        if isinstance(e, (ValueError, DataError, StoreError, Diverged, FileNotFoundError)):
-            print(f"repro: error: {e}", file=sys.stderr)
-            return 2
-        raise
+    except UserError as e:  # bad input: one line (anything else is a bug, and keeps its traceback)
+        print(f"repro: error: {e}", file=sys.stderr)
+        return 2
 
 
-def _study_setup(args):
-    from repro.store import Store
-    from repro.study import all_needs, resolve_profile
+def _claims(args) -> list:
+    from repro.study import all_needs
 
-    if not args.profile:
-        raise ValueError(f"--profile is required: one of {', '.join(PROFILES)}")
-    check_counts(args.gpus, args.workers)
-    profile = resolve_profile(args.profile, args.dataset, args.set, args.natman)
-    needs = all_needs(args.claims.split(",") if args.claims else None)
-    return profile, needs, Store(args.store)
+    return all_needs(args.claims.split(",") if args.claims else None)
 
 
 def cmd_plan(args) -> int:
     from repro.schedule import projection
-    from repro.study import plan
+    from repro.store import Store
+    from repro.study import check_options, plan
 
-    profile, needs, store = _study_setup(args)
-    p = plan(profile, needs, store, args.data_root)
+    profile = check_options(StudyOptions.read(lambda dest: getattr(args, dest)), trains=False)
+    store = Store(args.store)
+    p = plan(profile, _claims(args), store, args.data_root)
     projected = projection(profile, p["specs"], max(1, args.gpus))
     if args.json:
         out = {k: v for k, v in p.items() if k != "specs"}
@@ -135,17 +98,12 @@ def cmd_plan(args) -> int:
 
 
 def _train(args, report_needs=None):
-    from repro.study import plannable, run_study
+    """The study API's train_study with the command's options; says what it trained."""
+    from repro.study import train_study
 
-    profile, needs, store = _study_setup(args)
-    if args.executor == "slurm":
-        from repro.slurm import run_slurm
-
-        run_slurm(profile, plannable(profile, needs, args.data_root)[0], store, data_root=args.data_root,
-                  partition=args.slurm_partition, minutes=args.slurm_time, gpus=args.gpus)
-    study = run_study(profile, needs, store, data_root=args.data_root, workers=args.workers, gpus=args.gpus,
-                      progress=not args.quiet, report_needs=report_needs)
-    o = study.outcome
+    study = train_study(StudyOptions.read(lambda dest: getattr(args, dest)), _claims(args),
+                        progress=not args.quiet, report_needs=report_needs)
+    o, store = study.outcome, study.store
     print(f"repro: {len(o.trained)} trained, {len(o.cached)} cached, {len(o.diverged)} diverged, "
           f"{len(o.elsewhere)} trained by another session; {o.seconds / 60:.1f} min; store {store.root}")
     for key in o.diverged:
@@ -165,9 +123,8 @@ def reproduce_command(argv: list[str] | None = None) -> str:
 
 
 def cmd_report(args) -> int:
-    from repro.claims import evaluate_all
-    from repro.report import default_report_dir, report_original, session_info, write_report
-    from repro.study import all_needs, settle
+    from repro.report import default_report_dir, report_original
+    from repro.study import all_needs, judge, write_study_report
     from repro.summary import verdict_table
 
     if args.results:
@@ -178,11 +135,8 @@ def cmd_report(args) -> int:
         print(f"repro: report of the original study's numbers: {html}")
         return 0
     study = _train(args, report_needs=all_needs())  # every claim is reported: --claims chooses what to train
-    verdicts = [settle(v, study) for v in evaluate_all(study.table)]
-    session = session_info(reproduce_command(), study.profile, study.wall_seconds,
-                           cached=len(study.outcome.cached), trained=len(study.outcome.trained))
-    html, _ = write_report(out, profile_name=study.profile.name, table=study.table, verdicts=verdicts,
-                           session=session, missing=study.missing)
+    verdicts = judge(study)
+    html, _ = write_study_report(out, verdicts, reproduce_command(), study)
     print(verdict_table(verdicts, str(html)))
     return 0
 
@@ -197,7 +151,7 @@ def _report_results(args) -> int:
     from repro.summary import verdict_table
 
     if args.profile:
-        raise ValueError("use either --results FILE (judge those networks) or --profile NAME (train), not both")
+        raise UserError("use either --results FILE (judge those networks) or --profile NAME (train), not both")
     start = time.perf_counter()
     table, header = table_from_file(args.results)
     verdicts = evaluate_all(table)

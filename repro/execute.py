@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from repro.errors import UserError
 from repro.profiles import Arch, Profile, Recipe
 from repro.runs import RunSpec, groups
 from repro.store import Store
@@ -269,17 +270,30 @@ class Inline:
         pass
 
 
-def gpu_slots(gpus: int) -> list[str]:
-    """Device ids for N workers, respecting an existing CUDA_VISIBLE_DEVICES."""
-    if gpus < 1:
-        raise ValueError(f"--gpus must be a positive number of GPUs, got {gpus}")
+def visible_gpus() -> list[str]:
+    """The ids of the GPUs this process may use, respecting an existing CUDA_VISIBLE_DEVICES ("" = none)."""
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    ids = [v.strip() for v in visible.split(",") if v.strip()] if visible is not None else None  # "" = none
-    available = len(ids) if ids is not None else torch.cuda.device_count()
-    if gpus > available:
-        raise ValueError(f"--gpus {gpus} asks for more GPUs than are visible here ({available}); "
-                         "use --gpus N with N <= the number of GPUs, or --workers N for CPU workers")
-    return ids[:gpus] if ids is not None else [str(i) for i in range(gpus)]
+    if visible is not None:
+        return [v.strip() for v in visible.split(",") if v.strip()]
+    return [str(i) for i in range(torch.cuda.device_count())]
+
+
+def check_gpus(gpus: int, here: bool = True) -> None:
+    """The one rule for `--gpus N`: 0 (train on the CPU) or a positive number, and, for GPUs of this
+    machine (`here`; not Slurm's), no more than are visible."""
+    if gpus < 0:
+        raise UserError(f"--gpus must be 0 or a positive number of GPUs, got {gpus}")
+    if here and gpus > len(visible_gpus()):
+        raise UserError(f"--gpus {gpus} asks for more GPUs than are visible here ({len(visible_gpus())}); "
+                        "use --gpus N with N <= the number of GPUs, or --workers N for CPU workers")
+
+
+def gpu_slots(gpus: int) -> list[str]:
+    """Device ids for N workers."""
+    if gpus < 1:
+        raise UserError(f"--gpus must be a positive number of GPUs, got {gpus}")
+    check_gpus(gpus)
+    return visible_gpus()[:gpus]
 
 
 def _gpu_worker_init(slots, lock, decoders: int = 0):

@@ -30,6 +30,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from repro.data.base import Dataset, DataError, ImageSet
+from repro.errors import UserError
 from repro.runs import stable_seed
 
 AHEAD = 2  # batches each worker decodes ahead (a batch of 256 at 256 px is 50 MB of shared memory)
@@ -54,7 +55,7 @@ def loader_workers() -> int:
     text = os.environ.get("REPRO_LOADER_WORKERS")
     if text:
         if not text.isdigit():
-            raise ValueError(f"REPRO_LOADER_WORKERS must be a number of processes (0 = decode in the training "
+            raise UserError(f"REPRO_LOADER_WORKERS must be a number of processes (0 = decode in the training "
                              f"process), got {text!r}")
         return int(text)
     return max(1, worker_count() - 1)

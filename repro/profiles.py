@@ -11,6 +11,8 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 
+from repro.errors import UserError
+
 LAYERS = (1, 2, 3, 4, 5, 6, 7)
 
 
@@ -120,7 +122,7 @@ class Profile:
                          (self.finetune_replicates >= 0, f"finetune_replicates must be >= 0 (0: every replicate), "
                                                          f"got {self.finetune_replicates}")]:
             if not ok:
-                raise ValueError(f"profile {self.name}: {what}")
+                raise UserError(f"profile {self.name}: {what}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -132,7 +134,7 @@ class Profile:
         profile = self
         for item in assignments:
             if "=" not in item:
-                raise ValueError(f"--set expects FIELD=VALUE, got {item!r}")
+                raise UserError(f"--set expects FIELD=VALUE, got {item!r}")
             name, value = item.split("=", 1)
             profile = _set_field(profile, name.strip().split("."), value.strip(), name)
         return profile
@@ -141,14 +143,14 @@ class Profile:
 def _set_field(obj, path: list[str], text: str, full: str):
     fields = {f.name: f for f in dataclasses.fields(obj)}
     if path[0] not in fields:
-        raise ValueError(f"unknown profile field {full!r}; fields here: {', '.join(sorted(fields))}")
+        raise UserError(f"unknown profile field {full!r}; fields here: {', '.join(sorted(fields))}")
     current = getattr(obj, path[0])
     if len(path) > 1:
         if not dataclasses.is_dataclass(current):
-            raise ValueError(f"profile field {path[0]!r} has no sub-fields (in {full!r})")
+            raise UserError(f"profile field {path[0]!r} has no sub-fields (in {full!r})")
         return dataclasses.replace(obj, **{path[0]: _set_field(current, path[1:], text, full)})
     if dataclasses.is_dataclass(current):
-        raise ValueError(f"profile field {path[0]!r} is a group of fields: set one of them, e.g. "
+        raise UserError(f"profile field {path[0]!r} is a group of fields: set one of them, e.g. "
                          f"{full}.{dataclasses.fields(current)[0].name}=VALUE")
     return dataclasses.replace(obj, **{path[0]: _parse(fields[path[0]].type, text, full)})
 
@@ -170,7 +172,7 @@ def _parse(kind: str, text: str, full: str):
             return tuple((float if "float" in kind else int)(s) for s in items)
         return text
     except ValueError:
-        raise ValueError(f"--set {full}={text}: expected a value of type {kind}") from None
+        raise UserError(f"--set {full}={text}: expected a value of type {kind}") from None
 
 
 SMOKE = Profile(
@@ -306,7 +308,7 @@ PROFILES = {p.name: p for p in (SMOKE, CPU, CPU_QUICK, GPU, GPU_WIDE, PAPER, PAP
 
 def get_profile(name: str, overrides: list[str] | None = None) -> Profile:
     if name not in PROFILES:
-        raise ValueError(f"unknown profile {name!r}; choose one of: {', '.join(PROFILES)}")
+        raise UserError(f"unknown profile {name!r}; choose one of: {', '.join(PROFILES)}")
     profile = PROFILES[name]
     return profile.override(overrides) if overrides else profile
 

@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass, field
 
 from repro.split import Split
+from repro.errors import MissingFile, UserError
 
 
 @dataclass(frozen=True)
@@ -147,11 +148,11 @@ def _parse_row(raw: dict, where: str, evidence: str) -> Row:
     from repro.runs import TREATMENTS
 
     def bad(column, what):
-        return ValueError(f"{where}, column {column!r}: {raw.get(column)!r} {what}")
+        return UserError(f"{where}, column {column!r}: {raw.get(column)!r} {what}")
 
     missing = [c for c in REQUIRED if raw.get(c) is None or str(raw.get(c)).strip() == ""]
     if missing:
-        raise ValueError(f"{where}: column {missing[0]!r} is missing or empty (required: {', '.join(REQUIRED)})")
+        raise UserError(f"{where}: column {missing[0]!r} is missing or empty (required: {', '.join(REQUIRED)})")
 
     def integer(column, low=0):
         try:
@@ -217,15 +218,15 @@ def table_from_file(path) -> tuple[Table, dict]:
     if path.is_dir():
         path = path / "results.json"
     if not path.is_file():
-        raise FileNotFoundError(f"no results file at {path}: pass a results.json or a CSV of networks")
+        raise MissingFile(f"no results file at {path}: pass a results.json or a CSV of networks")
     text = path.read_text(encoding="utf-8")
     if path.suffix.lower() == ".json":
         try:
             doc = json.loads(text)
         except json.JSONDecodeError as e:
-            raise ValueError(f"{path} is not valid JSON ({e})") from None
+            raise UserError(f"{path} is not valid JSON ({e})") from None
         if not isinstance(doc, dict) or not isinstance(doc.get("runs"), list):
-            raise ValueError(f"{path} has no 'runs' list: is it a results.json written by repro's report?")
+            raise UserError(f"{path} has no 'runs' list: is it a results.json written by repro's report?")
         evidence = str(doc.get("profile") or path.stem)
         rows = [_parse_row(r if isinstance(r, dict) else {}, f"{path}: runs[{i}]", evidence)
                 for i, r in enumerate(doc["runs"])]
@@ -235,9 +236,9 @@ def table_from_file(path) -> tuple[Table, dict]:
         reader = csv.DictReader(text.splitlines())
         absent = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
         if absent:
-            raise ValueError(f"{path}: no column {absent[0]!r} in the header (required: {', '.join(REQUIRED)})")
+            raise UserError(f"{path}: no column {absent[0]!r} in the header (required: {', '.join(REQUIRED)})")
         rows = [_parse_row(r, f"{path}: row {i} (line {i + 1})", path.stem) for i, r in enumerate(reader, 1)]
         header, curves = {}, {}
     if not rows:
-        raise ValueError(f"{path} holds no networks")
+        raise UserError(f"{path} holds no networks")
     return Table(rows, curves), header

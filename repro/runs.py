@@ -10,6 +10,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+from repro.errors import UserError
 from repro.profiles import Profile
 from repro.split import Split
 
@@ -66,15 +67,15 @@ class RunSpec:
             if not isinstance(value, kind) or isinstance(value, bool):
                 raise TypeError(f"RunSpec {name} must be a {kind.__name__}, got {value!r}")
         if self.treatment not in TREATMENTS:
-            raise ValueError(f"unknown treatment {self.treatment!r}; choose one of {', '.join(TREATMENTS)}")
+            raise UserError(f"unknown treatment {self.treatment!r}; choose one of {', '.join(TREATMENTS)}")
         if self.target not in HALVES:
-            raise ValueError(f"target half must be 'A' or 'B', got {self.target!r}")
+            raise UserError(f"target half must be 'A' or 'B', got {self.target!r}")
         if self.treatment == "base" and self.n != 0:
-            raise ValueError(f"a base network transfers no layers: n must be 0, got {self.n}")
+            raise UserError(f"a base network transfers no layers: n must be 0, got {self.n}")
         if self.treatment != "base" and not 1 <= self.n <= MAX_LAYER:
-            raise ValueError(f"n must be in 1..{MAX_LAYER} for {self.treatment}, got {self.n}")
+            raise UserError(f"n must be in 1..{MAX_LAYER} for {self.treatment}, got {self.n}")
         if self.replicate < 0:
-            raise ValueError(f"replicate must be >= 0, got {self.replicate}")
+            raise UserError(f"replicate must be >= 0, got {self.replicate}")
         Split.parse(self.split)
 
     @property

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 
+from repro.errors import UserError
 from repro.execute import Outcome, schedule, train_group
 from repro.profiles import Profile
 from repro.runs import specs_for
@@ -50,10 +51,10 @@ def slurm_executor(store: Store, partition: str | None, minutes: int, cluster: s
     try:
         import submitit
     except ImportError:
-        raise ValueError("--executor slurm needs submitit: pip install 'repro[slurm]' (or pip install submitit)") \
+        raise UserError("--executor slurm needs submitit: pip install 'repro[slurm]' (or pip install submitit)") \
             from None
     if cluster is None and submitit.AutoExecutor.which() != "slurm":
-        raise ValueError("--executor slurm: no Slurm here (srun not found). Run it on a Slurm login node, or train "
+        raise UserError("--executor slurm: no Slurm here (srun not found). Run it on a Slurm login node, or train "
                          "on this machine with --gpus N or --workers N")
     executor = submitit.AutoExecutor(folder=store.root / "slurm", cluster=cluster)
     params = {"timeout_min": minutes, "gpus_per_node": 1, "cpus_per_task": CPUS_PER_JOB, "mem_gb": MEM_GB_PER_JOB,
@@ -107,7 +108,7 @@ def run_slurm(profile: Profile, needs, store: Store, *, data_root: str | None = 
               poll_seconds: float = 30.0) -> Outcome:
     """Train every run the needs call for that is not in the store yet, as Slurm jobs; wait for them all."""
     if minutes < 1:
-        raise ValueError(f"--slurm-time must be a positive number of minutes, got {minutes}")
+        raise UserError(f"--slurm-time must be a positive number of minutes, got {minutes}")
     executor = executor or slurm_executor(store, partition, minutes)
     backend = Slurm(executor, store, profile, data_root, gpus)
     return schedule(specs_for(profile, needs), store, backend, share=profile.share, progress=progress,

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from repro.errors import UserError
+
 FORMS = "'random:<seed>' (seed a non-negative integer, e.g. random:0) or 'natman'"
 MAX_SEED = 2**32 - 1  # numpy's legacy generator takes seeds up to this
 
@@ -29,9 +31,9 @@ class Split:
         if text.startswith("random:"):
             seed = text[len("random:"):]
             if not (seed.isascii() and seed.isdigit()) or int(seed) > MAX_SEED:
-                raise ValueError(f"bad split {text!r}: the seed must be an integer from 0 to 2**32 - 1; use {FORMS}")
+                raise UserError(f"bad split {text!r}: the seed must be an integer from 0 to 2**32 - 1; use {FORMS}")
             return cls("random", int(seed))
-        raise ValueError(f"unknown split {text!r}; use {FORMS}")
+        raise UserError(f"unknown split {text!r}; use {FORMS}")
 
     @classmethod
     def random(cls, seed: int) -> Split:

@@ -34,10 +34,11 @@ from filelock import FileLock, Timeout
 from safetensors.torch import load, load_file, save_file
 
 from repro.files import atomic_write, sha256_file
+from repro.errors import UserError
 from repro.runs import RunSpec, canonical
 
 
-class StoreError(Exception):
+class StoreError(UserError):
     """The store cannot be read or written. The message names the path and what to do."""
 
 

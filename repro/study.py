@@ -1,8 +1,10 @@
-"""A study session: plan the runs some claims need, execute what is missing, read back the results table.
+"""The study API: open a study from options, train what is missing, judge the claims, write the report.
 
-Shared by the `repro` command and the pytest plugin, so both train and report the same way. A claim whose
-runs are not all finished (a study stopped half way, one run with --claims, natural/man-made runs a dataset
-cannot have) is not judged on what is there: `settle` makes its verdict inconclusive and says what it waits for.
+The `repro` command (repro.cli) and the pytest plugin (repro.pytest_plugin) are thin adapters over it: each
+reads the options of `add_study_options` into a `StudyOptions`, and calls `check_options` (every option
+checked before anything is created or trained), `train_study` and `write_study_report`. A claim whose runs are
+not all finished (a study stopped half way, one run with --claims, natural/man-made runs a dataset cannot
+have) is not judged on what is there: `settle` makes its verdict inconclusive and says what it waits for.
 """
 from __future__ import annotations
 
@@ -10,13 +12,92 @@ import dataclasses
 import os
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from repro.execute import Outcome, execute
-from repro.profiles import Profile, get_profile
-from repro.results import Table, table_from_store
+from repro.errors import UserError
+from repro.profiles import PROFILES, Profile, get_profile
 from repro.runs import Need, RunSpec, specs_for
-from repro.stats import Verdict
-from repro.store import Store
+
+if TYPE_CHECKING:  # these import torch: loaded when a study is trained or read, not to check its options
+    from repro.execute import Outcome
+    from repro.results import Table
+    from repro.stats import Verdict
+    from repro.store import Store
+
+# The options of a study, shared by `repro plan|run|report` and pytest (there prefixed: --repro-profile, ...):
+# (option, StudyOptions field, keyword arguments of argparse's and pytest's addoption).
+OPTIONS = [
+    ("profile", "profile", dict(default=None, help=f"profile: {', '.join(PROFILES)} (pytest: from -m by default)")),
+    ("gpus", "gpus", dict(type=int, default=0, help="train on N GPUs, one worker process per GPU")),
+    ("workers", "workers", dict(type=int, default=None, help="train with N CPU worker processes (default: this "
+                                                             "machine's cores // recipe.cpu_threads)")),
+    ("store", "store", dict(default=None, help="run store folder (default: $REPRO_STORE or ~/.cache/repro/store)")),
+    ("dataset", "dataset", dict(default=None, help="override the profile's dataset (e.g. folder:PATH)")),
+    ("data-root", "data_root", dict(default=None, help="where the dataset is (default: $REPRO_DATA)")),
+    ("set", "sets", dict(action="append", default=[], metavar="FIELD=VALUE", help="override a profile field")),
+    ("natman", "natman", dict(default=None, metavar="FILE",
+                              help="the natural/man-made split of a dataset without one: the natural class names, "
+                                   "one a line (or two columns: name, natural|man-made)")),
+    ("report-dir", "report_dir", dict(default=None, help="write DIR/index.html and DIR/results.json")),
+    ("executor", "executor", dict(default="local", choices=["local", "slurm"],
+                                  help="where to train (slurm: via submitit)")),
+    ("slurm-partition", "slurm_partition", dict(default=None, help="Slurm partition (with --executor slurm)")),
+    ("slurm-time", "slurm_time", dict(type=int, default=24 * 60, help="Slurm time limit per job in minutes")),
+]
+
+
+def add_study_options(add, prefix: str = "") -> None:
+    """Add the study's options with `add` (argparse's add_argument or pytest's addoption), each named
+    --{prefix}{option} and stored under that name with '_' for '-'."""
+    for option, _, kwargs in OPTIONS:
+        add(f"--{prefix}{option}", dest=f"{prefix}{option}".replace("-", "_"), **kwargs)
+
+
+@dataclass(frozen=True)
+class StudyOptions:
+    """What a study session is asked for (the options of `add_study_options`)."""
+
+    profile: str | None = None
+    gpus: int = 0
+    workers: int | None = None
+    store: str | None = None
+    dataset: str | None = None
+    data_root: str | None = None
+    sets: tuple[str, ...] = ()
+    natman: str | None = None
+    report_dir: str | None = None
+    executor: str = "local"
+    slurm_partition: str | None = None
+    slurm_time: int = 24 * 60
+
+    @classmethod
+    def read(cls, get, prefix: str = "") -> "StudyOptions":
+        """The options as `get(dest)` gives them (argparse: getattr on the namespace; pytest: getoption)."""
+        values = {name: get(f"{prefix}{option}".replace("-", "_")) for option, name, _ in OPTIONS}
+        return cls(**{**values, "sets": tuple(values["sets"] or ())})
+
+
+def check_options(options: StudyOptions, trains: bool = True) -> Profile:
+    """The profile the options ask for, after checking every option (a UserError names the first bad one).
+    Creates nothing: a command that cannot run leaves no store behind. `trains`: False for a plan, whose
+    --gpus N is the machine it projects for, not this one."""
+    if not options.profile:
+        raise UserError(f"--profile is required: one of {', '.join(PROFILES)}")
+    check_devices(options.gpus, options.workers, here=trains and options.executor == "local")
+    return resolve_profile(options.profile, options.dataset, list(options.sets), options.natman)
+
+
+def check_devices(gpus: int, workers: int | None, here: bool = True) -> None:
+    """`--gpus` and `--workers`: each valid (repro.execute.check_gpus: the one rule for GPUs, counted only
+    when they are this machine's), and not both."""
+    if workers is not None and workers < 1:
+        raise UserError(f"--workers must be at least 1, got {workers}")
+    if gpus and workers is not None and workers > 1:
+        raise UserError("use either --gpus N (one worker per GPU) or --workers N (CPU workers), not both")
+    if gpus:
+        from repro.execute import check_gpus  # imports torch: only when GPUs are asked for
+
+        check_gpus(gpus, here)
 
 
 @dataclass
@@ -60,7 +141,7 @@ def all_needs(claim_ids: list[str] | None = None) -> list[Need]:
     known = {c.ID: c for c in CLAIMS}
     unknown = [c for c in claim_ids or [] if c not in known]
     if unknown:
-        raise ValueError(f"unknown claim {unknown[0]!r}; choose from {', '.join(known)}")
+        raise UserError(f"unknown claim {unknown[0]!r}; choose from {', '.join(known)}")
     chosen = [known[c] for c in claim_ids] if claim_ids else list(known.values())
     needs: list[Need] = []
     for claim in chosen:
@@ -106,6 +187,9 @@ def plan(profile: Profile, needs: list[Need], store: Store, data_root: str | Non
 def read_study(profile: Profile, needs: list[Need], store: Store, outcome: Outcome | None = None, *,
                data_root: str | None = None, started: float | None = None) -> Study:
     """The study of `needs` as the store holds it now (nothing is trained)."""
+    from repro.execute import Outcome
+    from repro.results import table_from_store
+
     needs, left_out = plannable(profile, needs, data_root)
     specs = specs_for(profile, needs)
     outcome = outcome or Outcome()
@@ -128,18 +212,55 @@ def default_workers(profile: Profile) -> int:
     return max(1, machine_cores() // profile.recipe.cpu_threads)
 
 
-def run_study(profile: Profile, needs: list[Need], store: Store, *, data_root: str | None = None,
-              workers: int | None = None, gpus: int = 0, progress: bool = True,
-              report_needs: list[Need] | None = None) -> Study:
-    """Train what `needs` call for and is missing; the study of `report_needs` (default: `needs`), whose runs
-    outside `needs` are read from the store if finished there and listed as missing if not."""
+def train_study(options: StudyOptions, needs: list[Need], *, profile: Profile | None = None, progress: bool = True,
+                report_needs: list[Need] | None = None) -> Study:
+    """Train what `needs` call for and the store lacks, on this machine or as Slurm jobs (--executor slurm);
+    the study of `report_needs` (default: `needs`), whose runs outside `needs` are read from the store if
+    finished there and listed as missing if not. `profile`: check_options(options), when already checked."""
+    from repro.store import Store
+
     started = time.time()
-    if workers is None:
-        workers = 1 if gpus else default_workers(profile)
-    trainable, _ = plannable(profile, needs, data_root)
-    outcome = execute(specs_for(profile, trainable), profile, store, data_root=data_root, workers=workers,
-                      gpus=gpus, progress=progress)
-    return read_study(profile, report_needs or needs, store, outcome, data_root=data_root, started=started)
+    profile = profile or check_options(options)
+    store = Store(options.store)
+    trainable, _ = plannable(profile, needs, options.data_root)
+    if options.executor == "slurm":
+        from repro.slurm import run_slurm
+
+        outcome = run_slurm(profile, trainable, store, data_root=options.data_root,
+                            partition=options.slurm_partition, minutes=options.slurm_time, gpus=options.gpus,
+                            progress=progress)
+    else:
+        from repro.execute import execute
+
+        workers = options.workers or (1 if options.gpus else default_workers(profile))
+        outcome = execute(specs_for(profile, trainable), profile, store, data_root=options.data_root,
+                          workers=workers, gpus=options.gpus, progress=progress)
+    return read_study(profile, report_needs or needs, store, outcome, data_root=options.data_root, started=started)
+
+
+def judge(study: Study) -> list[Verdict]:
+    """Every claim's verdict on the study's runs, settled (inconclusive where it waits for runs)."""
+    from repro.claims import evaluate_all
+
+    return [settle(v, study) for v in evaluate_all(study.table)]
+
+
+def write_study_report(out, verdicts: list[Verdict], command: str, study: Study | None = None,
+                       wall_seconds: float | None = None) -> tuple:
+    """Write out/index.html and out/results.json: the verdicts on the study's runs, or, without a study, on
+    the original study's numbers. Returns the two paths."""
+    from repro.report import session_info, write_report
+
+    if study is None:
+        from repro.paper import original_table
+
+        session = session_info(command, None, wall_seconds or 0.0)
+        return write_report(out, profile_name="original", table=original_table(), verdicts=verdicts,
+                            session=session)
+    session = session_info(command, study.profile, study.wall_seconds if wall_seconds is None else wall_seconds,
+                           cached=len(study.outcome.cached), trained=len(study.outcome.trained))
+    return write_report(out, profile_name=study.profile.name, table=study.table, verdicts=verdicts,
+                        session=session, missing=study.missing)
 
 
 def settle(verdict: Verdict, study: Study) -> Verdict:

@@ -178,3 +178,22 @@ def test_the_real_command_exits_2_with_one_line_and_no_traceback(tmp_path):
     assert done.stderr.strip() == ("repro: error: unknown profile 'tiny'; choose one of: "
                                    "smoke, cpu, cpu-quick, gpu, gpu-wide, paper, paper-fast")
     assert not (tmp_path / "store").exists()  # nothing created for a command that cannot run
+
+
+# ---- what is a user error, and what is a bug -----------------------------------------------------------------
+def test_a_missing_results_file_is_a_user_error(tmp_path, capsys):
+    missing = tmp_path / "nowhere" / "results.json"
+    assert main(["compare", str(missing), str(missing)]) == 2
+    assert capsys.readouterr().err.strip() == (f"repro: error: no results file at {missing}: pass a report folder or "
+                                               "its results.json")
+
+
+def test_a_bug_keeps_its_traceback_instead_of_passing_for_bad_input(monkeypatch):
+    import repro.cli
+
+    def broken(args):
+        raise ValueError("an internal invariant failed")  # a ValueError that no user input caused
+
+    monkeypatch.setitem(repro.cli.COMMANDS, "status", broken)
+    with pytest.raises(ValueError, match="an internal invariant failed"):
+        main(["status"])

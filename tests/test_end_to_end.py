@@ -10,10 +10,8 @@ import pytest
 
 from repro.claims import CLAIMS, evaluate_all
 from repro.cli import main
-from repro.study import all_needs
 
-pytestmark = pytest.mark.smoke
-NEEDS = all_needs()
+pytestmark = [pytest.mark.smoke, pytest.mark.claim(*CLAIMS)]  # the `study` fixture trains every claim's runs
 
 
 def test_the_smoke_sweep_trains_every_network_the_claims_need(study):
@@ -83,16 +81,52 @@ def test_a_pytest_session_shows_its_training_progress_although_pytest_captures_o
 
     from tests.test_reliability import environment
 
+    (tmp_path / "my_claim.py").write_text("from repro.runs import Need\n\nNEEDS = [Need('random', 'BnB')]\n")
     (tmp_path / "test_needs_a_study.py").write_text(
-        "from repro.runs import Need\n\n"
-        "NEEDS = [Need('random', 'BnB')]\n\n\n"
+        "import pytest\n\n"
+        "import my_claim\n\n\n"
+        "@pytest.mark.claim(my_claim)\n"
         "def test_trains_what_it_needs(study):\n"
         "    assert len(study.table) == len(study.specs) == 3  # both bases, BnB n=1\n")
     sets = ["replicates=1", "layers=1", "recipe.epochs=1"]
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "test_needs_a_study.py", "-p", "no:cacheprovider",
-         "--store", str(tmp_path / "store"), *[a for s in sets for a in ("--set", s)]],
+         "--repro-store", str(tmp_path / "store"), *[a for s in sets for a in ("--repro-set", s)]],
         cwd=tmp_path, env=environment(tmp_path), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     progress = [line for line in result.stderr.splitlines() if line.startswith("[repro] runs")]
     assert progress[0].startswith("[repro] runs 0/3 done") and progress[-1].startswith("[repro] runs 3/3 done")
+
+
+def test_the_command_trains_on_slurm_through_the_same_study_api(tmp_path, capsys, monkeypatch):
+    """`repro run --executor slurm --gpus 2` on a login node without GPUs: the jobs train the runs (here, at
+    once, in this process); --gpus caps the jobs in flight and is not counted against this machine's GPUs."""
+    import repro.slurm
+
+    jobs = []
+
+    class Job:
+        def __init__(self, function):
+            self.job_id, self.function = len(jobs), function
+
+        def done(self):
+            return True
+
+        def result(self):
+            return self.function()
+
+    class Executor:
+        folder = tmp_path / "slurm"
+
+        def submit(self, function):
+            jobs.append(Job(function))
+            return jobs[-1]
+
+    monkeypatch.setattr(repro.slurm, "slurm_executor", lambda *args, **kwargs: Executor())
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    monkeypatch.setenv("REPRO_CACHE", str(tmp_path / "cache"))
+    sets = ["replicates=1", "layers=1", "natman=false", "recipe.epochs=1"]
+    assert main(["run", "--profile", "smoke", "--store", str(tmp_path / "store"), "--executor", "slurm", "--gpus", "2",
+                 "--claims", "early_layer_generality", "--quiet", *[a for s in sets for a in ("--set", s)]]) == 0
+    assert capsys.readouterr().out.startswith("repro: 4 trained, 0 cached")  # bases A, B; BnB, AnB n = 1
+    assert len(jobs) == 4

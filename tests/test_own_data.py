@@ -85,11 +85,11 @@ def test_a_natman_file_naming_a_class_the_dataset_lacks_is_refused_before_traini
 
 def test_the_pytest_plugin_takes_natman_too(tmp_path):
     (tmp_path / "test_natman_option.py").write_text(
-        "from repro.pytest_plugin import _profile\n\n\n"
+        "from repro.pytest_plugin import study_session\n\n\n"
         "def test_natman(request):\n"
-        "    print('NATURAL', ','.join(_profile(request.config).natural_classes))\n")
+        "    print('NATURAL', ','.join(study_session(request.config).profile.natural_classes))\n")
     result = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-s", "test_natman_option.py",
-                             "--natman", natman_file(tmp_path, "cat\ndog\n")], cwd=tmp_path,
+                             "--repro-natman", natman_file(tmp_path, "cat\ndog\n")], cwd=tmp_path,
                             env=environment(tmp_path), capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "NATURAL cat,dog" in result.stdout

@@ -11,6 +11,7 @@ from pathlib import Path
 from repro.data.base import (Dataset, DataError, ImageSet, first_per_class, ilsvrc_synsets, natural_flags,
                              reference_lines)
 from repro.data.splits import split_classes, task_data
+from repro.errors import UserError
 
 NAMES = "'synthetic', 'tiny-imagenet', 'imagenet' or 'folder:PATH'"
 
@@ -41,7 +42,7 @@ def load_dataset(name: str, *, root: str | None = None, image_size: int, num_cla
 
         dataset = load_folder(resolve_root(name, root), image_size, progress)
     else:
-        raise ValueError(f"unknown dataset {name!r}; use {NAMES}")
+        raise UserError(f"unknown dataset {name!r}; use {NAMES}")
     dataset.train = first_per_class(dataset.train, train_per_class)
     dataset.val = first_per_class(dataset.val, val_per_class)
     return dataset
@@ -53,10 +54,10 @@ def resolve_root(name: str, root: str | None = None) -> Path | None:
         return None
     if name.startswith("folder:"):
         if not name[len("folder:"):]:
-            raise ValueError("folder datasets are named folder:PATH, with PATH the folder holding train/ and val/")
+            raise UserError("folder datasets are named folder:PATH, with PATH the folder holding train/ and val/")
         return Path(name[len("folder:"):]).expanduser()
     if name not in ("tiny-imagenet", "imagenet"):
-        raise ValueError(f"unknown dataset {name!r}; use {NAMES}")
+        raise UserError(f"unknown dataset {name!r}; use {NAMES}")
     if root:
         return Path(root).expanduser()
     return Path(os.environ["REPRO_DATA"]).expanduser() if os.environ.get("REPRO_DATA") else None
@@ -81,7 +82,7 @@ def dataset_classes(name: str, root: str | None = None, *, num_classes: int = 8)
 
         classes = folder_classes(resolve_root(name, root))
     else:
-        raise ValueError(f"unknown dataset {name!r}; use {NAMES}")
+        raise UserError(f"unknown dataset {name!r}; use {NAMES}")
     return classes, natural_flags(classes)
 
 

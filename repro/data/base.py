@@ -5,8 +5,10 @@ from dataclasses import dataclass, field
 
 import torch
 
+from repro.errors import UserError
 
-class DataError(Exception):
+
+class DataError(UserError):
     """A dataset is missing, malformed or corrupt. The message names the path and what to do."""
 
 

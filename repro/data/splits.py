@@ -16,6 +16,7 @@ import numpy as np
 
 from repro.data.base import Dataset, ImageSet
 from repro.split import Split
+from repro.errors import UserError
 
 NO_NATMAN = "this dataset has no natural/man-made labels; pass --natman FILE"
 NATMAN_FILE = ("one class name per line (the natural classes; every other class is man-made), or two columns: "
@@ -29,22 +30,22 @@ def read_natman_file(path) -> tuple[str, ...]:
     try:
         text = path.read_text()
     except OSError as e:
-        raise ValueError(f"cannot read the --natman file {path}: {e.strerror or e}") from None
+        raise UserError(f"cannot read the --natman file {path}: {e.strerror or e}") from None
     natural, seen = [], set()
     for number, raw in enumerate(text.splitlines(), 1):
         fields = raw.split("#", 1)[0].replace(",", " ").split()
         if not fields:
             continue
         if len(fields) > 2 or (len(fields) == 2 and fields[1].lower() not in NATURAL_WORDS):
-            raise ValueError(f"{path}, line {number}: {raw.strip()!r} is not a class name, nor a class name and "
+            raise UserError(f"{path}, line {number}: {raw.strip()!r} is not a class name, nor a class name and "
                              f"'natural' or 'man-made'. The file holds {NATMAN_FILE}.")
         if fields[0] in seen:
-            raise ValueError(f"{path}, line {number}: class {fields[0]!r} is listed twice")
+            raise UserError(f"{path}, line {number}: class {fields[0]!r} is listed twice")
         seen.add(fields[0])
         if len(fields) == 1 or NATURAL_WORDS[fields[1].lower()]:
             natural.append(fields[0])
     if not seen:
-        raise ValueError(f"the --natman file {path} names no class. It holds {NATMAN_FILE}.")
+        raise UserError(f"the --natman file {path} names no class. It holds {NATMAN_FILE}.")
     return tuple(natural)
 
 
@@ -52,7 +53,7 @@ def natural_from_names(classes: list[str], natural_classes) -> list[bool]:
     """Per class of a dataset: is it one of `natural_classes` (the names of a --natman file)?"""
     unknown = sorted(set(natural_classes) - set(classes))
     if unknown:
-        raise ValueError(f"the --natman file names {len(unknown)} class(es) this dataset does not have "
+        raise UserError(f"the --natman file names {len(unknown)} class(es) this dataset does not have "
                          f"({', '.join(unknown[:5])}); its classes are {', '.join(classes[:8])}"
                          f"{', ...' if len(classes) > 8 else ''}")
     chosen = set(natural_classes)
@@ -62,7 +63,7 @@ def natural_from_names(classes: list[str], natural_classes) -> list[bool]:
 def split_classes(split: str, num_classes: int, natural: list[bool] | None = None) -> dict[str, list[int]]:
     """{"A": [...], "B": [...]}: sorted original class indices of each half."""
     if num_classes < 2:
-        raise ValueError(f"a split needs at least 2 classes, got {num_classes}")
+        raise UserError(f"a split needs at least 2 classes, got {num_classes}")
     parsed = Split.parse(split)
     if parsed.is_random:
         draws = np.random.RandomState([parsed.seed]).choice(np.arange(num_classes), num_classes // 2, replace=False)
@@ -70,14 +71,14 @@ def split_classes(split: str, num_classes: int, natural: list[bool] | None = Non
         chosen = set(a)
         return {"A": a, "B": [c for c in range(num_classes) if c not in chosen]}
     if natural is None:
-        raise ValueError(f"the natman split needs natural/man-made labels: {NO_NATMAN} (its classes are "
+        raise UserError(f"the natman split needs natural/man-made labels: {NO_NATMAN} (its classes are "
                          f"not ILSVRC-2012 WordNet ids), or use a random:<seed> split")
     if len(natural) != num_classes:
         raise ValueError(f"natural has {len(natural)} flags for {num_classes} classes")
     halves = {"A": [c for c in range(num_classes) if natural[c]],
               "B": [c for c in range(num_classes) if not natural[c]]}
     if not halves["A"] or not halves["B"]:
-        raise ValueError(f"the natman split needs natural and man-made classes; this dataset has "
+        raise UserError(f"the natman split needs natural and man-made classes; this dataset has "
                          f"{len(halves['A'])} natural and {len(halves['B'])} man-made")
     return halves
 

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from repro.data.base import Dataset, ImageSet
+from repro.errors import UserError
 
 SLOTS = 5  # parts per class composition
 MAIN_FAMILY_SHARE = 0.8  # probability that a slot takes a part of its family's own kind
@@ -156,7 +157,7 @@ def _t(array: np.ndarray) -> torch.Tensor:
 def make_synthetic(num_classes: int, images_per_class: int, image_size: int, seed: int = 0) -> Dataset:
     """`images_per_class` training and max(4, images_per_class // 5) validation images per class."""
     if num_classes < 2 or images_per_class < 1 or image_size < 4:
-        raise ValueError(f"synthetic data needs num_classes >= 2, images_per_class >= 1 and image_size >= 4; "
+        raise UserError(f"synthetic data needs num_classes >= 2, images_per_class >= 1 and image_size >= 4; "
                          f"got {num_classes}, {images_per_class}, {image_size} (set them in the profile or with "
                          "--set num_classes=8 --set images_per_class=48)")
     classes = _compositions(num_classes, seed)

@@ -12,6 +12,7 @@ import json
 import math
 from pathlib import Path
 
+from repro.errors import MissingFile, UserError
 from repro.format import MISSING, signed
 from repro.report.schema import validate
 
@@ -24,12 +25,15 @@ def load_results(path) -> dict:
     if path.is_dir():
         path = path / "results.json"
     if not path.is_file():
-        raise FileNotFoundError(f"no results file at {path}: pass a report folder or its results.json")
+        raise MissingFile(f"no results file at {path}: pass a report folder or its results.json")
     try:
         doc = json.loads(path.read_text())
     except json.JSONDecodeError as e:
-        raise ValueError(f"{path} is not valid JSON ({e}); was it written by repro's report?") from None
-    validate(doc, name=str(path))
+        raise UserError(f"{path} is not valid JSON ({e}); was it written by repro's report?") from None
+    try:
+        validate(doc, name=str(path))
+    except ValueError as e:  # the user's file, not ours
+        raise UserError(str(e)) from None
     return doc
 
 
