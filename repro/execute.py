@@ -65,7 +65,21 @@ def load_task(spec: RunSpec, data_root: str | None, progress: bool = False) -> T
 
 
 def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    from repro.numerics import default_device
+
+    return default_device()
+
+
+def planned_device(spec: RunSpec, device: str | None = None) -> str:
+    """The device a run was planned for (its key says which), or `device` if that is of the same type: a
+    run planned for a GPU is not trained on the CPU under its key, nor the other way round."""
+    planned = spec.cfg.get("numerics", {}).get("device") or default_device()
+    if device is None:
+        return planned
+    if torch.device(device).type != planned:
+        raise ValueError(f"{spec.label} was planned for {planned} (its key {spec.key} says so) but would train on "
+                         f"{device}; plan it for {device} (--set device={torch.device(device).type})")
+    return device
 
 
 def train_group(specs: list[RunSpec], store_root: str, profile: Profile, data_root: str | None = None,
@@ -88,12 +102,14 @@ def train_group(specs: list[RunSpec], store_root: str, profile: Profile, data_ro
     try:
         if not mine:
             return {"trained": [], "diverged": [], "elsewhere": elsewhere}
-        device = device or default_device()
+        device = planned_device(mine[0], device)
         arch = Arch(**{**mine[0].cfg["arch"], "widths": tuple(mine[0].cfg["arch"]["widths"])})
         recipe = Recipe(**{**mine[0].cfg["recipe"], "lr_steps": tuple(mine[0].cfg["recipe"]["lr_steps"])})
         task = load_task(mine[0], data_root)
         parents = {s.parent.key: store.weights(s.parent) for s in mine if s.parent}
+        precision = mine[0].cfg.get("numerics", {}).get("precision")  # as planned (None: a spec of before)
         group = Group.build(mine, task, parents, arch=arch, recipe=recipe, device=device, bf16=profile.bf16,
+                            autocast=None if precision is None else precision == "bf16",
                             channels_last=profile.channels_last, store=store,
                             checkpoint_every=profile.checkpoint_every, divergence_loss=profile.divergence_loss,
                             compile=profile.compile, deterministic=profile.deterministic,
