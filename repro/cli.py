@@ -105,28 +105,33 @@ def _study_setup(args):
         raise ValueError(f"--profile is required: one of {', '.join(PROFILES)}")
     check_counts(args.gpus, args.workers)
     profile = resolve_profile(args.profile, args.dataset, args.set, args.natman)
+    if args.executor == "slurm" and not profile.device:  # Slurm jobs train on a GPU: keys planned for one
+        profile = profile.override(["device=cuda"])
     needs = all_needs(args.claims.split(",") if args.claims else None)
     return profile, needs, Store(args.store)
 
 
 def cmd_plan(args) -> int:
-    from repro.schedule import projection
+    from repro.schedule import plan_projection
     from repro.study import plan
 
     profile, needs, store = _study_setup(args)
     p = plan(profile, needs, store, args.data_root)
-    projected = projection(profile, p["specs"], max(1, args.gpus))
+    projected = plan_projection(profile, p["specs"], gpus=args.gpus, workers=args.workers)
     if args.json:
         out = {k: v for k, v in p.items() if k != "specs"}
-        out.update(projected_hours=projected.pop("projected_hours"), projection=projected)
+        out.update(projected_hours=projected.pop("projected_hours"), precision=projected["precision"],
+                   projection=projected)
         out["runs_detail"] = [{"key": s.key, "label": s.label, "cached": store.is_done(s)} for s in p["specs"]]
         print(json.dumps(out, indent=1))
     else:
         print(f"profile {p['profile']} on {p['dataset']}: {p['runs']} runs, {p['cached']} cached, "
               f"{p['to_train']} to train (store {store.root})")
         if projected["projected_hours"] is not None:
-            print(f"projected on {projected['gpus']} GPU(s): {projected['projected_hours']:.2f} h, simulated with "
-                  f"step times from {projected['measurement']}")
+            where = f"{projected['workers']} CPU worker(s)" if projected["device"] == "cpu" else \
+                f"{projected['gpus']} GPU(s)"
+            print(f"projected on {where}: {projected['projected_hours']:.2f} h in {projected['precision']}, "
+                  f"simulated with step times: {projected['measurement']}")
         for family, why in p["left_out"].items():
             print(f"  no {'natural/man-made' if family == 'natman' else family} runs: {why}")
         for s in p["specs"]:
@@ -143,6 +148,12 @@ def _train(args, report_needs=None):
 
         run_slurm(profile, plannable(profile, needs, args.data_root)[0], store, data_root=args.data_root,
                   partition=args.slurm_partition, minutes=args.slurm_time, gpus=args.gpus)
+    else:  # the time, told before the first network trains (repro.schedule.tell_projection)
+        from repro.schedule import tell_projection
+        from repro.runs import specs_for
+
+        tell_projection(profile, specs_for(profile, plannable(profile, needs, args.data_root)[0]), store,
+                        gpus=args.gpus, workers=args.workers, quicker="--profile cpu-quick")
     study = run_study(profile, needs, store, data_root=args.data_root, workers=args.workers, gpus=args.gpus,
                       progress=not args.quiet, report_needs=report_needs)
     o = study.outcome

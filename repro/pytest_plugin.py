@@ -81,8 +81,11 @@ def pytest_configure(config):
 def _profile(config):
     from repro.study import resolve_profile
 
-    return resolve_profile(_profile_name(config), config.getoption("dataset"), config.getoption("set"),
-                           config.getoption("natman"))
+    profile = resolve_profile(_profile_name(config), config.getoption("dataset"), config.getoption("set"),
+                              config.getoption("natman"))
+    if config.getoption("executor") == "slurm" and not profile.device:  # Slurm jobs train on a GPU
+        profile = profile.override(["device=cuda"])
+    return profile
 
 
 @contextlib.contextmanager
@@ -130,6 +133,12 @@ def study(request):
             # pytest captures what tests write; the progress of a long training session must reach the terminal
             capture = config.pluginmanager.getplugin("capturemanager")
             with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+                if config.getoption("executor") != "slurm":  # the time, told before the first network trains
+                    from repro.schedule import tell_projection
+
+                    tell_projection(profile, specs_for(profile, plannable(profile, needs, data_root)[0]), store,
+                                    gpus=config.getoption("gpus"), workers=config.getoption("workers"),
+                                    quicker="--repro-profile cpu-quick")
                 state["study"] = run_study(profile, needs, store, data_root=data_root,
                                            workers=config.getoption("workers"), gpus=config.getoption("gpus"),
                                            progress=True)
