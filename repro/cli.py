@@ -191,7 +191,7 @@ def cmd_report(args) -> int:
     study = _train(args, report_needs=all_needs())  # every claim is reported: --claims chooses what to train
     verdicts = [settle(v, study) for v in evaluate_all(study.table)]
     session = session_info(reproduce_command(), study.profile, study.wall_seconds,
-                           cached=len(study.outcome.cached), trained=len(study.outcome.trained))
+                           cached=len(study.outcome.cached), trained=len(study.outcome.trained), study=study)
     html, _ = write_report(out, profile_name=study.profile.name, table=study.table, verdicts=verdicts,
                            session=session, missing=study.missing)
     print(verdict_table(verdicts, str(html)))

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from repro import numerics
 from repro.profiles import Arch, Profile, Recipe
 from repro.runs import RunSpec, groups
 from repro.store import Store
@@ -117,7 +118,12 @@ def train_group(specs: list[RunSpec], store_root: str, profile: Profile, data_ro
         for spec in mine:
             store.append_log(spec, f"{time.strftime('%F %T')} start {spec.label} in a group of {len(mine)} "
                                    f"on {device}, {group.total} iterations")
+        started = time.time()
         results = group.run(progress)
+        # provenance of each run: when it trained, and on which CPU arithmetic (repro compare names differences)
+        trained = {"started": started, "finished": time.time(), "cpu": numerics.provenance(),
+                   "precision": "bf16" if group.autocast else "fp32"}
+        results = [{**metrics, **trained} for metrics in results]
         for spec, member, metrics in zip(mine, group.members, results):
             store.save_result(spec, member.net.state_dict(), metrics)
             store.append_log(spec, f"{time.strftime('%F %T')} finished: top1 {metrics['top1']:.4f}"

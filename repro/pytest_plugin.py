@@ -259,7 +259,7 @@ def _write_reports(config, state) -> list[str]:
             out = default_report_dir(evidence)
         if ours:
             session = session_info(command, study.profile, time.time() - state["started"],
-                                   cached=len(study.outcome.cached), trained=len(study.outcome.trained))
+                                   cached=len(study.outcome.cached), trained=len(study.outcome.trained), study=study)
             html, js = write_report(out, profile_name=evidence, table=study.table, verdicts=verdicts,
                                     session=session, missing=study.missing)
         else:
