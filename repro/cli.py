@@ -63,7 +63,8 @@ def _parser() -> argparse.ArgumentParser:
         if name == "report":
             s.add_argument("--results", default=None, metavar="FILE",
                            help="judge the networks of a results.json or CSV (columns: README) instead of training")
-    s = sub.add_parser("compare", help="how two sessions' results differ, claim by claim")
+    s = sub.add_parser("compare", help="how two sessions' results (or run stores) differ, claim by claim and "
+                                       "network by network")
     s.add_argument("a")
     s.add_argument("b")
     s = sub.add_parser("status", help="what the run store holds")
@@ -229,9 +230,9 @@ def _report_results(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from repro.report.compare import compare, format_comparison, load_results
+    from repro.report.compare import comparison_text, load_results
 
-    print(format_comparison(compare(load_results(args.a), load_results(args.b))))
+    print(comparison_text(load_results(args.a), load_results(args.b)))
     return 0
 
 

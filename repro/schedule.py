@@ -256,7 +256,9 @@ def tell_projection(profile: Profile, specs: list[RunSpec], store, *, gpus: int 
         return out
     where = (f"{out['workers']} CPU worker{'s' if out['workers'] > 1 else ''}" if out["device"] == "cpu"
              else f"{out['gpus']} GPU{'s' if out['gpus'] > 1 else ''}")
-    stream.write(f"[repro] {len(todo)} networks to train: projected {hours * 60:.0f} min on {where}, "
+    from repro.format import duration
+
+    stream.write(f"[repro] {len(todo)} networks to train: projected {duration(hours * 3600)} on {where}, "
                  f"{out['precision']} (cost model of repro.schedule, step times {out['measurement']})\n")
     if out["device"] == "cpu" and hours > 1 and profile.name != "cpu-quick":
         stream.write(f"[repro] that is over an hour: for a quicker first look use {quicker}\n")
