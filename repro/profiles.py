@@ -50,8 +50,10 @@ class Recipe:
     evals: int = 10  # validation tests over the run, evenly spaced
     top_k: int = 3  # the paper's metric: mean of the k highest tests
     label_smoothing: float = 0.0
-    # bf16 autocast on the CPU as well (convs and linears in bf16, as on the GPU). It changes the numbers a
-    # network learns, so it is part of the recipe and the run key. Fast where the CPU has AVX512-BF16 or AMX.
+    # Ask for bf16 autocast on the CPU as well (convs and linears in bf16, as on the GPU). Off in every profile:
+    # fp32 is one computation on every CPU, and bf16 is emulated (about 10x slower) without AVX512-BF16 or AMX.
+    # Used only where the CPU kernels do bf16 natively, else fp32 with a warning; the run key holds the
+    # precision as used (repro.numerics), not this request.
     cpu_bf16: bool = False
     # Intra-op threads of each training process on the CPU. The order of a reduction's partial sums follows
     # the thread count, so it changes the numbers a network learns: fixed here (in the run key), and the
