@@ -148,10 +148,13 @@ def cpu_measurement(profile: Profile, specs: list[RunSpec], precision: str, refr
         start = time.perf_counter()
         timing = measure(profile, specs, precision)
         timing["seconds_to_measure"] = round(time.perf_counter() - start, 1)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        staged = path.with_suffix(f".{os.getpid()}.tmp")
-        staged.write_text(json.dumps({"identity": identity, "timing": timing}, indent=1))
-        staged.replace(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            staged = path.with_suffix(f".{os.getpid()}.tmp")
+            staged.write_text(json.dumps({"identity": identity, "timing": timing}, indent=1))
+            staged.replace(path)
+        except OSError as error:  # a read-only cache: measured again next time
+            source += f", not cached ({error.strerror})"
     else:
         source += f", cached in {path}"
     return {"source": source, "device": identity["cpu_model"], "torch": identity["torch"],
