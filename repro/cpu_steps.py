@@ -121,7 +121,7 @@ def measure(profile: Profile, specs: list[RunSpec], precision: str) -> dict:
             parents = {s.parent.key: parent_net.state_dict() for s in group if s.parent}
             big = Group.build(group, task, parents, **kw)
             measured = _timed(lambda i: big.step(i, big.members), 3)
-            timing["transfer_group"] = {"members": len(group), "step_ms": measured}
+            timing["transfer_group"] = {"members": len(group), "step_ms": round(measured, 1)}
             modelled, _ = step_ms(group, profile, timing)
             overhead = max(0.0, group_ms - network_ms)
             timing["transfer_scale"] = max(0.05, (measured - overhead) / (modelled - overhead))

@@ -180,7 +180,8 @@ def specs_for(profile: Profile, needs, device: str | None = None) -> list[RunSpe
     config = canonical(training_config(profile, device))
     # a --natman file changes the natural/man-made halves, so the key of those runs (only), and is given only
     # where a dataset has no labels of its own: every other study keeps its keys
-    natman_config = (canonical({**training_config(profile, device), "natural_classes": sorted(profile.natural_classes)})
+    natman_config = (canonical({**training_config(profile, device),
+                                "natural_classes": sorted(profile.natural_classes)})
                      if profile.natural_classes else config)
     specs: dict[str, RunSpec] = {}
 
