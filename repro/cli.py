@@ -36,7 +36,8 @@ def _parser() -> argparse.ArgumentParser:
         if name == "report":
             s.add_argument("--results", default=None, metavar="FILE",
                            help="judge the networks of a results.json or CSV (columns: README) instead of training")
-    s = sub.add_parser("compare", help="how two sessions' results differ, claim by claim")
+    s = sub.add_parser("compare", help="how two sessions' results (or run stores) differ, claim by claim and "
+                                       "network by network")
     s.add_argument("a")
     s.add_argument("b")
     s = sub.add_parser("status", help="what the run store holds")
@@ -71,25 +72,28 @@ def _claims(args) -> list:
 
 
 def cmd_plan(args) -> int:
-    from repro.schedule import projection
+    from repro.schedule import plan_projection
     from repro.store import Store
     from repro.study import check_options, plan
 
     profile = check_options(StudyOptions.read(lambda dest: getattr(args, dest)), trains=False)
     store = Store(args.store)
     p = plan(profile, _claims(args), store, args.data_root)
-    projected = projection(profile, p["specs"], max(1, args.gpus))
+    projected = plan_projection(profile, p["specs"], gpus=args.gpus, workers=args.workers)
     if args.json:
         out = {k: v for k, v in p.items() if k != "specs"}
-        out.update(projected_hours=projected.pop("projected_hours"), projection=projected)
+        out.update(projected_hours=projected.pop("projected_hours"), precision=projected["precision"],
+                   projection=projected)
         out["runs_detail"] = [{"key": s.key, "label": s.label, "cached": store.is_done(s)} for s in p["specs"]]
         print(json.dumps(out, indent=1))
     else:
         print(f"profile {p['profile']} on {p['dataset']}: {p['runs']} runs, {p['cached']} cached, "
               f"{p['to_train']} to train (store {store.root})")
         if projected["projected_hours"] is not None:
-            print(f"projected on {projected['gpus']} GPU(s): {projected['projected_hours']:.2f} h, simulated with "
-                  f"step times from {projected['measurement']}")
+            where = f"{projected['workers']} CPU worker(s)" if projected["device"] == "cpu" else \
+                f"{projected['gpus']} GPU(s)"
+            print(f"projected on {where}: {projected['projected_hours']:.2f} h in {projected['precision']}, "
+                  f"simulated with step times: {projected['measurement']}")
         for family, why in p["left_out"].items():
             print(f"  no {'natural/man-made' if family == 'natman' else family} runs: {why}")
         for s in p["specs"]:
@@ -172,9 +176,9 @@ def _report_results(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from repro.report.compare import compare, format_comparison, load_results
+    from repro.report.compare import comparison_text, load_results
 
-    print(format_comparison(compare(load_results(args.a), load_results(args.b))))
+    print(comparison_text(load_results(args.a), load_results(args.b)))
     return 0
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from repro import numerics
 from repro.errors import UserError
 from repro.profiles import Arch, Profile, Recipe
 from repro.runs import RunSpec, groups
@@ -66,7 +67,21 @@ def load_task(spec: RunSpec, data_root: str | None, progress: bool = False) -> T
 
 
 def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    from repro.numerics import default_device
+
+    return default_device()
+
+
+def planned_device(spec: RunSpec, device: str | None = None) -> str:
+    """The device a run was planned for (its key says which), or `device` if that is of the same type: a
+    run planned for a GPU is not trained on the CPU under its key, nor the other way round."""
+    planned = spec.cfg.get("numerics", {}).get("device") or default_device()
+    if device is None:
+        return planned
+    if torch.device(device).type != planned:
+        raise ValueError(f"{spec.label} was planned for {planned} (its key {spec.key} says so) but would train on "
+                         f"{device}; plan it for {device} (--set device={torch.device(device).type})")
+    return device
 
 
 def train_group(specs: list[RunSpec], store_root: str, profile: Profile, data_root: str | None = None,
@@ -89,12 +104,14 @@ def train_group(specs: list[RunSpec], store_root: str, profile: Profile, data_ro
     try:
         if not mine:
             return {"trained": [], "diverged": [], "elsewhere": elsewhere}
-        device = device or default_device()
+        device = planned_device(mine[0], device)
         arch = Arch(**{**mine[0].cfg["arch"], "widths": tuple(mine[0].cfg["arch"]["widths"])})
         recipe = Recipe(**{**mine[0].cfg["recipe"], "lr_steps": tuple(mine[0].cfg["recipe"]["lr_steps"])})
         task = load_task(mine[0], data_root)
         parents = {s.parent.key: store.weights(s.parent) for s in mine if s.parent}
+        precision = mine[0].cfg.get("numerics", {}).get("precision")  # as planned (None: a spec of before)
         group = Group.build(mine, task, parents, arch=arch, recipe=recipe, device=device, bf16=profile.bf16,
+                            autocast=None if precision is None else precision == "bf16",
                             channels_last=profile.channels_last, store=store,
                             checkpoint_every=profile.checkpoint_every, divergence_loss=profile.divergence_loss,
                             compile=profile.compile, deterministic=profile.deterministic,
@@ -102,7 +119,12 @@ def train_group(specs: list[RunSpec], store_root: str, profile: Profile, data_ro
         for spec in mine:
             store.append_log(spec, f"{time.strftime('%F %T')} start {spec.label} in a group of {len(mine)} "
                                    f"on {device}, {group.total} iterations")
+        started = time.time()
         results = group.run(progress)
+        # provenance of each run: when it trained, and on which CPU arithmetic (repro compare names differences)
+        trained = {"started": started, "finished": time.time(), "cpu": numerics.provenance(),
+                   "precision": "bf16" if group.autocast else "fp32"}
+        results = [{**metrics, **trained} for metrics in results]
         for spec, member, metrics in zip(mine, group.members, results):
             store.save_result(spec, member.net.state_dict(), metrics)
             store.append_log(spec, f"{time.strftime('%F %T')} finished: top1 {metrics['top1']:.4f}"

@@ -211,7 +211,8 @@ def study(request):
         capture = config.pluginmanager.getplugin("capturemanager")
         with _one_worker_trains(config, state), \
                 capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
-            state.study = train_study(state.options, state.needs, profile=state.profile, progress=True)
+            state.study = train_study(state.options, state.needs, profile=state.profile, progress=True,
+                                          quicker="--repro-profile cpu-quick")
     return state.study
 
 

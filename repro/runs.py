@@ -30,17 +30,25 @@ def stable_seed(*parts) -> int:
     return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
 
 
-def training_config(profile: Profile) -> dict:
-    """The profile fields that change what a network learns (and so belong in its key)."""
+def training_config(profile: Profile, device: str | None = None) -> dict:
+    """The profile fields that change what a network learns (and so belong in its key), with the numerics as
+    used on `device` (default: where this machine trains, repro.numerics.training_device): device type,
+    precision, memory format, compile, divergence threshold. So a CPU and a GPU run of one spec, or bf16 and
+    fp32, have different keys, and one key is one computation (on another CPU: other rounding only)."""
+    from repro.numerics import numerics, training_device
+
+    recipe = dataclasses.asdict(profile.recipe)
+    del recipe["cpu_bf16"]  # a request; what is used is numerics' precision
     config = {
         "dataset": profile.dataset,
         "image_size": profile.image_size,
         "arch": dataclasses.asdict(profile.arch),
-        "recipe": dataclasses.asdict(profile.recipe),
+        "recipe": recipe,
         "num_classes": profile.num_classes,
         "images_per_class": profile.images_per_class,
         "train_per_class": profile.train_per_class,
         "val_per_class": profile.val_per_class,
+        "numerics": numerics(profile, device or training_device(profile)),
     }
     if not profile.deterministic:  # only when opted out: the keys of deterministic runs stay what they were
         config["nondeterministic"] = True
@@ -163,16 +171,17 @@ class Need:
             raise ValueError(f"unknown treatment {self.treatment!r}")
 
 
-def specs_for(profile: Profile, needs) -> list[RunSpec]:
+def specs_for(profile: Profile, needs, device: str | None = None) -> list[RunSpec]:
     """Every RunSpec the needs call for at this profile, bases included, in dependency order.
 
     Random splits: transfers target half B (as the paper's Figure 2), bases of both halves.
     Natural/man-made: transfers and the random control target both halves (natural->man-made and back).
     """
-    config = canonical(training_config(profile))
+    config = canonical(training_config(profile, device))
     # a --natman file changes the natural/man-made halves, so the key of those runs (only), and is given only
     # where a dataset has no labels of its own: every other study keeps its keys
-    natman_config = (canonical({**training_config(profile), "natural_classes": sorted(profile.natural_classes)})
+    natman_config = (canonical({**training_config(profile, device),
+                                "natural_classes": sorted(profile.natural_classes)})
                      if profile.natural_classes else config)
     specs: dict[str, RunSpec] = {}
 

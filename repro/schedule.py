@@ -18,7 +18,12 @@ the others to the step of a BnB 1-7 sub-group (`fit_member_overhead_step`). Each
 validation set. Not modelled: decoding ILSVRC-2012 (the input pipeline is assumed to
 keep up), the start-up of a group (data loading, warm-up), checkpoint writes.
 
-The step times come from benchmarks/gpu_check_h200.json (an H200, eager, bf16, deterministic, batch 256, measured
+On the CPU (`plan_projection`: no GPU, or `--set device=cpu`) the step times are measured on the machine itself
+before anything trains, a few steps of each kind of group (repro.cpu_steps, cached per machine), and the
+schedule is simulated on cores // recipe.cpu_threads workers that keep each target's group whole, as the CPU
+worker pool does.
+
+The GPU step times come from benchmarks/gpu_check_h200.json (an H200, eager, bf16, deterministic, batch 256, measured
 by benchmarks/gpu_check.sh), shipped in the package as repro/reference/gpu_step_times.json; a network of another
 width or crop than the one measured is scaled by its FLOPs per image.
 """
@@ -113,7 +118,9 @@ def step_ms(group: list[RunSpec], profile: Profile, timing: dict) -> tuple[float
     prefixes = sum(sum(flops[:k]) for k in prefix.values())
     step_share = (prefixes + 3 * trained) / (3 * full)  # in whole-network training steps
     forward_share = (prefixes + trained) / (3 * full)  # a forward pass is about a third of a training step
-    return overhead_ms + network_ms * step_share, network_ms * forward_share
+    # measured on a CPU (repro.cpu_steps): a transfer group's step over what its FLOP shares give
+    scale = timing.get("transfer_scale", 1.0) if any(s.treatment != "base" for s in group) else 1.0
+    return overhead_ms + scale * network_ms * step_share, scale * network_ms * forward_share
 
 
 def group_seconds(group: list[RunSpec], profile: Profile, timing: dict) -> float:
@@ -167,8 +174,10 @@ def simulate(grouped: list[list[RunSpec]], seconds: list[float], gpus: int) -> f
     return now
 
 
-def projection(profile: Profile, specs: list[RunSpec], gpus: int, measurement: dict | None = None) -> dict:
-    """The simulated schedule of `specs` on `gpus` GPUs: projected_hours and where the figure comes from."""
+def projection(profile: Profile, specs: list[RunSpec], gpus: int, measurement: dict | None = None,
+               split_for: int | None = None) -> dict:
+    """The simulated schedule of `specs` on `gpus` GPUs (or CPU workers, with `split_for=1`: CPU workers keep a
+    target's group whole): projected_hours and where the figure comes from."""
     measurement = measurement or load_measurement()
     timing = measurement["profiles"].get(profile.name)
     source = (timing or {}).get("from", measurement["source"])  # a profile measured by another check names it
@@ -177,10 +186,67 @@ def projection(profile: Profile, specs: list[RunSpec], gpus: int, measurement: d
         return {**out, "projected_hours": None,
                 "why_none": f"no GPU step time measured for the {profile.name} profile's network (measured: "
                             f"{', '.join(measurement['profiles'])}); benchmarks/gpu_check.sh measures it"}
-    grouped = groups(specs, share=profile.share, slots=gpus)
+    grouped = groups(specs, share=profile.share, slots=gpus if split_for is None else split_for)
     seconds = [group_seconds(g, profile, timing) for g in grouped]
     makespan = simulate(grouped, seconds, gpus)
     busy = sum(seconds)
     return {**out, "projected_hours": round(makespan / 3600, 3), "groups": len(grouped),
             "gpu_hours": round(busy / 3600, 2), "gpu_utilisation": round(busy / (gpus * makespan), 3) if makespan
             else None, "longest_group_hours": round(max(seconds, default=0) / 3600, 2)}
+
+
+def plan_projection(profile: Profile, specs: list[RunSpec], *, gpus: int = 0, workers: int | None = None,
+                    todo: list[RunSpec] | None = None) -> dict:
+    """The projected wall time of training `todo` (default: every spec) where the plan trains: on `gpus` GPUs
+    (or this machine's GPU), from the step times measured on an H200; else on this machine's CPU with `workers`
+    worker processes (default: cores // recipe.cpu_threads), from a short measurement of this CPU
+    (repro.cpu_steps). With the precision the networks train in there."""
+    from repro.numerics import precision, training_device
+
+    device = "cuda" if gpus else training_device(profile)
+    used = precision(profile, device)
+    todo = specs if todo is None else todo
+    if device == "cuda":
+        return {**projection(profile, todo, max(1, gpus)), "device": "cuda", "precision": used}
+    from repro.cpu_steps import cpu_measurement
+    from repro.study import default_workers
+
+    workers = workers or default_workers(profile)
+    if not todo:
+        return {"device": "cpu", "precision": used, "workers": workers, "projected_hours": 0.0, "groups": 0}
+    measurement = cpu_measurement(profile, specs, used)
+    out = projection(profile, todo, workers, measurement, split_for=1)
+    timing = measurement["profiles"][profile.name]
+    out.pop("gpus")
+    busy, utilisation = out.pop("gpu_hours", None), out.pop("gpu_utilisation", None)
+    return {"device": "cpu", "precision": used, "workers": workers, **out,
+            "worker_hours": busy, "worker_utilisation": utilisation,
+            "step_ms": {"network": round(timing["network_ms"], 1), "group": round(timing["group_ms"], 1),
+                        "transfer_group": timing.get("transfer_group")},
+            "transfer_scale": round(timing.get("transfer_scale", 1.0), 3),
+            "measured_in_seconds": timing.get("seconds_to_measure"), "measurement_cache": measurement["cache"]}
+
+
+def tell_projection(profile: Profile, specs: list[RunSpec], store, *, gpus: int = 0, workers: int | None = None,
+                    quicker: str = "--profile cpu-quick", stream=None) -> dict:
+    """Say, before anything trains, how long training the plan's missing runs is projected to take here; when it
+    is over an hour on the CPU, suggest the quicker profile (`quicker`: how to ask for it). Returns the
+    projection (projected_hours 0 when nothing is missing)."""
+    import sys
+
+    stream = stream or sys.stderr
+    todo = [s for s in specs if not store.is_done(s)]
+    out = plan_projection(profile, specs, gpus=gpus, workers=workers, todo=todo)
+    hours = out.get("projected_hours")
+    if not todo or hours is None:
+        return out
+    where = (f"{out['workers']} CPU worker{'s' if out['workers'] > 1 else ''}" if out["device"] == "cpu"
+             else f"{out['gpus']} GPU{'s' if out['gpus'] > 1 else ''}")
+    from repro.format import duration
+
+    stream.write(f"[repro] {len(todo)} networks to train: projected {duration(hours * 3600)} on {where}, "
+                 f"{out['precision']} (cost model of repro.schedule, step times {out['measurement']})\n")
+    if out["device"] == "cpu" and hours > 1 and profile.name != "cpu-quick":
+        stream.write(f"[repro] that is over an hour: for a quicker first look use {quicker}\n")
+    stream.flush()
+    return out

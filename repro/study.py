@@ -84,7 +84,10 @@ def check_options(options: StudyOptions, trains: bool = True) -> Profile:
     if not options.profile:
         raise UserError(f"--profile is required: one of {', '.join(PROFILES)}")
     check_devices(options.gpus, options.workers, here=trains and options.executor == "local")
-    return resolve_profile(options.profile, options.dataset, list(options.sets), options.natman)
+    profile = resolve_profile(options.profile, options.dataset, list(options.sets), options.natman)
+    if options.executor == "slurm" and not profile.device:  # Slurm jobs train on a GPU: keys planned for one
+        profile = profile.override(["device=cuda"])
+    return profile
 
 
 def check_devices(gpus: int, workers: int | None, here: bool = True) -> None:
@@ -213,10 +216,11 @@ def default_workers(profile: Profile) -> int:
 
 
 def train_study(options: StudyOptions, needs: list[Need], *, profile: Profile | None = None, progress: bool = True,
-                report_needs: list[Need] | None = None) -> Study:
+                report_needs: list[Need] | None = None, quicker: str = "--profile cpu-quick") -> Study:
     """Train what `needs` call for and the store lacks, on this machine or as Slurm jobs (--executor slurm);
     the study of `report_needs` (default: `needs`), whose runs outside `needs` are read from the store if
-    finished there and listed as missing if not. `profile`: check_options(options), when already checked."""
+    finished there and listed as missing if not. `profile`: check_options(options), when already checked.
+    On this machine, the projected time is told first (`quicker`: how this front end asks for cpu-quick)."""
     from repro.store import Store
 
     started = time.time()
@@ -231,7 +235,11 @@ def train_study(options: StudyOptions, needs: list[Need], *, profile: Profile | 
                             progress=progress)
     else:
         from repro.execute import execute
+        from repro.schedule import tell_projection
 
+        if progress:
+            tell_projection(profile, specs_for(profile, trainable), store, gpus=options.gpus,
+                            workers=options.workers, quicker=quicker)
         workers = options.workers or (1 if options.gpus else default_workers(profile))
         outcome = execute(specs_for(profile, trainable), profile, store, data_root=options.data_root,
                           workers=workers, gpus=options.gpus, progress=progress)
@@ -258,7 +266,7 @@ def write_study_report(out, verdicts: list[Verdict], command: str, study: Study 
         return write_report(out, profile_name="original", table=original_table(), verdicts=verdicts,
                             session=session)
     session = session_info(command, study.profile, study.wall_seconds if wall_seconds is None else wall_seconds,
-                           cached=len(study.outcome.cached), trained=len(study.outcome.trained))
+                           cached=len(study.outcome.cached), trained=len(study.outcome.trained), study=study)
     return write_report(out, profile_name=study.profile.name, table=study.table, verdicts=verdicts,
                         session=session, missing=study.missing)
 

@@ -575,11 +575,13 @@ class Group:
     """Networks of one target trained together. Build with `Group.build`, then `run`."""
 
     def __init__(self, members, sources, task, arch, recipe, device, bf16, channels_last, store=None,
-                 checkpoint_every=0, divergence_loss=1e3, checkpoint_minutes=0.0, cuda_graphs=False):
+                 checkpoint_every=0, divergence_loss=1e3, checkpoint_minutes=0.0, cuda_graphs=False, autocast=None):
         self.members, self.sources, self.task = members, sources, task
         self.arch, self.recipe, self.device = arch, recipe, device
-        # The precision, decided here only: bf16 autocast on CUDA if the profile asks, on the CPU if the recipe does.
-        self.autocast = (bf16 and device.type == "cuda") or (recipe.cpu_bf16 and device.type == "cpu")
+        # The precision, decided here only: `autocast` as planned (repro.numerics, in the run key); None: bf16
+        # autocast on CUDA if the profile asks, on the CPU if the recipe does.
+        self.autocast = ((bf16 and device.type == "cuda") or (recipe.cpu_bf16 and device.type == "cpu")
+                         if autocast is None else autocast)
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.per_epoch, self.total = iterations(recipe, len(task.train))
         self.evals = eval_points(recipe, self.total)
@@ -595,7 +597,7 @@ class Group:
     @classmethod
     def build(cls, specs: list[RunSpec], task: Task, parents: dict[str, dict], *, arch: Arch, recipe: Recipe,
               device="cpu", bf16=True, channels_last=True, store=None, checkpoint_every=0, divergence_loss=1e3,
-              compile=False, deterministic=True, checkpoint_minutes=0.0, cuda_graphs=False):
+              compile=False, deterministic=True, checkpoint_minutes=0.0, cuda_graphs=False, autocast=None):
         device = torch.device(device)
         determinism(deterministic)
         fmt = torch.channels_last if channels_last else torch.contiguous_format
@@ -619,7 +621,7 @@ class Group:
             for net in [m.net for m in members] + list(sources.values()):
                 compile_layers(net)
         return cls(members, sources, task, arch, recipe, device, bf16, channels_last, store, checkpoint_every,
-                   divergence_loss, checkpoint_minutes, cuda_graphs)
+                   divergence_loss, checkpoint_minutes, cuda_graphs, autocast)
 
     @property
     def stream(self):

@@ -44,8 +44,8 @@ def test_autocast_is_used_on_cuda_and_on_the_cpu_only_when_the_recipe_asks(tiny_
 
 
 def test_cpu_bf16_learns_like_fp32_and_is_repeatable(tiny_task):
-    """The cpu profiles train in bf16 autocast: the same spec gives the same numbers twice, and numbers close
-    to fp32's (not equal: convolutions round their inputs to bf16)."""
+    """bf16 autocast on the CPU (on request: recipe.cpu_bf16): the same spec gives the same numbers twice, and
+    numbers close to fp32's (not equal: convolutions round their inputs to bf16)."""
     runs = {}
     for name, cpu_bf16 in [("bf16", True), ("bf16 again", True), ("fp32", False)]:
         recipe = dataclasses.replace(SMOKE.recipe, epochs=2, cpu_bf16=cpu_bf16)

@@ -107,12 +107,13 @@ def test_groups_come_after_the_groups_they_copy_from_and_the_longest_chain_first
     position = {s.key: k for k, g in enumerate(order) for s in g}
     for k, g in enumerate(order):
         assert all(position[s.parent.key] < k for s in g if s.parent)
-    # the random-split bases unlock the three 18-network groups: they go before the natural/man-made groups,
-    # which fill in the rest of the time (otherwise the big groups start last and one finishes alone)
+    # the random-split bases unlock the three 16-network groups (BnB and AnB 1-7, BnB+ and AnB+ at n = 4): they go
+    # before the natural/man-made groups, which fill in the rest of the time (otherwise the big groups start last
+    # and one finishes alone)
     first_natman = next(k for k, g in enumerate(order) if g[0].split == "natman")
     random_bases = [k for k, g in enumerate(order) if g[0].split != "natman" and g[0].treatment == "base"]
     assert max(random_bases) < first_natman
-    assert [len(g) for g in order[:9]] == [1] * 6 + [18] * 3
+    assert [len(g) for g in order[:9]] == [1] * 6 + [16] * 3
 
 
 def test_profiles_override_and_reject_unknown_fields():

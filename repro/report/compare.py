@@ -1,5 +1,7 @@
 """Compare two sessions' results.json claim by claim: do their effects differ by more than their replicates
-allow?
+allow? And network by network: how many runs share a key (the same computation) but not their numbers, by how
+much, and which recorded provenance differs (CPU instruction set, precision, torch...), so that "the same
+computation, other rounding" reads as such. Either side may also be a run store (its networks; no claims).
 
 Each effect's standard error is read off its 95% confidence interval (half-width / 1.96); the difference of
 two independent sessions has standard error sqrt(se_a^2 + se_b^2), and |z| > 1.96 says the two sessions
@@ -19,9 +21,29 @@ from repro.report.schema import validate
 Z95 = 1.959963984540054
 
 
+def load_store_runs(root: Path) -> dict:
+    """The networks of a run store as a results-like dict: runs with their numbers and each one's provenance."""
+    runs = []
+    for f in sorted((root / "runs").glob("*/result.json")):
+        try:
+            m = json.loads(f.read_text())["metrics"]
+        except (ValueError, KeyError, OSError):
+            continue  # unreadable: the store's own checks set it aside when it is read
+        cpu = m.get("cpu") or {}
+        runs.append({"key": f.parent.name, "label": m.get("label"), "top1": m.get("top1"),
+                     "final_top1": m.get("final_top1"), "curve": m.get("curve"),
+                     "provenance": {"CPU model": cpu.get("cpu_model"), "CPU capability": cpu.get("cpu_capability"),
+                                    "native bf16": cpu.get("native_bf16"),
+                                    "precision": m.get("precision") or m.get("autocast"),
+                                    "device": m.get("device"), "torch": m.get("torch"), "threads": m.get("threads")}})
+    return {"store": str(root), "claims": [], "runs": runs, "session": {}}
+
+
 def load_results(path) -> dict:
-    """A results.json (or the folder holding one), checked against the schema."""
+    """A results.json (or the folder holding one), checked against the schema; or a run store's networks."""
     path = Path(path)
+    if path.is_dir() and (path / "runs").is_dir() and not (path / "results.json").exists():
+        return load_store_runs(path)
     if path.is_dir():
         path = path / "results.json"
     if not path.is_file():
@@ -98,3 +120,95 @@ def format_comparison(rows: list[dict], name_a: str = "a", name_b: str = "b") ->
     lines.append(f"\n{exceeding} of {len(rows)} claims differ by more than their replicates allow "
                  f"(|z| > 1.96, se from each 95% CI as half-width / 1.96).")
     return "\n".join(lines)
+
+
+def _label(run: dict) -> str:
+    if run.get("label"):
+        return run["label"]
+    n = f" n={run['n']}" if run.get("n") else ""
+    return f"{run.get('treatment')}{n} {run.get('split')}/{run.get('target')} r{run.get('replicate')}"
+
+
+def session_provenance(doc: dict) -> dict:
+    """What a results.json records about where its networks were trained (None: not recorded)."""
+    session = doc.get("session") or {}
+    cpu, training = session.get("cpu") or {}, session.get("training") or {}
+    versions = session.get("versions") or {}
+
+    def joined(values):
+        return ", ".join(values) if values else None
+
+    return {"CPU": joined(training.get("cpus")) or cpu.get("cpu_model"),
+            "CPU capability": cpu.get("cpu_capability"), "native bf16": cpu.get("native_bf16"),
+            "precision": joined(training.get("precision")) or cpu.get("precision"),
+            "device": joined(training.get("devices")), "torch": joined(training.get("torch")) or versions.get("torch"),
+            "hardware": session.get("hardware")}
+
+
+def _provenance(doc: dict) -> dict:
+    """Session provenance, or for a store every value its runs record (joined)."""
+    if "store" not in doc:
+        return session_provenance(doc)
+    out: dict[str, set] = {}
+    for r in doc["runs"]:
+        for k, v in r["provenance"].items():
+            out.setdefault(k, set()).add("not recorded" if v is None else str(v))
+    return {k: ", ".join(sorted(v)) for k, v in out.items()}
+
+
+def compare_runs(a: dict, b: dict) -> dict:
+    """The networks of both sides with one key: how many have the same numbers (top-1, last test, curve where
+    both keep it), the largest top-1 difference, and the recorded provenance that differs."""
+    runs_a = {r["key"]: r for r in a["runs"]}
+    shared = [(runs_a[r["key"]], r) for r in b["runs"] if r["key"] in runs_a]
+    differing, largest = [], None
+    for x, y in shared:
+        fields = ["top1", "final_top1"] + (["curve"] if x.get("curve") is not None and y.get("curve") is not None
+                                           else [])
+        if any(x.get(f) != y.get(f) for f in fields):
+            differing.append(_label(y))
+            if x.get("top1") is not None and y.get("top1") is not None:
+                gap = abs(y["top1"] - x["top1"])
+                if largest is None or gap > largest[0]:
+                    largest = (gap, _label(y), x["top1"], y["top1"])
+    prov_a, prov_b = _provenance(a), _provenance(b)
+    provenance = {k: (prov_a.get(k), prov_b.get(k)) for k in list(prov_a) + [k for k in prov_b if k not in prov_a]
+                  if prov_a.get(k) != prov_b.get(k)}
+    return {"shared": len(shared), "only_a": len(runs_a) - len(shared), "only_b": len(b["runs"]) - len(shared),
+            "same": len(shared) - len(differing), "differ": len(differing), "differing": differing,
+            "largest": None if largest is None else {"top1_difference": largest[0], "run": largest[1],
+                                                     "top1_a": largest[2], "top1_b": largest[3]},
+            "provenance": provenance}
+
+
+def format_run_comparison(runs: dict, name_a: str = "a", name_b: str = "b") -> str:
+    lines = [f"Networks: {runs['shared']} share a key (the same computation); {runs['same']} have the same numbers, "
+             f"{runs['differ']} do not. Only in {name_a}: {runs['only_a']}; only in {name_b}: {runs['only_b']}."]
+    if runs["largest"]:
+        big = runs["largest"]
+        lines.append(f"Largest top-1 difference: {100 * big['top1_difference']:.2f} points ({big['run']}: "
+                     f"{100 * big['top1_a']:.2f}% in {name_a}, {100 * big['top1_b']:.2f}% in {name_b}).")
+    if runs["provenance"]:
+        lines.append("Provenance that differs:")
+        lines += [f"  {k}: {'not recorded' if va is None else va} in {name_a}; "
+                  f"{'not recorded' if vb is None else vb} in {name_b}" for k, (va, vb) in runs["provenance"].items()]
+    if runs["differ"]:
+        lines.append("The same computation, other rounding: a run key fixes the computation (data, recipe, precision, "
+                     "device type, ...); other instruction sets or library versions round it differently."
+                     if runs["provenance"] else
+                     "Nothing recorded differs between the two: same keys with other numbers on the same kind of "
+                     "machine are not expected (see repro.numerics and tests/test_train_golden.py).")
+    elif runs["shared"]:
+        lines.append("Every shared network has the same numbers, bit for bit.")
+    return "\n".join(lines)
+
+
+def comparison_text(a: dict, b: dict, name_a: str = "a", name_b: str = "b") -> str:
+    """`repro compare`: the claims (where both sides have them), then the networks."""
+    parts = []
+    if a["claims"] or b["claims"]:
+        parts.append(format_comparison(compare(a, b), name_a, name_b))
+    else:
+        parts.append("Claims: not compared (a run store holds networks, not verdicts; `repro report` judges them).")
+    parts.append(format_run_comparison(compare_runs(a, b), name_a, name_b))
+    return "\n\n".join(parts)

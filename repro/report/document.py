@@ -76,6 +76,7 @@ def results_document(profile_name: str, table: Table, verdicts: list[Verdict], s
         "dataset": session.get("dataset"),
         "created": session.get("created") or datetime.now().astimezone().isoformat(timespec="seconds"),
         "wall_seconds": float(session.get("wall_seconds") or 0.0),
+        "training_wall_seconds": session.get("training_wall_seconds"),
         "claims": [claim_json(v, texts) for v in verdicts],
         "premises": jsonable([p.to_dict() for p in measure_premises(table)]),
         "runs": [run_json(r) for r in sorted(table.rows, key=run_order)],

@@ -111,6 +111,20 @@ def base_accuracy(table: Table) -> str:
                       for (kind, c), v in sorted(halves.items()))
 
 
+def cpu_arithmetic(session: dict) -> str:
+    """The instruction set and precision of this machine, and of the runs where they were trained elsewhere."""
+    cpu, training = session.get("cpu"), session.get("training") or {}
+    parts = []
+    if cpu:
+        bf16 = "native" if cpu["native_bf16"] else "not native"
+        trains = f", trains in {cpu['precision']}" if cpu.get("precision") else ""
+        parts.append(f"this machine: {cpu.get('cpu_model', '?')}, {cpu['cpu_capability']} kernels, bf16 {bf16}{trains}")
+    if training.get("cpus") or training.get("precision"):
+        parts.append(f"runs trained in {', '.join(training.get('precision') or ['?'])} on "
+                     f"{'; '.join(training.get('cpus') or training.get('devices') or ['?'])}")
+    return " · ".join(parts) or "—"
+
+
 def header_items(profile_name: str, session: dict, table: Table) -> tuple[list, list]:
     """(what ran: shown above the scorecard, where and with what: shown right below it)."""
     if profile_name == "original":
@@ -125,7 +139,9 @@ def header_items(profile_name: str, session: dict, table: Table) -> tuple[list, 
         ("Splits", session.get("split_family") or "—"),
         ("Replicates", "—" if session.get("replicates") is None else str(session["replicates"])),
         ("Runs", runs),
-        ("Wall time", duration(session.get("wall_seconds"))),
+        ("Training wall time", "—" if session.get("training_wall_seconds") is None else
+         f"{duration(session['training_wall_seconds'])} (the runs' first start to last finish)"),
+        ("This command's wall time", duration(session.get("wall_seconds"))),
     ]
     rejudged = session.get("rejudged")
     if rejudged:
@@ -138,6 +154,7 @@ def header_items(profile_name: str, session: dict, table: Table) -> tuple[list, 
         commit += " (with uncommitted changes)"
     environment = [
         ("Hardware", session.get("hardware") or "—"),
+        ("CPU arithmetic", cpu_arithmetic(session)),
         ("Versions", " · ".join(f"{k} {v}" for k, v in (session.get("versions") or {}).items())),
         ("Suite commit", commit or "not in a git checkout"),
         ("Created", session.get("created") or "—"),

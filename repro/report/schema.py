@@ -7,7 +7,9 @@ results.json holds the numbers of one session's report, for comparing sessions (
       "profile": "cpu",                       # profile name; 'original' for the original study's own numbers
       "dataset": "tiny-imagenet",             # or null when unknown
       "created": "2025-01-31T12:00:00+00:00", # ISO time the session's report was written
-      "wall_seconds": 1234.5,                 # wall time of the session
+      "wall_seconds": 1234.5,                 # wall time of this report's command (it may train nothing)
+      "training_wall_seconds": 2670.0,        # the study's training: its runs' first start to last finish
+                                              # (null: no run kept its times; optional, schema 2)
       "claims": [{                            # one per claim, in the scorecard's order
         "id": "coadaptation_dip",             # claim id (the module repro.claims.<id>)
         "title": "...", "sentence": "...",    # the claim's title and the paper's sentence
@@ -41,7 +43,11 @@ results.json holds the numbers of one session's report, for comparing sessions (
       "session": {                            # how the session ran; see repro.report.session_info
         "command", "wall_seconds", "cached", "trained", "profile" (optional), "dataset", "split_family",
         "replicates", "hardware", "versions", "git_commit", "git_dirty" (optional), "created", "notes",
-        "rejudged" (optional: command, created, git_commit, versions of a `repro report --results` session)
+        "rejudged" (optional: command, created, git_commit, versions of a `repro report --results` session),
+        "cpu" (optional: cpu_model, cpu_capability, native_bf16, native_bf16_why, onednn_max_cpu_isa, precision:
+        this machine's CPU arithmetic), "training" (optional: training_wall_seconds, training_started,
+        training_finished, devices, precision, cpus, torch: how the study's runs were trained, from their records),
+        "training_wall_seconds" (optional)
       },
       "premises": [...],                      # every premise measured on the table (as in a claim's)
       "curves": {"<run key>": [[iteration, top1], ...]}   # the bases' validation curves (optional)
@@ -145,6 +151,9 @@ SESSION = {
         "git_dirty": {"type": ["boolean", "null"]},
         "created": {"type": "string"},
         "notes": STRING_OR_NULL,
+        "cpu": {"type": "object"},
+        "training": {"type": "object"},
+        "training_wall_seconds": NUMBER_OR_NULL,
     },
     # the session may carry more (the lead's CLI adds what it knows); the fields above are always there
 }
@@ -158,6 +167,7 @@ RESULTS = {
         "dataset": STRING_OR_NULL,
         "created": {"type": "string"},
         "wall_seconds": {"type": "number", "minimum": 0},
+        "training_wall_seconds": NUMBER_OR_NULL,
         "claims": {"type": "array", "items": CLAIM},
         "premises": {"type": "array", "items": {"type": "object"}},
         "runs": {"type": "array", "items": RUN},

@@ -75,8 +75,72 @@ def split_family(profile) -> str:
     return " + ".join(parts) or "none"
 
 
-def session_info(command: str, profile=None, wall_seconds: float = 0.0, cached: int = 0, trained: int = 0) -> dict:
-    """Everything the report's header says about a session. `profile` is a repro.profiles.Profile or None."""
+def _log_times(store, spec) -> tuple[float | None, float | None]:
+    """(start, end) of a run's training from its log (runs trained before their metrics kept the times)."""
+    start = end = None
+    try:
+        lines = (store.run_dir(spec) / "log.txt").read_text().splitlines()
+    except OSError:
+        return None, None
+    for line in lines:
+        stamp, _, rest = line[:19], line[19:20], line[20:]
+        try:
+            t = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S").timestamp()
+        except ValueError:
+            continue
+        if rest.startswith("start ") and start is None:
+            start = t
+        elif rest.startswith("finished"):
+            end = t
+    return start, end
+
+
+def _iso(t: float | None) -> str | None:
+    return None if t is None else datetime.fromtimestamp(t).astimezone().isoformat(timespec="seconds")
+
+
+def training_provenance(store, specs) -> dict:
+    """How the study's finished runs were trained, from their own records: the training's wall time (the first
+    start to the last finish, which spans the pauses of a study trained over several sessions), and the devices,
+    precisions, CPUs and torch versions that trained them."""
+    starts, ends, devices, precisions, cpus, torches = [], [], set(), set(), set(), set()
+    for spec in specs:
+        metrics = store.result(spec)
+        if metrics is None:
+            continue
+        start, end = metrics.get("started"), metrics.get("finished")
+        if start is None or end is None:
+            start, end = _log_times(store, spec)
+        if start is not None and end is not None:
+            starts.append(start)
+            ends.append(end)
+        devices.add(metrics.get("device", "unknown"))
+        precisions.add(metrics.get("precision") or ("bf16" if metrics.get("autocast") == "bf16" else "fp32"))
+        cpu = metrics.get("cpu")
+        if cpu:
+            bf16 = "native" if cpu["native_bf16"] else "not native"
+            cpus.add(f"{cpu['cpu_model']} ({cpu['cpu_capability']}, bf16 {bf16})")
+        torches.add(metrics.get("torch", "unknown"))
+    return {"training_wall_seconds": max(ends) - min(starts) if starts else None,
+            "training_started": _iso(min(starts, default=None)), "training_finished": _iso(max(ends, default=None)),
+            "devices": sorted(devices), "precision": sorted(precisions), "cpus": sorted(cpus),
+            "torch": sorted(torches)}
+
+
+def cpu_arithmetic(profile=None) -> dict:
+    """This machine's CPU instruction set and bf16 support, and the precision the profile trains in here."""
+    from repro import numerics
+
+    info = numerics.provenance()
+    if profile is not None:
+        info["precision"] = numerics.precision(profile, numerics.training_device(profile))
+    return info
+
+
+def session_info(command: str, profile=None, wall_seconds: float = 0.0, cached: int = 0, trained: int = 0,
+                 study=None) -> dict:
+    """Everything the report's header says about a session. `profile` is a repro.profiles.Profile or None;
+    `study` (a repro.study.Study) adds how its runs were trained (`training_provenance`)."""
     commit, dirty = git_state()
     info = {
         "command": command,
@@ -95,6 +159,11 @@ def session_info(command: str, profile=None, wall_seconds: float = 0.0, cached: 
     }
     if profile is not None:
         info["profile"] = profile.to_dict()
+    if sys.modules.get("torch") is not None:  # a session that never loaded torch trained nothing
+        info["cpu"] = cpu_arithmetic(profile)
+    if study is not None:
+        info["training"] = training_provenance(study.store, study.specs)
+        info["training_wall_seconds"] = info["training"]["training_wall_seconds"]
     return info
 
 

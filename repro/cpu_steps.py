@@ -1,0 +1,161 @@
+"""A short measurement of this machine's CPU training steps, for the cost model of repro.schedule.
+
+    repro plan --profile cpu --json      # ... "projected_hours": ..., "precision": "fp32"
+
+A few steps of each kind of group the plan has, timed with the real `Group.step` at the profile's
+`recipe.cpu_threads`, on random images of the profile's size (the step's time does not depend on the pixels):
+
+- `network_ms`: one base network's forward, backward and SGD on a ready batch (`Group.step_body`);
+- `group_ms`: the same network's whole `Group.step` (drawing the batch, crops and mirrors as well);
+- `transfer_scale`: the measured step of the plan's largest transfer group (frozen prefixes shared per source,
+  fine-tuned members) over what the cost model gives it from the FLOP shares of its members (on this CPU the
+  frozen layers in inference mode and the trained layers' backward cost less than their FLOP share says, so
+  about 0.7-0.8 here); it multiplies the FLOP-share part of every transfer group's step. (On the GPU the
+  cost model fits a time per member instead, `fit_member_overhead_step`: there a member's step waits on
+  kernel launches, here on arithmetic.)
+
+The result is kept per machine (CPU model, instruction set, native bf16, oneDNN limit, torch), network,
+precision and threads under $REPRO_CACHE/step_times, so `repro plan` measures once. Not measured: several
+workers sharing the memory bandwidth (each worker is timed alone), data loading, checkpoint writes.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from repro.profiles import Profile
+from repro.runs import RunSpec, canonical, groups
+
+WARMUP, STEPS = 2, 4
+BUDGET_SECONDS = 8  # the most one kind of step is timed for (at least one call)
+MAX_GROUP_SECONDS = 40  # a transfer group slower than this to time is left out (member overhead 0)
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("REPRO_CACHE") or Path.home() / ".cache" / "repro") / "step_times"
+
+
+def _largest_transfer_group(specs: list[RunSpec], share: bool) -> list[RunSpec]:
+    transfers = [g for g in groups(specs, share=share, slots=1) if any(s.parent for s in g)]
+    return max(transfers, key=len, default=[])
+
+
+def _identity(profile: Profile, group: list[RunSpec], precision: str) -> dict:
+    from repro.numerics import provenance
+
+    machine = provenance()
+    return {"cpu_model": machine["cpu_model"], "cpu_capability": machine["cpu_capability"],
+            "native_bf16": machine["native_bf16"], "onednn_max_cpu_isa": machine["onednn_max_cpu_isa"],
+            "torch": torch.__version__, "arch": dataclasses.asdict(profile.arch), "image_size": profile.image_size,
+            "crop": profile.recipe.crop, "batch": profile.recipe.batch_size, "threads": profile.recipe.cpu_threads,
+            "channels_last": profile.channels_last, "precision": precision,
+            "transfer_group": sorted(f"{s.treatment}:{s.n}" for s in group)}
+
+
+def _task(profile: Profile, classes: int, images: int):
+    from repro.data.base import ImageSet
+    from repro.train import Task
+
+    g = torch.Generator().manual_seed(0)
+    size = profile.image_size
+
+    def part(n):
+        return ImageSet(labels=torch.arange(n) % classes, image_size=size,
+                        images=torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8, generator=g))
+
+    return Task(part(images), part(classes), classes)
+
+
+def _timed(run, steps: int) -> float:
+    """Milliseconds of a call of run(i) after WARMUP calls: the median of `steps` (robust to another process
+    taking the core for a moment). A slow network (a step over BUDGET_SECONDS / 4) is timed by fewer calls, the
+    first ones included: its one-time costs are small beside its step."""
+    times = []
+    for i in range(WARMUP + steps):
+        start = time.perf_counter()
+        run(i)
+        times.append(time.perf_counter() - start)
+        if sum(times) > BUDGET_SECONDS and (len(times) > WARMUP or times[-1] > BUDGET_SECONDS / 4):
+            break
+    timed = times[WARMUP:] or times[-1:]
+    return 1000 * sorted(timed)[len(timed) // 2]
+
+
+def measure(profile: Profile, specs: list[RunSpec], precision: str) -> dict:
+    """Time the steps (see the module's docstring); returns the cost model's timing dict."""
+    from repro.models import Net, init_weights
+    from repro.schedule import half_sizes, layer_flops, step_ms
+    from repro.train import Group
+
+    recipe = profile.recipe
+    first = specs[0]
+    base = RunSpec(first.split, "A", "base", 0, first.replicate, first.config)
+    classes, _, _ = half_sizes(profile, base)
+    # enough images and epochs for the steps timed here (the learning-rate schedule does not change a step's time)
+    timing_recipe = dataclasses.replace(recipe, epochs=10 * (WARMUP + STEPS))
+    task = _task(profile, classes, 2 * recipe.batch_size)
+    kw = dict(arch=profile.arch, recipe=timing_recipe, device="cpu", channels_last=profile.channels_last,
+              autocast=precision == "bf16")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(recipe.cpu_threads)
+    try:
+        one = Group.build([base], task, {}, **kw)
+        x, y = one.batch(0)
+        network_ms = _timed(lambda i: one.step_body(x, y, one.members, i), STEPS)
+        group_ms = _timed(lambda i: one.step(i, one.members), STEPS)
+        timing = {"batch": recipe.batch_size, "network_ms": network_ms, "group_ms": group_ms,
+                  "gflop_per_image_fwd": sum(layer_flops(profile.arch, classes, recipe.crop)) / 1e9,
+                  "member_overhead_ms": 0.0}
+        group = _largest_transfer_group(specs, profile.share)
+        if group and network_ms * len(group) * (WARMUP + 3) > 1000 * MAX_GROUP_SECONDS:
+            timing["transfer_group"] = {"members": len(group), "step_ms": None,
+                                        "why": f"not measured: it would take over {MAX_GROUP_SECONDS} s here"}
+        elif group:
+            parent_net = init_weights(Net(profile.arch, classes, recipe.crop), 0)
+            parents = {s.parent.key: parent_net.state_dict() for s in group if s.parent}
+            big = Group.build(group, task, parents, **kw)
+            measured = _timed(lambda i: big.step(i, big.members), 3)
+            timing["transfer_group"] = {"members": len(group), "step_ms": round(measured, 1)}
+            modelled, _ = step_ms(group, profile, timing)
+            overhead = max(0.0, group_ms - network_ms)
+            timing["transfer_scale"] = max(0.05, (measured - overhead) / (modelled - overhead))
+    finally:
+        torch.set_num_threads(threads)
+    return timing
+
+
+def cpu_measurement(profile: Profile, specs: list[RunSpec], precision: str, refresh: bool = False) -> dict:
+    """The measurement in repro.schedule's format ({'source', 'device', 'torch', 'profiles': {name: timing}}),
+    from the cache when this machine measured this network before."""
+    group = _largest_transfer_group(specs, profile.share)
+    identity = _identity(profile, group, precision)
+    path = cache_dir() / f"{hashlib.sha256(canonical(identity).encode()).hexdigest()[:16]}.json"
+    timing = None
+    if path.is_file() and not refresh:
+        try:
+            timing = json.loads(path.read_text())["timing"]
+        except (ValueError, KeyError):
+            timing = None  # a damaged cache file is measured again
+    source = f"measured on this CPU ({identity['threads']} thread{'s' if identity['threads'] > 1 else ''}, " \
+             f"{precision}, {identity['cpu_capability']})"
+    if timing is None:
+        start = time.perf_counter()
+        timing = measure(profile, specs, precision)
+        timing["seconds_to_measure"] = round(time.perf_counter() - start, 1)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            staged = path.with_suffix(f".{os.getpid()}.tmp")
+            staged.write_text(json.dumps({"identity": identity, "timing": timing}, indent=1))
+            staged.replace(path)
+        except OSError as error:  # a read-only cache: measured again next time
+            source += f", not cached ({error.strerror})"
+    else:
+        source += f", cached in {path}"
+    return {"source": source, "device": identity["cpu_model"], "torch": identity["torch"],
+            "profiles": {profile.name: timing}, "cache": str(path)}

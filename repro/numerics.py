@@ -1,0 +1,115 @@
+"""The numerics a network is trained with on this machine: the CPU's instruction set, whether it does bf16 in
+hardware, and the precision a profile trains in here (which goes into the run key, repro.runs).
+
+Policy: fp32 on the CPU by default (every profile's `recipe.cpu_bf16` is off), so a run key means one
+computation on every CPU (other CPUs give other rounding, not other arithmetic), and no CPU pays for bf16 it
+only emulates (oneDNN emulates it without AVX512-BF16 or AMX: 10.8x slower than fp32 on an AVX2 path). bf16 on
+the CPU is there on request (`--set recipe.cpu_bf16=true`), used only where the kernels do it natively, else
+fp32 with one warning. On CUDA the profile's `bf16` decides (autocast).
+"""
+from __future__ import annotations
+
+import functools
+import os
+import platform
+import warnings
+from pathlib import Path
+
+import torch
+
+# oneDNN's ISA levels (ONEDNN_MAX_CPU_ISA) from which it computes bf16 in hardware (AVX512-BF16, AMX).
+ONEDNN_BF16_ISAS = ("AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX10_1_512", "AVX512_CORE_AMX", "AVX10_1_512_AMX",
+                    "AVX512_CORE_AMX_FP16", "AVX10_1_512_AMX_FP16", "ALL", "DEFAULT")
+
+
+@functools.lru_cache(maxsize=None)
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+@functools.lru_cache(maxsize=None)
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_capability() -> str:
+    """The instruction set ATen's CPU kernels use here ('AVX512', 'AVX2', 'DEFAULT', ...): what the CPU has,
+    limited by ATEN_CPU_CAPABILITY."""
+    return torch.backends.cpu.get_cpu_capability()
+
+
+def native_bf16() -> tuple[bool, str]:
+    """(whether the CPU kernels compute bf16 in hardware here, why). It follows what the kernels may use, not
+    only the CPU's flags: ATEN_CPU_CAPABILITY=avx2 or ONEDNN_MAX_CPU_ISA=AVX2 take it away on a CPU that has it."""
+    flags = cpu_flags()
+    hardware = sorted(flags & {"avx512_bf16", "amx_bf16"})
+    if not hardware:
+        return False, f"the CPU ({cpu_model()}) has neither AVX512-BF16 nor AMX-BF16"
+    capability = cpu_capability()
+    if capability != "AVX512":
+        return False, f"ATen's CPU kernels use {capability} here (ATEN_CPU_CAPABILITY), not AVX512"
+    onednn = os.environ.get("ONEDNN_MAX_CPU_ISA", os.environ.get("DNNL_MAX_CPU_ISA", "ALL")).upper()
+    if onednn not in ONEDNN_BF16_ISAS:
+        return False, f"oneDNN is limited to {onednn} (ONEDNN_MAX_CPU_ISA), below AVX512_CORE_BF16"
+    return True, f"{' and '.join(hardware)} with {capability} kernels"
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def training_device(profile) -> str:
+    """Where the profile's networks train: its `device` ('cpu', 'cuda'), or this machine's default (a GPU when
+    one is visible)."""
+    return profile.device or default_device()
+
+
+def device_type(device) -> str:
+    return torch.device(device).type
+
+
+@functools.lru_cache(maxsize=None)
+def _warn_once(message: str) -> None:
+    warnings.warn(message, stacklevel=3)
+
+
+def precision(profile, device) -> str:
+    """'bf16' or 'fp32': what the profile's networks compute in on `device` on this machine."""
+    kind = device_type(device)
+    if kind == "cuda":
+        return "bf16" if profile.bf16 else "fp32"
+    if kind != "cpu" or not profile.recipe.cpu_bf16:
+        return "fp32"
+    native, why = native_bf16()
+    if not native:
+        _warn_once(f"recipe.cpu_bf16=true asks for bf16 on the CPU, but {why}: bf16 would be emulated (about 10x "
+                   f"slower than fp32), so the networks train in fp32 (and their run keys say so)")
+        return "fp32"
+    return "bf16"
+
+
+def numerics(profile, device) -> dict:
+    """The settings that decide a network's arithmetic beyond its recipe, as used on `device` (in the run key)."""
+    return {"device": device_type(device), "precision": precision(profile, device),
+            "memory_format": "channels_last" if profile.channels_last else "contiguous",
+            "compile": bool(profile.compile), "divergence_loss": float(profile.divergence_loss)}
+
+
+def provenance() -> dict:
+    """What a report says about this machine's CPU arithmetic."""
+    native, why = native_bf16()
+    return {"cpu_model": cpu_model(), "cpu_capability": cpu_capability(), "native_bf16": native,
+            "native_bf16_why": why, "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA")}
