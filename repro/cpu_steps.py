@@ -5,7 +5,7 @@
 A few steps of each kind of group the plan has, timed with the real `Group.step` at the profile's
 `recipe.cpu_threads`, on random images of the profile's size (the step's time does not depend on the pixels):
 
-- `network_ms`: one base network's forward, backward and SGD on a ready batch (`Group.step_body`);
+- `network_ms`: one base network's forward, backward and SGD on a ready batch (`Group.training_step.body`);
 - `group_ms`: the same network's whole `Group.step` (drawing the batch, crops and mirrors as well);
 - `transfer_scale`: the measured step of the plan's largest transfer group (frozen prefixes shared per source,
   fine-tuned members) over what the cost model gives it from the FLOP shares of its members (on this CPU the
@@ -106,8 +106,8 @@ def measure(profile: Profile, specs: list[RunSpec], precision: str) -> dict:
     torch.set_num_threads(recipe.cpu_threads)
     try:
         one = Group.build([base], task, {}, **kw)
-        x, y = one.batch(0)
-        network_ms = _timed(lambda i: one.step_body(x, y, one.members, i), STEPS)
+        x, y = one.batches.get(0)
+        network_ms = _timed(lambda i: one.training_step.body(x, y, one.members, i), STEPS)
         group_ms = _timed(lambda i: one.step(i, one.members), STEPS)
         timing = {"batch": recipe.batch_size, "network_ms": network_ms, "group_ms": group_ms,
                   "gflop_per_image_fwd": sum(layer_flops(profile.arch, classes, recipe.crop)) / 1e9,

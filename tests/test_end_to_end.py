@@ -125,7 +125,8 @@ def test_the_command_trains_on_slurm_through_the_same_study_api(tmp_path, capsys
     monkeypatch.setattr(repro.slurm, "slurm_executor", lambda *args, **kwargs: Executor())
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     monkeypatch.setenv("REPRO_CACHE", str(tmp_path / "cache"))
-    sets = ["replicates=1", "layers=1", "natman=false", "recipe.epochs=1"]
+    # the stand-in jobs train here, on the CPU: device=cpu plans their keys for it (Slurm plans for a GPU otherwise)
+    sets = ["replicates=1", "layers=1", "natman=false", "recipe.epochs=1", "device=cpu"]
     assert main(["run", "--profile", "smoke", "--store", str(tmp_path / "store"), "--executor", "slurm", "--gpus", "2",
                  "--claims", "early_layer_generality", "--quiet", *[a for s in sets for a in ("--set", s)]]) == 0
     assert capsys.readouterr().out.startswith("repro: 4 trained, 0 cached")  # bases A, B; BnB, AnB n = 1
