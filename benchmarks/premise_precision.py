@@ -36,7 +36,7 @@ def stored_spec(store: Path, split: str, target: str, treatment: str, n: int, re
     for spec_file in sorted(store.glob("runs/*/spec.json")):
         s = json.loads(spec_file.read_text())
         if (s["split"], s["target"], s["treatment"], s["n"], s["replicate"]) == (split, target, treatment, n, replicate) \
-                and float(s["cfg"]["recipe"]["epochs"]) == float(epochs) and (spec_file.parent / "result.json").exists():
+                and float(s["config"]["recipe"]["epochs"]) == float(epochs) and (spec_file.parent / "result.json").exists():
             return spec_file.parent, s
     return None, None
 
@@ -52,7 +52,7 @@ def correct_per_image(run_dir: Path, spec: dict, data_root: str | None) -> tuple
     from repro.runs import RunSpec
     from repro.train import MEAN, STD, crop_and_normalise
 
-    cfg = spec["cfg"]
+    cfg = spec["config"]
     task = load_task(RunSpec.from_dict(spec), data_root)
     arch = Arch(**{**cfg["arch"], "widths": tuple(cfg["arch"]["widths"])})
     crop = cfg["recipe"]["crop"]

@@ -15,8 +15,6 @@ import platform
 import warnings
 from pathlib import Path
 
-import torch
-
 # oneDNN's ISA levels (ONEDNN_MAX_CPU_ISA) from which it computes bf16 in hardware (AVX512-BF16, AMX).
 ONEDNN_BF16_ISAS = ("AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX10_1_512", "AVX512_CORE_AMX", "AVX10_1_512_AMX",
                     "AVX512_CORE_AMX_FP16", "AVX10_1_512_AMX_FP16", "ALL", "DEFAULT")
@@ -48,6 +46,8 @@ def cpu_model() -> str:
 def cpu_capability() -> str:
     """The instruction set ATen's CPU kernels use here ('AVX512', 'AVX2', 'DEFAULT', ...): what the CPU has,
     limited by ATEN_CPU_CAPABILITY."""
+    import torch
+
     return torch.backends.cpu.get_cpu_capability()
 
 
@@ -68,6 +68,8 @@ def native_bf16() -> tuple[bool, str]:
 
 
 def default_device() -> str:
+    import torch
+
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
@@ -78,6 +80,8 @@ def training_device(profile) -> str:
 
 
 def device_type(device) -> str:
+    import torch
+
     return torch.device(device).type
 
 

@@ -13,21 +13,13 @@ from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+from repro.numerics import cpu_model
 
 
 def hardware() -> str:
     """CPU model and cores, and the CUDA devices when the session has torch loaded (a session that never
     loaded torch trained nothing, so it used no GPU)."""
-    text = f"{_cpu_model()}, {os.cpu_count()} logical cores, {platform.system()} {platform.release()}"
+    text = f"{cpu_model()}, {os.cpu_count()} logical cores, {platform.system()} {platform.release()}"
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_available():
         names = Counter(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
