@@ -34,8 +34,6 @@ import heapq
 import json
 from importlib import resources
 
-import torch
-
 from repro.profiles import Profile
 from repro.runs import RunSpec, groups
 from repro.transfer import prefix_source_id
