@@ -237,11 +237,11 @@ def train_study(options: StudyOptions, needs: list[Need], *, profile: Profile | 
         from repro.execute import execute
         from repro.schedule import tell_projection
 
+        specs = specs_for(profile, trainable)
         if progress:
-            tell_projection(profile, specs_for(profile, trainable), store, gpus=options.gpus,
-                            workers=options.workers, quicker=quicker)
+            tell_projection(profile, specs, store, gpus=options.gpus, workers=options.workers, quicker=quicker)
         workers = options.workers or (1 if options.gpus else default_workers(profile))
-        outcome = execute(specs_for(profile, trainable), profile, store, data_root=options.data_root,
+        outcome = execute(specs, profile, store, data_root=options.data_root,
                           workers=workers, gpus=options.gpus, progress=progress)
     return read_study(profile, report_needs or needs, store, outcome, data_root=options.data_root, started=started)
 
