@@ -22,7 +22,7 @@ import torch
 from repro import numerics
 from repro.errors import UserError
 from repro.profiles import Arch, Profile, Recipe
-from repro.runs import RunSpec, groups
+from repro.runs import RunSpec, groups, work
 from repro.store import Store
 from repro.train import Group, Task
 
@@ -139,7 +139,9 @@ def train_group(specs: list[RunSpec], store_root: str, profile: Profile, data_ro
 
 # ---- progress ---------------------------------------------------------------------------------------
 class Progress:
-    """One status line: runs done / running / left, elapsed time and an estimate of what remains.
+    """One status line: runs done / running / left, elapsed time and an estimate of what remains (from the
+    share of the work done, `fraction`, where the caller gives it: bases train first and cost the most, so a
+    count of runs would overstate the time left early on).
 
     On a terminal the line is rewritten in place; into a file or a pipe (a log, CI) it is written once per
     finished run instead, so the log shows how the session went without a line for every step."""
@@ -148,13 +150,16 @@ class Progress:
         self.total, self.cached, self.enabled = total, cached, enabled
         self.stream = stream or sys.stderr
         self.done, self.running, self.t0 = cached, 0, time.time()
+        self.fraction: float | None = None  # of the work to train, done
         self.current = ""
         self.in_place = getattr(self.stream, "isatty", lambda: False)()
         self.logged = None
 
-    def update(self, done=None, running=None, current=None):
+    def update(self, done=None, running=None, current=None, fraction=None):
         if done is not None:
             self.done = done
+        if fraction is not None:
+            self.fraction = fraction
         if running is not None:
             self.running = running
         if current is not None:
@@ -164,7 +169,8 @@ class Progress:
         elapsed = time.time() - self.t0
         trained = self.done - self.cached
         left = self.total - self.done
-        eta = f", ~{elapsed / trained * left / 60:.0f} min left" if trained > 0 and left else ""
+        share = self.fraction if self.fraction is not None else trained / max(1, self.total - self.cached)
+        eta = f", ~{elapsed * (1 - share) / share / 60:.0f} min left" if trained > 0 and left and share > 0 else ""
         line = (f"[repro] runs {self.done}/{self.total} done ({self.cached} cached), {self.running} running, "
                 f"{left} left, {elapsed / 60:.1f} min{eta} {self.current}")
         if self.in_place:
@@ -248,7 +254,9 @@ def schedule(specs, store: Store, backend, *, share: bool = True, progress: bool
 def _record(outcome: Outcome, result: dict, bar: Progress, store: Store, specs) -> None:
     outcome.trained += result["trained"]
     outcome.diverged += result["diverged"]
-    bar.update(done=bar.cached + sum(store.is_done(s) for s in specs))
+    finished = [s for s in specs if store.is_done(s)]
+    bar.update(done=bar.cached + len(finished),
+               fraction=sum(map(work, finished)) / max(1e-9, sum(map(work, specs))))
 
 
 def _requeue(group, result, store, todo, not_before, outcome, poll_seconds):

@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader
 
 from repro.data.base import Dataset, DataError, ImageSet
 from repro.errors import UserError
+from repro.files import atomic_write, atomic_write_text
 from repro.runs import stable_seed
 
 AHEAD = 2  # batches each worker decodes ahead (a batch of 256 at 256 px is 50 MB of shared memory)
@@ -197,9 +198,8 @@ def preprocess_imagenet(root: str | Path | None, image_size: int, cache_dir: str
         for part in ("train", "val"):
             _decode_into(folder / f"{part}.npy", getattr(dataset, part).files, image_size, progress, part)
         files = {part: [os.path.relpath(f, source) for f in getattr(dataset, part).files] for part in ("train", "val")}
-        tmp = folder / ".files.json.tmp"
-        tmp.write_text(json.dumps({"source": str(source), "image_size": image_size, **files}))
-        os.replace(tmp, folder / "files.json")  # written last: its presence means complete
+        # written last: its presence means complete
+        atomic_write_text(folder / "files.json", json.dumps({"source": str(source), "image_size": image_size, **files}))
     return folder
 
 
@@ -208,25 +208,26 @@ def _decode_into(path: Path, files: list[str], size: int, progress: bool, desc: 
 
     from repro.data.cache import CHUNK, _decode_chunk, _pool, worker_count
 
-    tmp = path.with_name(f".{path.name}.tmp")
-    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(files), 3, size, size))
-    hint = "replace the file with a good copy of ILSVRC-2012, then preprocess again"
-    chunks = [([(f, f) for f in files[i:i + CHUNK]], size, hint) for i in range(0, len(files), CHUNK)]
-    with tqdm(total=len(files), desc=f"imagenet {desc} {size}px", unit="img", disable=not progress) as bar:
-        start = 0
-        workers = min(worker_count(), len(chunks))
-        pool = _pool(workers) if workers > 1 else None
-        try:
-            for array in (pool.imap(_decode_chunk, chunks) if pool else map(_decode_chunk, chunks)):
-                out[start:start + len(array)] = array
-                start += len(array)
-                bar.update(len(array))
-        finally:
-            if pool:
-                pool.terminate()
-    out.flush()
-    del out
-    os.replace(tmp, path)
+    def write(tmp: Path) -> None:
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(files), 3, size, size))
+        hint = "replace the file with a good copy of ILSVRC-2012, then preprocess again"
+        chunks = [([(f, f) for f in files[i:i + CHUNK]], size, hint) for i in range(0, len(files), CHUNK)]
+        with tqdm(total=len(files), desc=f"imagenet {desc} {size}px", unit="img", disable=not progress) as bar:
+            start = 0
+            workers = min(worker_count(), len(chunks))
+            pool = _pool(workers) if workers > 1 else None
+            try:
+                for array in (pool.imap(_decode_chunk, chunks) if pool else map(_decode_chunk, chunks)):
+                    out[start:start + len(array)] = array
+                    start += len(array)
+                    bar.update(len(array))
+            finally:
+                if pool:
+                    pool.terminate()
+        out.flush()
+        del out
+
+    atomic_write(path, write)
 
 
 def use_preprocessed(dataset: Dataset, cache_dir: str | Path | None = None) -> Dataset:

@@ -217,7 +217,7 @@ CPU = Profile(
         "hour on a 2-core CPU without native bf16 (AVX2, fp32), and still decides what the earlier 2.5-epoch "
         "profile decided (distance_penalty and random_features reproduced with 3 replicates); `repro plan "
         "--profile cpu` projects it for the machine it runs on before anything trains. Why 1.5 epochs: at 1 "
-        "epoch the bases reach 18-20% top-1, a classifier on random frozen features keeps half of that, and "
+        "epoch the bases reach 14-20% top-1, a classifier on random frozen features keeps half of that, and "
         "random_features came out not reproduced (random frozen n = 7: -52.7% of base); at 1.5 epochs, -56.1% "
         "(p = 0.020), measured on the natural/man-made runs before choosing. A higher learning rate (0.05, 0.1) "
         "or a smaller batch (64, 32) at 1 epoch did not make the bases better by more than the replicate noise. "

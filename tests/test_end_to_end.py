@@ -74,6 +74,23 @@ def test_a_session_logged_to_a_file_shows_a_line_per_finished_run():
     assert "2 left" in lines[1] and "min left" in lines[1]
 
 
+def test_the_time_left_follows_the_share_of_the_work_done_not_the_count_of_runs(monkeypatch):
+    """Bases train first and cost the most: after 2 of 10 runs holding half of the work, about as long again
+    is left, not four times as long."""
+    import io
+
+    from repro import execute
+
+    clock = iter([0.0, 600.0, 600.0])
+    monkeypatch.setattr(execute.time, "time", lambda: next(clock))
+    log = io.StringIO()
+    bar = execute.Progress(total=10, cached=0, stream=log)
+    bar.update(done=2, fraction=0.5)
+    assert "~10 min left" in log.getvalue()
+    bar.update(done=3)  # no new share given: the last one stands
+    assert "~10 min left" in log.getvalue().splitlines()[-1]
+
+
 def test_a_pytest_session_shows_its_training_progress_although_pytest_captures_output(tmp_path):
     """The `study` fixture trains inside a test; pytest captures what tests print, but not its progress."""
     import subprocess

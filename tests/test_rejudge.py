@@ -311,7 +311,8 @@ def test_the_committed_cpu_study_fails_the_convergence_premise_and_its_report_sa
     assert verdicts["distance_penalty"].magnitude == "smaller than the original"
 
 
-@pytest.mark.parametrize("report", ["cpu-tiny-imagenet", "cpu-tiny-imagenet-6-epochs", "cpu-tiny-imagenet-1-epoch-fp32"])
+@pytest.mark.parametrize("report", ["cpu-tiny-imagenet", "cpu-tiny-imagenet-6-epochs", "cpu-tiny-imagenet-1-epoch-fp32",
+                                    "cpu-tiny-imagenet-1.5-epochs-fp32"])
 def test_every_committed_report_is_the_current_judging_of_its_networks(report):
     from pathlib import Path
 
