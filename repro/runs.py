@@ -190,7 +190,8 @@ def specs_for(profile: Profile, needs, device: str | None = None) -> list[RunSpe
             add(spec.parent)
         specs.setdefault(spec.key, spec)
 
-    for r in range(profile.replicates):
+    for i in range(profile.replicates):
+        r = profile.first_replicate + i
         for need in needs:
             if need.family == "random":
                 if not profile.random_splits:
@@ -199,14 +200,14 @@ def specs_for(profile: Profile, needs, device: str | None = None) -> list[RunSpe
                 layers = {"BnB": profile.layers, "AnB": profile.layers, "BnB+": profile.finetune_layers,
                           "AnB+": profile.finetune_layers, "random": profile.random_layers}
             else:
-                if not profile.natman or 0 < profile.natman_replicates <= r:
+                if not profile.natman or 0 < profile.natman_replicates <= i:
                     continue
                 split, targets, config_of = "natman", ("A", "B"), natman_config
                 layers = {t: profile.natman_layers for t in TREATMENTS}
                 layers.update({"BnB+": profile.finetune_layers, "AnB+": profile.finetune_layers})
             for half in HALVES:
                 add(RunSpec(split, half, "base", 0, r, config_of))
-            if need.treatment == "base" or (need.treatment in ("BnB+", "AnB+") and 0 < profile.finetune_replicates <= r):
+            if need.treatment == "base" or (need.treatment in ("BnB+", "AnB+") and 0 < profile.finetune_replicates <= i):
                 continue
             for target in targets:
                 for n in layers[need.treatment]:

@@ -132,3 +132,19 @@ def test_profiles_override_and_reject_unknown_fields():
 def test_set_round_trips_values(name, replicates, lr):
     p = get_profile(name, [f"replicates={replicates}", f"recipe.lr={lr!r}"])
     assert p.replicates == replicates and p.recipe.lr == lr
+
+
+def test_first_replicate_moves_the_seeds_and_keeps_the_counts_of_natman_and_finetune_replicates():
+    needs = [Need("random", "BnB+"), Need("natman", "AnB")]
+    shifted = SMOKE.override({"first_replicate": 7, "replicates": 3, "natman_replicates": 1,
+                              "finetune_replicates": 2})
+    specs = specs_for(shifted, needs, device="cpu")
+    assert {s.replicate for s in specs} == {7, 8, 9}
+    assert {s.replicate for s in specs if s.split == "natman"} == {7}
+    assert {s.replicate for s in specs if s.treatment == "BnB+"} == {7, 8}
+    assert {s.split for s in specs if s.split != "natman"} == {"random:7", "random:8", "random:9"}
+    # the same replicate number is the same network whatever the first replicate of its study
+    unshifted = {s.key for s in specs_for(SMOKE.override({"replicates": 10}), needs, device="cpu")}
+    assert {s.key for s in specs if s.split != "natman"} <= unshifted
+    with pytest.raises(Exception, match="first_replicate"):
+        SMOKE.override({"first_replicate": -1})
