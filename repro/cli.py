@@ -78,17 +78,21 @@ def cmd_plan(args) -> int:
 
     profile = check_options(StudyOptions.read(lambda dest: getattr(args, dest)), trains=False)
     store = Store(args.store)
-    p = plan(profile, _claims(args), store, args.data_root)
-    projected = plan_projection(profile, p["specs"], gpus=args.gpus, workers=args.workers)
+    p = plan(profile, _claims(args), store, args.data_root, study_dir=args.study_dir)
+    projected = plan_projection(profile, p["specs"], gpus=args.gpus, workers=args.workers, todo=p["todo"],
+                                split_groups=bool(args.study_dir))
+    todo = {s.key for s in p["todo"]}
     if args.json:
-        out = {k: v for k, v in p.items() if k != "specs"}
+        out = {k: v for k, v in p.items() if k not in ("specs", "todo")}
         out.update(projected_hours=projected.pop("projected_hours"), precision=projected["precision"],
                    projection=projected)
-        out["runs_detail"] = [{"key": s.key, "label": s.label, "cached": store.is_done(s)} for s in p["specs"]]
+        out["runs_detail"] = [{"key": s.key, "label": s.label, "cached": s.key not in todo} for s in p["specs"]]
         print(json.dumps(out, indent=1))
     else:
         print(f"profile {p['profile']} on {p['dataset']}: {p['runs']} runs, {p['cached']} cached, "
               f"{p['to_train']} to train (store {store.root})")
+        if "replicates" in p:
+            _print_replicates(p["replicates"], args.study_dir)
         if projected["projected_hours"] is not None:
             where = f"{projected['workers']} CPU worker(s)" if projected["device"] == "cpu" else \
                 f"{projected['gpus']} GPU(s)"
@@ -97,8 +101,20 @@ def cmd_plan(args) -> int:
         for family, why in p["left_out"].items():
             print(f"  no {'natural/man-made' if family == 'natman' else family} runs: {why}")
         for s in p["specs"]:
-            print(f"  {'cached ' if store.is_done(s) else 'train  '} {s.key}  {s.label}")
+            print(f"  {'train  ' if s.key in todo else 'cached '} {s.key}  {s.label}")
     return 0
+
+
+def _print_replicates(replicates: dict, study_dir: str) -> None:
+    from repro.format import duration
+
+    for row in replicates["done"]:
+        wall = row["training_wall_seconds"]
+        print(f"  replicate r{row['replicate']} done ({row['file']} in {study_dir}): {row['networks']} networks, "
+              f"{'/'.join(row['precision'] or [])} on {'; '.join(row['cpus'] or row['devices'] or [])}, "
+              f"{duration(wall) if wall else 'wall time unknown'}")
+    for r in replicates["missing"]:
+        print(f"  replicate r{r} missing" + (f": {replicates['stale'][r]}" if r in replicates["stale"] else ""))
 
 
 def _train(args, report_needs=None):
@@ -133,7 +149,7 @@ def cmd_report(args) -> int:
 
     if args.results:
         return _report_results(args)
-    out = args.report_dir or default_report_dir(args.profile or "original")
+    out = args.report_dir or args.study_dir or default_report_dir(args.profile or "original")
     if args.profile == "original":
         html, _ = report_original(out)
         print(f"repro: report of the original study's numbers: {html}")

@@ -193,12 +193,14 @@ def _ready(group: list[RunSpec], store: Store) -> bool:
 
 def execute(specs: list[RunSpec], profile: Profile, store: Store, *, data_root: str | None = None,
             workers: int = 1, gpus: int = 0, progress: bool = True, device: str | None = None,
-            poll_seconds: float = 2.0) -> Outcome:
-    """Train every spec not yet in the store. `gpus` > 0: one worker per GPU; else `workers` CPU workers."""
+            poll_seconds: float = 2.0, split_groups: bool = False) -> Outcome:
+    """Train every spec not yet in the store. `gpus` > 0: one worker per GPU; else `workers` CPU workers.
+    `split_groups`: split a target's group for CPU workers too (as for GPUs), for a plan too small to keep
+    them busy with whole groups (one replicate at a time, repro.replicates)."""
     if gpus:
         backend = Pool(gpu_slots(gpus), store, profile, data_root)
     elif workers > 1:
-        backend = Pool([None] * workers, store, profile, data_root)
+        backend = Pool([None] * workers, store, profile, data_root, split_groups)
     else:
         backend = Inline(store, profile, data_root, device)
     return schedule(specs, store, backend, share=profile.share, progress=progress, poll_seconds=poll_seconds)
@@ -347,11 +349,12 @@ class Pool:
     """One worker process per slot: a GPU id (pinned before CUDA starts in it) or None (a CPU worker with its
     share of the cores)."""
 
-    def __init__(self, slots: list, store: Store, profile: Profile, data_root: str | None):
+    def __init__(self, slots: list, store: Store, profile: Profile, data_root: str | None,
+                 split_groups: bool = False):
         self.slots, self.store, self.profile, self.data_root = len(slots), store, profile, data_root
         # GPUs: groups split into sub-groups to keep them all busy; CPU workers keep a target's group whole
-        # (on the CPU sharing one batch across it pays, README: Benchmarks)
-        self.split_for = 1 if all(s is None for s in slots) else len(slots)
+        # (on the CPU sharing one batch across it pays, README: Benchmarks) unless asked to split
+        self.split_for = 1 if all(s is None for s in slots) and not split_groups else len(slots)
         self.bar = None
         ctx = mp.get_context("spawn")  # CUDA cannot be used in forked children
         self.manager = None

@@ -279,7 +279,8 @@ def _merge_workers(state: Session) -> None:
         cached = [k for k in dict.fromkeys(k for s in studies for k in s["cached"]) if k not in trained]
         outcome = Outcome(trained=trained, cached=cached, seconds=max(s["seconds"] for s in studies))
         state.study = read_study(state.profile, needs, Store(state.options.store), outcome,
-                                 data_root=state.options.data_root, started=state.started)
+                                 data_root=state.options.data_root, started=state.started,
+                                 study_dir=state.options.study_dir)
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -326,7 +327,7 @@ def _write_reports(config, state: Session) -> list[tuple[str, str]]:
         ours = study is not None and evidence == study.profile.name
         if not ours and evidence != "original":
             continue
-        out = state.options.report_dir
+        out = state.options.report_dir or state.options.study_dir
         if out is None or (study is not None and not ours):
             out = default_report_dir(evidence)
         html, js = write_study_report(out, verdicts, command, study if ours else None,

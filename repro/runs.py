@@ -153,6 +153,15 @@ class RunSpec:
         return f"{self.treatment} n={self.n} {self.split}/{src}{self.target} r{self.replicate}"
 
 
+def identity(spec: RunSpec) -> str:
+    """The run's key without its numerics (device, precision, ...): the same network of the same study trained
+    in another precision or on another device has another key but the same identity (repro.replicates)."""
+    own = spec.to_dict()
+    own["config"].pop("numerics", None)
+    parent = identity(spec.parent) if spec.parent else ""
+    return hashlib.sha256((canonical(own) + "|" + parent).encode()).hexdigest()[:20]
+
+
 def canonical(obj) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 

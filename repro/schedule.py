@@ -194,11 +194,12 @@ def projection(profile: Profile, specs: list[RunSpec], gpus: int, measurement: d
 
 
 def plan_projection(profile: Profile, specs: list[RunSpec], *, gpus: int = 0, workers: int | None = None,
-                    todo: list[RunSpec] | None = None) -> dict:
+                    todo: list[RunSpec] | None = None, split_groups: bool = False) -> dict:
     """The projected wall time of training `todo` (default: every spec) where the plan trains: on `gpus` GPUs
     (or this machine's GPU), from the step times measured on an H200; else on this machine's CPU with `workers`
     worker processes (default: cores // recipe.cpu_threads), from a short measurement of this CPU
-    (repro.cpu_steps). With the precision the networks train in there."""
+    (repro.cpu_steps). With the precision the networks train in there. `split_groups`: the CPU workers split
+    a target's group as GPUs do and train one replicate after another (repro.study.train_replicates)."""
     from repro.numerics import precision, training_device
 
     device = "cuda" if gpus else training_device(profile)
@@ -213,7 +214,18 @@ def plan_projection(profile: Profile, specs: list[RunSpec], *, gpus: int = 0, wo
     if not todo:
         return {"device": "cpu", "precision": used, "workers": workers, "projected_hours": 0.0, "groups": 0}
     measurement = cpu_measurement(profile, specs, used)
-    out = projection(profile, todo, workers, measurement, split_for=1)
+    if split_groups:  # one replicate after another, each split across the workers: the sum of their makespans
+        from repro.replicates import by_replicate
+
+        parts = [projection(profile, part, workers, measurement, split_for=workers)
+                 for part in by_replicate(todo).values()]
+        out = {**parts[0], "projected_hours": round(sum(p["projected_hours"] for p in parts), 3),
+               "groups": sum(p["groups"] for p in parts), "gpu_hours": round(sum(p["gpu_hours"] for p in parts), 2),
+               "longest_group_hours": max(p["longest_group_hours"] for p in parts)}
+        out["gpu_utilisation"] = round(out["gpu_hours"] / (workers * out["projected_hours"]), 3) \
+            if out["projected_hours"] else None
+    else:
+        out = projection(profile, todo, workers, measurement, split_for=1)
     timing = measurement["profiles"][profile.name]
     out.pop("gpus")
     busy, utilisation = out.pop("gpu_hours", None), out.pop("gpu_utilisation", None)

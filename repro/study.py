@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from repro.errors import UserError
 from repro.profiles import PROFILES, Profile, get_profile
-from repro.runs import Need, RunSpec, specs_for
+from repro.runs import Need, RunSpec, identity, specs_for
 
 if TYPE_CHECKING:  # these import torch: loaded when a study is trained or read, not to check its options
     from repro.execute import Outcome
@@ -39,6 +39,10 @@ OPTIONS = [
                               help="the natural/man-made split of a dataset without one: the natural class names, "
                                    "one a line (or two columns: name, natural|man-made)")),
     ("report-dir", "report_dir", dict(default=None, help="write DIR/index.html and DIR/results.json")),
+    ("study-dir", "study_dir", dict(default=None, metavar="DIR",
+                                    help="a study run in pieces (repro.replicates): each finished replicate is "
+                                         "written to DIR/replicates/rN.json, a rerun trains only the replicates "
+                                         "DIR lacks, and the report (DIR by default) is judged on all of them")),
     ("executor", "executor", dict(default="local", choices=["local", "slurm"],
                                   help="where to train (slurm: via submitit)")),
     ("slurm-partition", "slurm_partition", dict(default=None, help="Slurm partition (with --executor slurm)")),
@@ -66,6 +70,7 @@ class StudyOptions:
     sets: tuple[str, ...] = ()
     natman: str | None = None
     report_dir: str | None = None
+    study_dir: str | None = None
     executor: str = "local"
     slurm_partition: str | None = None
     slurm_time: int = 24 * 60
@@ -112,6 +117,13 @@ class Study:
     table: Table  # the planned runs that are finished
     started: float = field(default_factory=time.time)
     left_out: dict[str, str] = field(default_factory=dict)  # split family -> why none of its runs is planned
+    replicates: list[dict] | None = None  # a study run in pieces: per recorded replicate, what trained it
+    recorded: object = None  # a study run in pieces: its runs' results (repro.replicates.RecordedRuns)
+
+    @property
+    def results(self):
+        """Where the study's finished runs are read: the study folder's records and the store, or the store."""
+        return self.recorded or self.store
 
     @property
     def wall_seconds(self) -> float:
@@ -179,25 +191,45 @@ def plannable(profile: Profile, needs: list[Need], data_root: str | None = None)
     return [n for n in needs if n.family != "natman"], {"natman": problem}
 
 
-def plan(profile: Profile, needs: list[Need], store: Store, data_root: str | None = None) -> dict:
+def plan(profile: Profile, needs: list[Need], store: Store, data_root: str | None = None,
+         study_dir: str | None = None) -> dict:
+    """What the study would train: its specs, how many the store (or the study folder's replicate records)
+    holds, and, for a study folder, which replicates are done and which are missing."""
     needs, left_out = plannable(profile, needs, data_root)
     specs = specs_for(profile, needs)
-    cached = sum(store.is_done(s) for s in specs)
-    return {"profile": profile.name, "dataset": profile.dataset, "runs": len(specs), "cached": cached,
-            "to_train": len(specs) - cached, "specs": specs, "left_out": left_out}
+    out = {"profile": profile.name, "dataset": profile.dataset, "runs": len(specs), "left_out": left_out}
+    if study_dir:
+        from repro.replicates import replicate_rows, replicate_status
+
+        status = replicate_status(specs, study_dir)
+        todo = [s for s in specs if s.replicate in status.missing and not store.is_done(s)]
+        done = [row for row in replicate_rows(status.records) if row["replicate"] in status.done]
+        out["replicates"] = {"done": done,
+                             "missing": status.missing, "stale": status.stale}
+    else:
+        todo = [s for s in specs if not store.is_done(s)]
+    return {**out, "cached": len(specs) - len(todo), "to_train": len(todo), "specs": specs, "todo": todo}
 
 
 def read_study(profile: Profile, needs: list[Need], store: Store, outcome: Outcome | None = None, *,
-               data_root: str | None = None, started: float | None = None) -> Study:
-    """The study of `needs` as the store holds it now (nothing is trained)."""
+               data_root: str | None = None, started: float | None = None, study_dir: str | None = None) -> Study:
+    """The study of `needs` as the store (and, for a study run in pieces, its folder's replicate records) holds
+    it now; nothing is trained."""
     from repro.execute import Outcome
     from repro.results import table_from_store
 
     needs, left_out = plannable(profile, needs, data_root)
     specs = specs_for(profile, needs)
     outcome = outcome or Outcome()
-    table = table_from_store(store, specs, evidence=profile.name, trained=set(outcome.trained))
-    return Study(profile, specs, store, outcome, table, started or time.time(), left_out)
+    recorded, replicates = None, None
+    if study_dir:
+        from repro.replicates import RecordedRuns, replicate_rows, replicate_status, study_specs
+
+        status = replicate_status(specs, study_dir)
+        specs, recorded, replicates = study_specs(specs, status.records), RecordedRuns(status.records, store), \
+            replicate_rows(status.records)
+    table = table_from_store(recorded or store, specs, evidence=profile.name, trained=set(outcome.trained))
+    return Study(profile, specs, store, outcome, table, started or time.time(), left_out, replicates, recorded)
 
 
 def machine_cores() -> int:
@@ -238,12 +270,54 @@ def train_study(options: StudyOptions, needs: list[Need], *, profile: Profile | 
         from repro.schedule import tell_projection
 
         specs = specs_for(profile, trainable)
-        if progress:
-            tell_projection(profile, specs, store, gpus=options.gpus, workers=options.workers, quicker=quicker)
         workers = options.workers or (1 if options.gpus else default_workers(profile))
-        outcome = execute(specs, profile, store, data_root=options.data_root,
-                          workers=workers, gpus=options.gpus, progress=progress)
-    return read_study(profile, report_needs or needs, store, outcome, data_root=options.data_root, started=started)
+        if options.study_dir:
+            outcome = train_replicates(profile, specs, store, options, workers, progress)
+        else:
+            if progress:
+                tell_projection(profile, specs, store, gpus=options.gpus, workers=options.workers, quicker=quicker)
+            outcome = execute(specs, profile, store, data_root=options.data_root,
+                              workers=workers, gpus=options.gpus, progress=progress)
+    return read_study(profile, report_needs or needs, store, outcome, data_root=options.data_root, started=started,
+                      study_dir=options.study_dir)
+
+
+def train_replicates(profile: Profile, specs: list[RunSpec], store: Store, options: StudyOptions, workers: int,
+                     progress: bool) -> Outcome:
+    """A study run in pieces: the replicates its folder lacks, one after another, each written to the folder
+    as soon as its last network finishes (repro.replicates), so an interrupted sitting loses at most the
+    replicate it was training (and resumes even that from the store's checkpoints on the same machine). Each
+    replicate's groups are split so that every worker has work while one replicate trains."""
+    import sys
+
+    from repro.execute import Outcome, execute
+    from repro.format import duration
+    from repro.replicates import by_replicate, replicate_status, write_record
+    from repro.schedule import plan_projection
+
+    status = replicate_status(specs, options.study_dir)
+    missing = {r: s for r, s in by_replicate(specs).items() if r in status.missing}
+    say = (lambda text: print(f"[repro] {text}", file=sys.stderr, flush=True)) if progress else (lambda text: None)
+    say(f"study folder {options.study_dir}: replicates done {sorted(status.done) or 'none'}, missing "
+        f"{sorted(missing) or 'none'}" + "".join(f"; r{r}: {why}" for r, why in status.stale.items()))
+    if missing and progress:
+        todo = [s for group in missing.values() for s in group if not store.is_done(s)]
+        out = plan_projection(profile, specs, gpus=options.gpus, workers=workers, todo=todo, split_groups=True)
+        if out.get("projected_hours") is not None:
+            say(f"{len(todo)} networks in {len(missing)} replicates to train: projected "
+                f"{duration(out['projected_hours'] * 3600)} on {workers} worker(s), {out['precision']}; each "
+                f"replicate is written to the folder when it finishes")
+    outcome = Outcome()
+    for k, (r, group) in enumerate(missing.items(), 1):
+        say(f"replicate r{r} ({k} of {len(missing)})")
+        done = execute(group, profile, store, data_root=options.data_root, workers=workers, gpus=options.gpus,
+                       progress=progress, split_groups=True)
+        for name in ("trained", "cached", "diverged", "elsewhere"):
+            getattr(outcome, name).extend(getattr(done, name))
+        outcome.seconds += done.seconds
+        if all(store.is_done(s) for s in group):
+            say(f"replicate r{r} written to {write_record(options.study_dir, r, group, store)}")
+    return outcome
 
 
 def judge(study: Study) -> list[Verdict]:
@@ -281,8 +355,10 @@ def settle(verdict: Verdict, study: Study) -> Verdict:
         return verdict
     not_planned = list(dict.fromkeys(study.left_out[n.family] for n in claim.NEEDS if n.family in study.left_out))
     needs = [n for n in claim.NEEDS if n.family not in study.left_out]
-    finished = {r.key for r in study.table.rows}
-    waiting = [s for s in specs_for(study.profile, needs) if s.key not in finished]
+    finished_keys = {r.key for r in study.table.rows}
+    # by identity: a study run in pieces holds replicates trained in other numerics than this machine plans
+    finished = {identity(s) for s in study.specs if s.key in finished_keys}
+    waiting = [s for s in specs_for(study.profile, needs) if identity(s) not in finished]
     reasons = list(not_planned)
     if waiting:
         labels = ", ".join(s.label for s in waiting[:3]) + (", ..." if len(waiting) > 3 else "")

@@ -159,7 +159,26 @@ def header_items(profile_name: str, session: dict, table: Table) -> tuple[list, 
         ("Suite commit", commit or "not in a git checkout"),
         ("Created", session.get("created") or "—"),
     ]
-    return facts, environment
+    return facts, environment + replicate_items(session)
+
+
+def replicate_items(session: dict) -> list[tuple[str, str]]:
+    """A study run in pieces (repro.replicates): what trained each replicate, and whether its numerics differ."""
+    rows = session.get("replicate_records")
+    if not rows:
+        return []
+    numerics = session.get("numerics_by_replicate") or []
+    items = [("Numerics", f"one for every replicate: {numerics[0]}" if len(numerics) == 1 else
+              f"mixed ({'; '.join(numerics)}): each network is compared with the base of its own replicate, "
+              f"trained in the same numerics")]
+    for r in rows:
+        wall = r.get("training_wall_seconds")
+        items.append((f"Replicate r{r['replicate']}",
+                      f"{r['networks']} networks in {'/'.join(r.get('precision') or ['?'])} on "
+                      f"{'; '.join(r.get('cpus') or r.get('devices') or ['?'])} ({r.get('hardware') or '?'}); "
+                      f"{duration(wall) if wall else 'wall time unknown'}, {r.get('training_started') or '?'}, "
+                      f"suite commit {(r.get('git_commit') or '—')[:12]}; {r['file']}"))
+    return items
 
 
 def missing_rows(doc: dict) -> list[dict]:

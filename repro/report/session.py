@@ -154,8 +154,13 @@ def session_info(command: str, profile=None, wall_seconds: float = 0.0, cached: 
     if sys.modules.get("torch") is not None:  # a session that never loaded torch trained nothing
         info["cpu"] = cpu_arithmetic(profile)
     if study is not None:
-        info["training"] = training_provenance(study.store, study.specs)
+        info["training"] = training_provenance(study.results, study.specs)
         info["training_wall_seconds"] = info["training"]["training_wall_seconds"]
+        if study.replicates is not None:  # a study run in pieces: what trained each replicate
+            from repro.replicates import mixed_numerics
+
+            info["replicate_records"] = study.replicates
+            info["numerics_by_replicate"] = mixed_numerics(study.replicates)
     return info
 
 

@@ -1,0 +1,173 @@
+"""A study run in pieces, replicate by replicate: each finished replicate is one file in the study's folder.
+
+A long study (the converged tier on a CPU takes many hours) runs over several sittings, on whatever machine
+each sitting gets, and a sitting may end with an empty cache. The replicate is the unit: its bases and every
+network built from them train in one sitting, on one machine, in one numerics, and when the last of them
+finishes the replicate is written to `<study folder>/replicates/r<N>.json`: every run's spec and metrics (no
+weights) and what trained it. Those files are meant to be committed. A later sitting reads them, trains only the
+replicates that have none, and the study is the union of the files, merged by run key.
+
+A replicate counts as done when its file holds every run the plan has for it, compared by `identity` (the run
+key without the numerics): a replicate trained in bf16 on one machine stands for the same networks as the fp32
+plan of another. Every comparison a claim makes is within one replicate (a network beside the base of its own
+target half), so within one numerics; across replicates, mixed numerics add to the replicate-to-replicate
+spread that the tests already estimate, and the report lists each replicate's machine and precision.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from repro.errors import UserError
+from repro.files import atomic_write_text
+from repro.runs import RunSpec, identity
+
+FOLDER = "replicates"
+_NAME = re.compile(r"^r(\d+)\.json$")
+
+
+@dataclass(frozen=True)
+class ReplicateRecord:
+    """One finished replicate as its file holds it: key -> (spec, metrics), and what trained it."""
+
+    replicate: int
+    runs: dict[str, tuple[RunSpec, dict]]
+    trained_by: dict
+    path: Path
+
+    @property
+    def specs(self) -> list[RunSpec]:
+        return [spec for spec, _ in self.runs.values()]
+
+
+def record_path(study_dir, replicate: int) -> Path:
+    return Path(study_dir) / FOLDER / f"r{replicate}.json"
+
+
+def read_records(study_dir) -> dict[int, ReplicateRecord]:
+    """The replicate files of a study folder (none yet: {}). A file that cannot be read is one UserError naming
+    it: a study is never judged on part of a replicate."""
+    folder = Path(study_dir) / FOLDER
+    records: dict[int, ReplicateRecord] = {}
+    for path in sorted(folder.glob("r*.json")) if folder.is_dir() else []:
+        match = _NAME.match(path.name)
+        if not match:
+            continue
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            runs = {}
+            for run in doc["runs"]:
+                spec = RunSpec.from_dict(run["spec"])
+                runs[spec.key] = (spec, dict(run["metrics"]))
+            record = ReplicateRecord(int(doc["replicate"]), runs, dict(doc["trained_by"]), path)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise UserError(f"{path} is not a readable replicate record ({e}): restore it from git, or delete it "
+                            f"to train replicate {match.group(1)} again") from None
+        if record.replicate != int(match.group(1)) or any(s.replicate != record.replicate for s in record.specs):
+            raise UserError(f"{path} holds runs of another replicate than its name says: restore it from git")
+        records[record.replicate] = record
+    return records
+
+
+def by_replicate(specs) -> dict[int, list[RunSpec]]:
+    out: dict[int, list[RunSpec]] = {}
+    for s in specs:
+        out.setdefault(s.replicate, []).append(s)
+    return dict(sorted(out.items()))
+
+
+@dataclass
+class ReplicateStatus:
+    """Which of a plan's replicates a study folder holds whole (`done`), which it lacks (`missing`, in order),
+    which of the missing have a file that no longer holds the plan's runs (`stale`: replicate -> why), and every
+    record the folder has (`records`)."""
+
+    records: dict[int, ReplicateRecord] = field(default_factory=dict)
+    done: list[int] = field(default_factory=list)
+    missing: list[int] = field(default_factory=list)
+    stale: dict[int, str] = field(default_factory=dict)
+
+
+def replicate_status(specs, study_dir) -> ReplicateStatus:
+    status = ReplicateStatus(records=read_records(study_dir))
+    for r, planned in by_replicate(specs).items():
+        record = status.records.get(r)
+        if record is None:
+            status.missing.append(r)
+            continue
+        held = {identity(s) for s in record.specs}
+        lacking = [s for s in planned if identity(s) not in held]
+        if lacking:
+            status.missing.append(r)
+            status.stale[r] = (f"{record.path.name} lacks {len(lacking)} of the plan's {len(planned)} runs (e.g. "
+                               f"{lacking[0].label}): the whole replicate is trained again")
+        else:
+            status.done.append(r)
+    return status
+
+
+def study_specs(planned, records: dict[int, ReplicateRecord]) -> list[RunSpec]:
+    """The study's runs, merged by identity: a planned run that a replicate record holds is the recorded one
+    (under the numerics it was trained in), any other the planned one (under this machine's)."""
+    recorded = {identity(s): s for record in records.values() for s in record.specs}
+    return [recorded.get(identity(s), s) for s in planned]
+
+
+def write_record(study_dir, replicate: int, specs, store, command: str = "") -> Path:
+    """Write the file of a finished replicate from the run store (every spec must be finished there)."""
+    from repro.report.session import git_state, hardware, training_provenance
+
+    runs = []
+    for spec in specs:
+        metrics = store.result(spec)
+        if metrics is None:
+            raise ValueError(f"replicate {replicate} is not finished: {spec.label} has no result")
+        runs.append({"key": spec.key, "label": spec.label, "spec": spec.to_dict(), "metrics": metrics})
+    commit, dirty = git_state()
+    trained = training_provenance(store, specs)
+    doc = {"replicate": replicate,
+           "trained_by": {"hardware": hardware(), "command": command, "git_commit": commit, "git_dirty": dirty,
+                          **trained},
+           "runs": runs}
+    path = record_path(study_dir, replicate)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(doc, indent=1, sort_keys=True) + "\n")
+    return path
+
+
+class RecordedRuns:
+    """The finished runs of a study folder's records, then of a run store, behind the store's `result(spec)`
+    (and `run_dir`, for runs whose times are only in their log): what the results table and the report read."""
+
+    def __init__(self, records: dict[int, ReplicateRecord], store):
+        self.store = store
+        self.metrics = {key: metrics for record in records.values() for key, (_, metrics) in record.runs.items()}
+
+    def result(self, spec: RunSpec) -> dict | None:
+        found = self.metrics.get(spec.key)
+        return dict(found) if found is not None else self.store.result(spec)
+
+    def run_dir(self, spec: RunSpec) -> Path:
+        return self.store.run_dir(spec)
+
+
+def replicate_rows(records: dict[int, ReplicateRecord]) -> list[dict]:
+    """Per recorded replicate: what trained it (machine, CPU, precision, wall time), for the report."""
+    rows = []
+    for r, record in sorted(records.items()):
+        t = record.trained_by
+        rows.append({"replicate": r, "file": f"{FOLDER}/{record.path.name}", "networks": len(record.runs),
+                     "hardware": t.get("hardware"), "cpus": t.get("cpus"), "devices": t.get("devices"),
+                     "precision": t.get("precision"), "torch": t.get("torch"),
+                     "training_wall_seconds": t.get("training_wall_seconds"),
+                     "training_started": t.get("training_started"), "training_finished": t.get("training_finished"),
+                     "git_commit": t.get("git_commit")})
+    return rows
+
+
+def mixed_numerics(rows: list[dict]) -> list[str]:
+    """The distinct numerics (precision on CPU kind) of a study's replicates: more than one is a mixed study."""
+    return sorted({f"{'/'.join(r.get('precision') or [])} on {'; '.join(r.get('cpus') or r.get('devices') or [])}"
+                   for r in rows})

@@ -1,0 +1,99 @@
+"""A study run in pieces: each finished replicate is a file of its study folder, a later sitting (another machine,
+an empty run store) trains only the replicates the folder lacks, and the report is judged on all of them."""
+import json
+
+import pytest
+
+from repro.cli import main
+from repro.profiles import SMOKE
+from repro.replicates import read_records, replicate_status, study_specs
+from repro.runs import Need, identity, specs_for
+
+pytestmark = pytest.mark.smoke
+
+SMALL = ["replicates=2", "recipe.epochs=2", "layers=1", "finetune_layers=1", "natman_layers=1", "random_layers=1"]
+CLAIM = ["--claims", "early_layer_generality"]  # bases of random:r and AnB, BnB at n = 1: 4 runs a replicate
+
+
+def _sets(extra=()):
+    return [a for s in [*SMALL, *extra] for a in ("--set", s)]
+
+
+def test_the_same_network_in_another_numerics_has_another_key_but_the_same_identity():
+    needs = [Need("random", "AnB")]
+    fp32 = specs_for(SMOKE, needs, device="cpu")
+    bf16 = [s.__class__(s.split, s.target, s.treatment, s.n, s.replicate,
+                        s.config.replace('"precision":"fp32"', '"precision":"bf16"')) for s in fp32]
+    assert all(a.key != b.key for a, b in zip(fp32, bf16))
+    assert [identity(s) for s in fp32] == [identity(s) for s in bf16]
+    other_recipe = specs_for(SMOKE.override({"recipe.lr": 0.01}), needs, device="cpu")
+    assert not {identity(s) for s in fp32} & {identity(s) for s in other_recipe}
+
+
+def test_a_study_in_pieces_trains_each_missing_replicate_once_and_judges_them_all(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("REPRO_CACHE", str(tmp_path / "cache"))
+    study = tmp_path / "study"
+    common = ["--profile", "smoke", "--study-dir", str(study), *CLAIM, *_sets()]
+
+    # the first sitting trains both replicates and writes each as it finishes
+    assert main(["run", *common, "--store", str(tmp_path / "store1"), "--workers", "2"]) == 0
+    records = read_records(study)
+    assert sorted(records) == [0, 1] and all(len(r.runs) == 4 for r in records.values())
+    trained_by = records[0].trained_by
+    assert trained_by["precision"] == ["fp32"] and trained_by["cpus"] and trained_by["training_wall_seconds"] > 0
+
+    # a later sitting on a machine with an empty store: the folder lacks r1 only, so r1 alone is trained
+    first_r0 = (study / "replicates" / "r0.json").read_text()
+    (study / "replicates" / "r1.json").unlink()
+    capsys.readouterr()
+    assert main(["plan", *common, "--store", str(tmp_path / "store2")]) == 0
+    plan = capsys.readouterr().out
+    assert "replicate r0 done" in plan and "replicate r1 missing" in plan and "4 to train" in plan
+    assert main(["report", *common, "--store", str(tmp_path / "store2"), "--quiet"]) == 0
+    assert (study / "replicates" / "r0.json").read_text() == first_r0  # a recorded replicate is never retrained
+    assert sorted(read_records(study)) == [0, 1]
+    doc = json.loads((study / "results.json").read_text())
+    elg = [c for c in doc["claims"] if c["id"] == "early_layer_generality"][0]
+    assert "waits_for" not in elg  # judged on both replicates: nothing it needs is missing
+    assert [r["replicate"] for r in doc["session"]["replicate_records"]] == [0, 1]
+    assert doc["session"]["numerics_by_replicate"] == ["fp32 on " + trained_by["cpus"][0]]
+    assert {r["replicate"] for r in doc["runs"]} == {0, 1}
+    page = (study / "index.html").read_text()
+    assert "Replicate r0" in page and "Replicate r1" in page
+
+
+def _record(tmp_path, replicate, specs, precision="bf16"):
+    folder = tmp_path / "replicates"
+    folder.mkdir(exist_ok=True)
+    runs = []
+    for s in specs:
+        spec = s.__class__(s.split, s.target, s.treatment, s.n, s.replicate,
+                           s.config.replace('"precision":"fp32"', f'"precision":"{precision}"'))
+        runs.append({"key": spec.key, "spec": spec.to_dict(), "metrics": {"top1": 0.5}})
+    (folder / f"r{replicate}.json").write_text(json.dumps({"replicate": replicate, "trained_by": {}, "runs": runs}))
+
+
+def test_a_replicate_trained_in_other_numerics_counts_as_done_and_stands_for_the_planned_runs(tmp_path):
+    specs = specs_for(SMOKE.override({"replicates": 2}), [Need("random", "BnB")], device="cpu")
+    r0 = [s for s in specs if s.replicate == 0]
+    _record(tmp_path, 0, r0)
+    status = replicate_status(specs, tmp_path)
+    assert status.done == [0] and status.missing == [1] and not status.stale
+    merged = study_specs(specs, status.records)
+    assert [identity(s) for s in merged] == [identity(s) for s in specs]
+    assert {s.cfg["numerics"]["precision"] for s in merged if s.replicate == 0} == {"bf16"}
+    assert {s.cfg["numerics"]["precision"] for s in merged if s.replicate == 1} == {"fp32"}
+
+
+def test_a_record_that_lacks_runs_of_the_plan_is_trained_again_whole(tmp_path):
+    specs = specs_for(SMOKE, [Need("random", "BnB")], device="cpu")
+    _record(tmp_path, 0, [s for s in specs if s.replicate == 0 and s.n != 7])
+    status = replicate_status(specs, tmp_path)
+    assert status.missing == [0, 1] and "lacks 1 of the plan's" in status.stale[0]
+
+
+def test_an_unreadable_record_is_one_error_that_says_what_to_do(tmp_path):
+    (tmp_path / "replicates").mkdir()
+    (tmp_path / "replicates" / "r3.json").write_text("{not json")
+    with pytest.raises(Exception, match=r"r3.json is not a readable replicate record .*restore it from git"):
+        read_records(tmp_path)
