@@ -102,7 +102,8 @@ def replicate_status(specs, study_dir) -> ReplicateStatus:
         if lacking:
             status.missing.append(r)
             status.stale[r] = (f"{record.path.name} lacks {len(lacking)} of the plan's {len(planned)} runs (e.g. "
-                               f"{lacking[0].label}): the whole replicate is trained again")
+                               f"{lacking[0].label}): trained again whole, or only what it lacks on a machine that trains "
+                               f"alike")
         else:
             status.done.append(r)
     return status
@@ -115,18 +116,66 @@ def study_specs(planned, records: dict[int, ReplicateRecord]) -> list[RunSpec]:
     return [recorded.get(identity(s), s) for s in planned]
 
 
-def write_record(study_dir, replicate: int, specs, store, command: str = "") -> Path:
-    """Write the file of a finished replicate from the run store (every spec must be finished there)."""
+def _arithmetic(metrics: dict) -> tuple:
+    cpu = metrics.get("cpu") or {}
+    return (str(metrics.get("device")), metrics.get("precision"), metrics.get("torch"), cpu.get("cpu_model"),
+            cpu.get("cpu_capability"), cpu.get("native_bf16"), cpu.get("onednn_max_cpu_isa"))
+
+
+def trained_here_alike(record: ReplicateRecord, planned: list[RunSpec]) -> bool:
+    """Whether this machine trains the replicate's runs in the arithmetic its record was trained in: on the CPU,
+    with the same precision, torch, CPU model, kernel instruction set, bf16 support and oneDNN limit (same key,
+    same computation: the runs it lacks can then be added to it, and a base retrained for them comes back bit
+    for bit). A GPU record is never extended: its replicate is trained again whole."""
+    from repro.numerics import provenance
+
+    import torch
+
+    kinds = {_arithmetic(m) for _, m in record.runs.values()}
+    if len(kinds) != 1 or not planned:
+        return False
+    numerics = planned[0].cfg.get("numerics", {})
+    here = provenance()
+    return next(iter(kinds)) == ("cpu", numerics.get("precision"), torch.__version__, here["cpu_model"],
+                                 here["cpu_capability"], here["native_bf16"], here["onednn_max_cpu_isa"]) \
+        and numerics.get("device") == "cpu"
+
+
+def with_parents(specs, store) -> list[RunSpec]:
+    """`specs` and every ancestor of theirs that the store has not finished (trained first)."""
+    out: dict[str, RunSpec] = {}
+
+    def add(spec):
+        if spec.parent is not None and not store.is_done(spec.parent):
+            add(spec.parent)
+        out.setdefault(spec.key, spec)
+
+    for s in specs:
+        add(s)
+    return list(out.values())
+
+
+def write_record(study_dir, replicate: int, specs, store, command: str = "",
+                 previous: ReplicateRecord | None = None) -> Path:
+    """Write the file of a finished replicate from the run store (every spec must be finished there), or, with
+    `previous`, that record extended by the runs it lacks (its own runs keep their recorded numbers)."""
     from repro.report.session import git_state, hardware, training_provenance
 
-    runs = []
+    recorded = {identity(s): (s, m) for s, m in previous.runs.values()} if previous else {}
+    runs, fresh = [], []
     for spec in specs:
-        metrics = store.result(spec)
+        spec, metrics = recorded.get(identity(spec), (spec, None))
+        if metrics is None:
+            metrics = store.result(spec)
+            fresh.append(spec)
         if metrics is None:
             raise ValueError(f"replicate {replicate} is not finished: {spec.label} has no result")
         runs.append({"key": spec.key, "label": spec.label, "spec": spec.to_dict(), "metrics": metrics})
     commit, dirty = git_state()
-    trained = training_provenance(store, specs)
+    trained = training_provenance(RecordedRuns({replicate: previous} if previous else {}, store), specs)
+    if previous:
+        trained["extended"] = previous.trained_by.get("extended", []) + [
+            {"runs": [s.label for s in fresh], "git_commit": commit, "hardware": hardware()}]
     doc = {"replicate": replicate,
            "trained_by": {"hardware": hardware(), "command": command, "git_commit": commit, "git_dirty": dirty,
                           **trained},

@@ -292,7 +292,7 @@ def train_replicates(profile: Profile, specs: list[RunSpec], store: Store, optio
 
     from repro.execute import Outcome, execute
     from repro.format import duration
-    from repro.replicates import by_replicate, replicate_status, write_record
+    from repro.replicates import by_replicate, replicate_status, trained_here_alike, with_parents, write_record
     from repro.schedule import plan_projection
 
     status = replicate_status(specs, options.study_dir)
@@ -309,14 +309,21 @@ def train_replicates(profile: Profile, specs: list[RunSpec], store: Store, optio
                 f"replicate is written to the folder when it finishes")
     outcome = Outcome()
     for k, (r, group) in enumerate(missing.items(), 1):
-        say(f"replicate r{r} ({k} of {len(missing)})")
-        done = execute(group, profile, store, data_root=options.data_root, workers=workers, gpus=options.gpus,
+        previous = status.records.get(r)
+        if previous is not None and not trained_here_alike(previous, group):
+            previous = None  # another machine's arithmetic: the replicate is trained again whole
+        held = {identity(s) for s in previous.specs} if previous else set()
+        lacking = [s for s in group if identity(s) not in held]
+        say(f"replicate r{r} ({k} of {len(missing)})" +
+            (f": adding the {len(lacking)} runs its record lacks (this machine trains alike)" if previous else ""))
+        todo = with_parents(lacking, store)
+        done = execute(todo, profile, store, data_root=options.data_root, workers=workers, gpus=options.gpus,
                        progress=progress, split_groups=True)
         for name in ("trained", "cached", "diverged", "elsewhere"):
             getattr(outcome, name).extend(getattr(done, name))
         outcome.seconds += done.seconds
-        if all(store.is_done(s) for s in group):
-            say(f"replicate r{r} written to {write_record(options.study_dir, r, group, store)}")
+        if all(store.is_done(s) or identity(s) in held for s in group):
+            say(f"replicate r{r} written to {write_record(options.study_dir, r, group, store, previous=previous)}")
     return outcome
 
 

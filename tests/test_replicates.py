@@ -8,6 +8,7 @@ from repro.cli import main
 from repro.profiles import SMOKE
 from repro.replicates import read_records, replicate_status, study_specs
 from repro.runs import Need, identity, specs_for
+from repro.store import Store
 
 pytestmark = pytest.mark.smoke
 
@@ -97,3 +98,24 @@ def test_an_unreadable_record_is_one_error_that_says_what_to_do(tmp_path):
     (tmp_path / "replicates" / "r3.json").write_text("{not json")
     with pytest.raises(Exception, match=r"r3.json is not a readable replicate record .*restore it from git"):
         read_records(tmp_path)
+
+
+def test_a_record_that_lacks_runs_is_completed_in_place_on_a_machine_that_trains_alike(tmp_path, monkeypatch):
+    monkeypatch.setenv("REPRO_CACHE", str(tmp_path / "cache"))
+    study = tmp_path / "study"
+    one = ["--profile", "smoke", "--study-dir", str(study), *_sets(["replicates=1"])]
+    assert main(["run", *one, "--claims", "early_layer_generality", "--store", str(tmp_path / "s1"), "--quiet"]) == 0
+    before = read_records(study)[0]
+    # the plan grows (a second claim's runs); an empty store on this machine adds only what the record lacks,
+    # retraining the base those runs copy from, which comes back bit for bit
+    assert main(["run", *one, "--claims", "early_layer_generality,coadaptation_dip", "--store",
+                 str(tmp_path / "s2"), "--quiet"]) == 0
+    after = read_records(study)[0]
+    assert set(before.runs) < set(after.runs)
+    assert all(after.runs[k][1] == m for k, (_, m) in before.runs.items())
+    added = set(after.runs) - set(before.runs)
+    assert {after.runs[k][0].treatment for k in added} == {"BnB+"}
+    assert [e["runs"] for e in after.trained_by["extended"]] == [[after.runs[k][0].label for k in added]]
+    retrained = Store(tmp_path / "s2")
+    base = next(spec for spec, _ in before.runs.values() if spec.treatment == "base" and spec.target == "B")
+    assert retrained.result(base)["curve"] == before.runs[base.key][1]["curve"]
