@@ -194,12 +194,13 @@ def projection(profile: Profile, specs: list[RunSpec], gpus: int, measurement: d
 
 
 def plan_projection(profile: Profile, specs: list[RunSpec], *, gpus: int = 0, workers: int | None = None,
-                    todo: list[RunSpec] | None = None, split_groups: bool = False) -> dict:
+                    todo: list[RunSpec] | None = None, split_groups: bool = False, keep: bool = True) -> dict:
     """The projected wall time of training `todo` (default: every spec) where the plan trains: on `gpus` GPUs
     (or this machine's GPU), from the step times measured on an H200; else on this machine's CPU with `workers`
     worker processes (default: cores // recipe.cpu_threads), from a short measurement of this CPU
-    (repro.cpu_steps). With the precision the networks train in there. `split_groups`: the CPU workers split
-    a target's group as GPUs do and train one replicate after another (repro.study.train_replicates)."""
+    (repro.cpu_steps; `keep` False: not cached). With the precision the networks train in there. `split_groups`:
+    the CPU workers split a target's group as GPUs do and train one replicate after another
+    (repro.study.train_replicates)."""
     from repro.numerics import precision, training_device
 
     device = "cuda" if gpus else training_device(profile)
@@ -213,7 +214,7 @@ def plan_projection(profile: Profile, specs: list[RunSpec], *, gpus: int = 0, wo
     workers = workers or default_workers(profile)
     if not todo:
         return {"device": "cpu", "precision": used, "workers": workers, "projected_hours": 0.0, "groups": 0}
-    measurement = cpu_measurement(profile, specs, used)
+    measurement = cpu_measurement(profile, specs, used, keep=keep)
     if split_groups:  # one replicate after another, each split across the workers: the sum of their makespans
         from repro.replicates import by_replicate
 
