@@ -131,10 +131,10 @@ def measure(profile: Profile, specs: list[RunSpec], precision: str) -> dict:
 
 
 def cpu_measurement(profile: Profile, specs: list[RunSpec], precision: str, refresh: bool = False,
-                    keep: bool = True) -> dict:
+                    keep: bool = True, stream=None) -> dict:
     """The measurement in repro.schedule's format ({'source', 'device', 'torch', 'profiles': {name: timing}}),
     from the cache when this machine measured this network before; a new one is cached unless `keep` is False
-    (a command that is refused leaves nothing behind)."""
+    (a command that is refused leaves nothing behind), and said on `stream` before it starts."""
     group = _largest_transfer_group(specs, profile.share)
     identity = _identity(profile, group, precision)
     path = cache_dir() / f"{hashlib.sha256(canonical(identity).encode()).hexdigest()[:16]}.json"
@@ -147,6 +147,10 @@ def cpu_measurement(profile: Profile, specs: list[RunSpec], precision: str, refr
     source = f"measured on this CPU ({identity['threads']} thread{'s' if identity['threads'] > 1 else ''}, " \
              f"{precision}, {identity['cpu_capability']})"
     if timing is None:
+        if stream is not None:
+            stream.write("[repro] timing a few training steps on this CPU, to project the plan (once per machine "
+                         "and network)\n")
+            stream.flush()
         start = time.perf_counter()
         timing = measure(profile, specs, precision)
         timing["seconds_to_measure"] = round(time.perf_counter() - start, 1)

@@ -194,7 +194,7 @@ class Progress:
     def text(self) -> str:
         elapsed = time.time() - self.t0
         trained = self.done - self.cached
-        waiting = self.total - self.done - self.running
+        waiting = max(0, self.total - self.done - self.running)  # a group may finish in its worker before it is collected
         share = self.fraction if self.fraction is not None else trained / max(1, self.total - self.cached)
         left = self.total - self.done
         eta = f", ~{elapsed * (1 - share) / share / 60:.0f} min left" if trained > 0 and left and share > 0 else ""
@@ -268,7 +268,7 @@ def schedule(specs, store: Store, backend, *, share: bool = True, progress: bool
                 continue
             for handle, result in backend.wait(list(running), poll_seconds):
                 group = running.pop(handle)
-                _record(outcome, result, bar, store, pending)
+                _record(outcome, result, bar, store, pending, running)
                 _requeue(group, result, store, todo, not_before, outcome, poll_seconds)
     finally:
         backend.close()
@@ -278,11 +278,12 @@ def schedule(specs, store: Store, backend, *, share: bool = True, progress: bool
     return outcome
 
 
-def _record(outcome: Outcome, result: dict, bar: Progress, store: Store, specs) -> None:
+def _record(outcome: Outcome, result: dict, bar: Progress, store: Store, specs, running: dict) -> None:
+    """A group finished: its runs in the outcome, and the status line's counts (`running`: the groups left)."""
     outcome.trained += result["trained"]
     outcome.diverged += result["diverged"]
     finished = [s for s in specs if store.is_done(s)]
-    bar.update(done=bar.cached + len(finished),
+    bar.update(done=bar.cached + len(finished), running=sum(len(g) for g in running.values()), groups=len(running),
                fraction=sum(map(work, finished)) / max(1e-9, sum(map(work, specs))))
 
 
