@@ -194,7 +194,8 @@ class Progress:
     def text(self) -> str:
         elapsed = time.time() - self.t0
         trained = self.done - self.cached
-        waiting = max(0, self.total - self.done - self.running)  # a group may finish in its worker before it is collected
+        # (a group may finish in its worker a moment before it is collected)
+        waiting = max(0, self.total - self.done - self.running)
         share = self.fraction if self.fraction is not None else trained / max(1, self.total - self.cached)
         left = self.total - self.done
         eta = f", ~{elapsed * (1 - share) / share / 60:.0f} min left" if trained > 0 and left and share > 0 else ""

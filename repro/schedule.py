@@ -256,8 +256,8 @@ def tell_projection(profile: Profile, specs: list[RunSpec], store, *, gpus: int 
              else f"{out['gpus']} GPU{'s' if out['gpus'] > 1 else ''}")
     from repro.format import duration
 
-    stream.write(f"[repro] {len(todo)} networks to train: projected {duration(hours * 3600) if hours else 'a few seconds'} "
-                 f"on {where}, "
+    when = duration(hours * 3600) if hours else "a few seconds"
+    stream.write(f"[repro] {len(todo)} networks to train: projected {when} on {where}, "
                  f"{out['precision']} (cost model of repro.schedule, step times {out['measurement']})\n")
     if out["device"] == "cpu" and hours > 1 and profile.name != "cpu-quick":
         stream.write(f"[repro] that is over an hour: for a quicker first look use {quicker}\n")

@@ -252,15 +252,15 @@ def test_a_reader_that_stops_reading_ends_the_command_quietly(tmp_path):
     read, write = os.pipe()
     os.close(read)
     try:
-        done = subprocess.run([sys.executable, "-m", "repro.cli", "status", "--json", "--store", str(stored_copy(tmp_path))],
-                              cwd=REPO, stdout=write, stderr=subprocess.PIPE, text=True, timeout=120)
+        command = [sys.executable, "-m", "repro.cli", "status", "--json", "--store", str(empty_store(tmp_path))]
+        done = subprocess.run(command, cwd=REPO, stdout=write, stderr=subprocess.PIPE, text=True, timeout=120)
     finally:
         os.close(write)
     assert done.returncode == 141 and done.stderr == ""
 
 
-def stored_copy(tmp_path: Path) -> Path:
-    """An empty store made by the real command (status needs one to exist)."""
+def empty_store(tmp_path: Path) -> Path:
+    """An empty run store (status needs one that exists)."""
     from repro.store import Store
 
     return Store(tmp_path / "store").root
