@@ -21,6 +21,7 @@ import argparse
 import contextlib
 import importlib.util
 import io
+import json
 import re
 import runpy
 import shlex
@@ -50,7 +51,8 @@ NOT_RUN = {
     "repro report --profile smoke --dataset folder:data/cifar-style": "the same example's report",
 }
 # Bad commands the documents show on purpose, and the start of the one line each must be refused with.
-REFUSED = {"python -m repro.cli run --profile tiny": "unknown profile 'tiny'"}
+REFUSED = {"python -m repro.cli run --profile tiny": "unknown profile 'tiny'",
+           "repro plan --profile cpu --dataset nosuch": "unknown dataset 'nosuch'"}
 # Commands named in prose (what runs, not how to run it): checked by name only.
 MENTIONS = {"repro", "repro run", "repro report", "repro compare", "repro status", "repro splits",
             "repro splits --split", "repro run --workers 1"}
@@ -236,6 +238,16 @@ def dry_run_repro(args: list[str]) -> None:
         assert plan(profile, all_needs(claims), Store(ROOT / "no-store-here", create=False))["runs"] > 0
 
 
+class Options:
+    """What repro.pytest_plugin.study_options reads of a pytest config, from a parsed command's namespace."""
+
+    def __init__(self, namespace):
+        self.namespace = namespace
+
+    def getoption(self, name):
+        return getattr(self.namespace, "markexpr" if name == "-m" else name)
+
+
 def dry_run_pytest(args: list[str], config) -> None:
     """Parse a `pytest` command with this session's parser (every plugin's options), find its paths, compile
     its marker expression and check the study's options as the plugin does at start-up (without the checks
@@ -253,11 +265,7 @@ def dry_run_pytest(args: list[str], config) -> None:
     if namespace.markexpr:
         Expression.compile(namespace.markexpr)
 
-    class Options:  # what study_options reads, from this command's namespace
-        def getoption(self, name):
-            return getattr(namespace, "markexpr" if name == "-m" else name)
-
-    check_options(study_options(Options()), trains=False)
+    check_options(study_options(Options(namespace)), trains=False)
 
 
 @pytest.mark.parametrize("where, command", COMMANDS, ids=[w for w, _ in COMMANDS])
@@ -304,3 +312,26 @@ def test_the_reader_finds_commands_in_code_blocks_and_spans():
             "    repro report --profile cpu \\\n        --report-dir DIR\n\nnot `repro/` nor `--set x=1`.\n")
     assert code_lines(text) == [(4, "pytest -m smoke # the tests"), (7, "repro report --profile cpu --report-dir DIR")]
     assert inline_spans(text) == [(1, "repro plan --profile cpu --json")]
+
+
+def test_a_reports_command_for_today_trains_exactly_its_networks(request):
+    """A committed report's README gives the command that trains its networks again at today's code (with
+    `first_replicate=0`): it plans exactly the run keys of its results.json. (The bf16 studies' networks get
+    new keys today, which hold the precision, so only the fp32 ones are compared; on the CPU they trained on.)"""
+    from repro.pytest_plugin import study_options
+    from repro.runs import specs_for
+    from repro.study import all_needs, check_options
+
+    compared = 0
+    for where, command in COMMANDS:
+        words = tokens_of(command)
+        if not (where.startswith("reports/") and words[0] == "pytest" and "first_replicate=0" in command
+                and "cpu_bf16=true" not in command):
+            continue
+        namespace, _ = request.config._parser.parse_known_and_unknown_args([*words[1:], "--repro-set", "device=cpu"])
+        profile = check_options(study_options(Options(namespace)), trains=False)
+        results = ROOT / Path(where.split(":")[0]).parent / "results.json"
+        committed = {r["key"] for r in json.loads(results.read_text())["runs"]}
+        assert {s.key for s in specs_for(profile, all_needs())} == committed, where
+        compared += 1
+    assert compared >= 2  # the 1-epoch and 1.5-epoch studies
