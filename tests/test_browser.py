@@ -102,28 +102,34 @@ def test_the_report_of_a_study_fits_the_window_its_tables_scroll_inside(tmp_path
     assert page_size(tmp_path / "report" / "index.html", tmp_path, width)[0] == width
 
 
-def write_screenshots(out: Path) -> list[Path]:
-    """docs/screenshots/: the committed 1.5-epoch study judged again (whole page), one of its replicates alone
-    (what a one-replicate study such as cpu-quick shows: premises not measured) and the 2.5-epoch study judged
-    again (a report written from a full store), at 900 and 1,400 pixels."""
+def write_screenshots(out: Path, one_replicate: Path | None = None) -> list[Path]:
+    """docs/screenshots/: the committed 1.5-epoch study judged again (whole page), a one-replicate study's first
+    screen (`one_replicate`: the folder of its report, e.g. a cpu-quick study's; by default replicate 0 of the
+    committed study judged alone) and the 2.5-epoch study judged again (a report written from a full store), at
+    900 and 1,400 pixels."""
     import tempfile
 
     from repro.cli import main
 
-    reports = Path(__file__).parents[1] / "reports"
     written = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        doc = json.loads(COMMITTED.read_text())
-        first = min(r["replicate"] for r in doc["runs"])
-        doc["runs"] = [r for r in doc["runs"] if r["replicate"] == first]
-        (tmp / "one-replicate.json").write_text(json.dumps(doc))
-        sources = {"cpu-1.5-epochs": (COMMITTED, None), "one-replicate": (tmp / "one-replicate.json", 1600),
-                   "cpu-2.5-epochs-rejudged": (reports / "cpu-tiny-imagenet" / "results.json", 1000)}
-        for name, (results, height) in sources.items():
+
+        def judged(results: Path, name: str) -> Path:
             assert main(["report", "--results", str(results), "--report-dir", str(tmp / name)]) in (0, 1)
+            return tmp / name / "index.html"
+
+        if one_replicate is None:
+            doc = json.loads(COMMITTED.read_text())
+            doc["runs"] = [r for r in doc["runs"] if r["replicate"] == min(r["replicate"] for r in doc["runs"])]
+            (tmp / "replicate-0.json").write_text(json.dumps(doc))
+        pages = {"cpu-1.5-epochs": (judged(COMMITTED, "cpu-1.5"), None),
+                 "one-replicate": (one_replicate / "index.html" if one_replicate else
+                                   judged(tmp / "replicate-0.json", "replicate-0"), 1500),
+                 "cpu-2.5-epochs-rejudged": (judged(COMMITTED.parents[1] / "cpu-tiny-imagenet" / "results.json",
+                                                    "cpu-2.5"), 1000)}
+        for name, (html, height) in pages.items():
             for width in (900, 1400):
-                html = tmp / name / "index.html"
                 png = out / f"report-{name}-{width}px.png"
                 screenshot(html, tmp, width, height or page_size(html, tmp, width)[1], png)
                 Image.open(png).convert("RGB").quantize(colors=128).save(png, optimize=True)
@@ -132,5 +138,8 @@ def write_screenshots(out: Path) -> list[Path]:
 
 
 if __name__ == "__main__":
-    for path in write_screenshots(Path(__file__).parents[1] / "docs" / "screenshots"):
+    import sys
+
+    given = Path(sys.argv[1]) if len(sys.argv) > 1 else None
+    for path in write_screenshots(Path(__file__).parents[1] / "docs" / "screenshots", given):
         print(path)

@@ -1,4 +1,4 @@
-"""Every command the documents give still runs: README.md, docs/*.md and reports/*/README.md, read as a user
+"""Every command the documents give still runs: README.md, docs/**/*.md and reports/*/README.md, read as a user
 reads them, so that the next change that breaks one fails here.
 
 A command is a code line (fenced or indented, `\\` continuations joined, `$ ` prompts and `# comments` dropped)
@@ -33,7 +33,7 @@ import pytest
 pytestmark = pytest.mark.smoke
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "reports").glob("*/README.md"))]
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md")), *sorted((ROOT / "reports").glob("*/README.md"))]
 PROGRAMS = ("repro", "pytest", "python", "python3", "bash")
 ENVIRONMENT = re.compile(r"^[A-Z_][A-Z0-9_]*=\S*$")
 PLACEHOLDER = re.compile(r"[<>\[\]{}|]|\.\.\.|^(?:[A-Z][A-Z_]*(?:=[A-Z_]+)?|[A-Z]/.*)$")
@@ -46,6 +46,8 @@ NOT_RUN = {
     "bash benchmarks/gpu_study.sh": "moves the data to a lent GPU machine and trains the gpu study there; its "
                                     "--dry-run trains on the CPU for 2 minutes",
     "python benchmarks/sweep_order.py": "trains the cpu-quick plan three times (no options to parse)",
+    "python tests/test_browser.py": "writes docs/screenshots/ (a minute of headless Chromium; its pages are "
+                                    "checked by tests/test_browser.py)",
     "repro splits --dataset folder:data/cifar-style": "an example on the reader's own folder of images and "
                                                       "natural.txt, which the repository does not hold",
     "repro report --profile smoke --dataset folder:data/cifar-style": "the same example's report",
