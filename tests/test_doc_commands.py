@@ -130,33 +130,37 @@ class Parsed(Exception):
     """Raised instead of running a module once its argparse parser has read the arguments."""
 
 
-def parse_only(monkeypatch, run, args: list[str], name: str) -> argparse.Namespace:
-    """Run `run()` (a module or file as __main__) with argv = [name, *args], stopping when it parses them."""
+def stopped_at_parsing(run, args: list[str], name: str, read: bool = True) -> tuple[argparse.ArgumentParser, object]:
+    """Run `run()` (a module or file as __main__) with argv = [name, *args] until it calls its argparse
+    parser: (the parser, what it parsed from `args`, or None when not `read`). Nothing after that runs; a
+    program that would run without parsing must be in NOT_RUN."""
     parse_args = argparse.ArgumentParser.parse_args
 
     def parse(self, args=None, namespace=None):
-        raise Parsed(parse_args(self, args, namespace))
+        raise Parsed(self, parse_args(self, args, namespace) if read else None)
 
-    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", parse)
-    monkeypatch.setattr(sys, "argv", [name, *args])
-    try:
-        run()
-    except Parsed as parsed:
-        return parsed.args[0]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(argparse.ArgumentParser, "parse_args", parse)
+        patch.setattr(sys, "argv", [name, *args])
+        try:
+            run()
+        except Parsed as parsed:
+            return parsed.args
     raise AssertionError(f"{name} ran without parsing its arguments: list it in NOT_RUN with why")
 
 
-def help_text(run, name: str) -> str:
-    """What `NAME --help` prints."""
+def repro_help(*args: str) -> str:
+    """What `repro [ARGS] --help` prints."""
+    from repro.cli import main
+
     out = io.StringIO()
-    argv = sys.argv
-    sys.argv = [name, "--help"]
-    try:
-        with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
-            run()
-    finally:
-        sys.argv = argv
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+        main([*args, "--help"])
     return out.getvalue()
+
+
+def options_of(parser: argparse.ArgumentParser) -> set[str]:
+    return options_in(parser.format_help())
 
 
 def options_in(text: str) -> set[str]:
@@ -187,20 +191,21 @@ def check_names(words: list[str]) -> None:
         return {o for o in options if not PLACEHOLDER.search(o)}
 
     if words[0] == "repro" or words[1:3] == ["-m", "repro.cli"]:
-        from repro.cli import COMMANDS, main
+        from repro.cli import COMMANDS
 
         rest = words[1:] if words[0] == "repro" else words[3:]
         subcommand = next((w for w in rest if not w.startswith("-")), None)
         if subcommand is None:
-            assert named(rest) <= options_in(help_text(lambda: main(), "repro")), f"unknown option in {words}"
+            assert named(rest) <= options_in(repro_help()), f"unknown option in {words}"
             return
         assert subcommand in COMMANDS, f"repro has no command {subcommand!r}"
-        known = options_in(help_text(lambda: main([subcommand, "--help"]), "repro"))
+        known = options_in(repro_help(subcommand))
         assert named(rest) <= known, f"repro {subcommand} has no option {sorted(named(rest) - known)}"
-    elif words[0] in ("python", "python3") and ours(words):
+    elif words[0] in ("python", "python3") and ours(words) and not not_run(" ".join(words)):
         name, run, args = python_target(words)
-        if args:
-            known = options_in(help_text(run, name))
+        if args:  # the parser, stopped before it reads anything (an empty command line may be refused)
+            parser, _ = stopped_at_parsing(run, [], name, read=False)
+            known = options_of(parser)
             assert named(args) <= known, f"{name} has no option {sorted(named(args) - known)}"
         elif words[1] == "-m":
             assert importlib.util.find_spec(name) is not None, f"no module {name}"
@@ -299,7 +304,7 @@ def test_the_documented_command_runs(where, command, monkeypatch, request):
         assert ours(words), f"{where}: {command}: not the suite's: list it in NOT_RUN with why"
         name, run, args = python_target(words)
         if args:
-            parse_only(monkeypatch, run, args, name)
+            stopped_at_parsing(run, args, name)
 
 
 def test_every_command_left_out_is_still_in_the_documents():
