@@ -8,6 +8,12 @@
     repro compare A/results.json B/results.json
     repro status [--store PATH]
     repro splits --dataset imagenet|tiny-imagenet --split random:0|natman   (no images needed)
+    repro --version
+
+Exit status (EXIT): run and report 0 when no claim is refuted and 1 when some claim is not reproduced (as pytest
+passes or fails the same study); the other commands 0 when done. Any command: 2 bad input (one `repro: error:`
+line, nothing trained or created), 130 interrupted, 141 the reader of the output went away (`repro plan --json
+| head -1`: quietly, as a Unix tool stopped by SIGPIPE).
 """
 from __future__ import annotations
 
@@ -21,8 +27,35 @@ from repro.errors import UserError
 from repro.study import StudyOptions, add_study_options
 
 
+EXIT = {"no claim refuted": 0, "a claim not reproduced": 1, "bad input": 2, "interrupted": 130,
+        "output closed": 141}
+
+
+def version() -> str:
+    """The installed version, and the suite's commit where it runs from a git checkout."""
+    import importlib.metadata
+
+    from repro.report.session import git_state
+
+    commit, dirty = git_state()
+    where = f" (commit {commit[:12]}{', with uncommitted changes' if dirty else ''})" if commit else ""
+    return f"repro {importlib.metadata.version('repro')}{where}"
+
+
+class _Version(argparse.Action):
+    """--version, worked out only when asked (it runs git)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(version())
+        parser.exit()
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="repro", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--version", action=_Version)
     sub = p.add_subparsers(dest="command", required=True)
     for name, text in [("plan", "what would be trained and what is cached"),
                        ("run", "train every missing run of the plan"),
@@ -54,15 +87,26 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    """The command's exit status (EXIT)."""
     try:
+        args = _parser().parse_args(argv)
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:
         print("\nrepro: interrupted; finished runs and checkpoints are kept, rerun to resume", file=sys.stderr)
-        return 130
+        return EXIT["interrupted"]
     except UserError as e:  # bad input: one line (anything else is a bug, and keeps its traceback)
         print(f"repro: error: {e}", file=sys.stderr)
-        return 2
+        return EXIT["bad input"]
+    except BrokenPipeError:  # the reader stopped reading: nothing left to say, and nothing to flush at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT["output closed"]
+
+
+def verdicts_status(verdicts) -> int:
+    """0 when no claim is refuted (reproduced, inconclusive, premise not met: what pytest passes, skips and
+    xfails), 1 when some claim is not reproduced (what pytest fails)."""
+    refuted = any(v.verdict == "not_reproduced" for v in verdicts)
+    return EXIT["a claim not reproduced" if refuted else "no claim refuted"]
 
 
 def _claims(args) -> list:
@@ -77,7 +121,7 @@ def cmd_plan(args) -> int:
     from repro.study import check_options, plan
 
     profile = check_options(StudyOptions.read(lambda dest: getattr(args, dest)), trains=False)
-    store = Store(args.store)
+    store = Store(args.store, create=False)  # a plan writes nothing: no store is made to hold none
     p = plan(profile, _claims(args), store, args.data_root, study_dir=args.study_dir)
     projected = plan_projection(profile, p["specs"], gpus=args.gpus, workers=args.workers, todo=p["todo"],
                                 split_groups=bool(args.study_dir))
@@ -134,8 +178,12 @@ def _train(args, report_needs=None):
 
 
 def cmd_run(args) -> int:
-    _train(args)
-    return 0
+    from repro.study import judge
+    from repro.summary import counts_line
+
+    verdicts = judge(_train(args))
+    print(f"repro: claims on these runs: {counts_line(verdicts)} (repro report writes the report)")
+    return verdicts_status(verdicts)
 
 
 def reproduce_command(argv: list[str] | None = None) -> str:
@@ -143,22 +191,25 @@ def reproduce_command(argv: list[str] | None = None) -> str:
 
 
 def cmd_report(args) -> int:
-    from repro.report import default_report_dir, report_original
+    from repro.report import default_report_dir
     from repro.study import all_needs, judge, write_study_report
     from repro.summary import verdict_table
 
     if args.results:
         return _report_results(args)
     out = args.report_dir or args.study_dir or default_report_dir(args.profile or "original")
-    if args.profile == "original":
-        html, _ = report_original(out)
-        print(f"repro: report of the original study's numbers: {html}")
-        return 0
-    study = _train(args, report_needs=all_needs())  # every claim is reported: --claims chooses what to train
-    verdicts = judge(study)
-    html, _ = write_study_report(out, verdicts, reproduce_command(), study)
+    if args.profile == "original":  # the original study's own numbers: nothing trained
+        from repro.claims import evaluate_all
+        from repro.paper import original_table
+
+        verdicts = evaluate_all(original_table())
+        html, _ = write_study_report(out, verdicts, reproduce_command())
+    else:
+        study = _train(args, report_needs=all_needs())  # every claim is reported: --claims chooses what to train
+        verdicts = judge(study)
+        html, _ = write_study_report(out, verdicts, reproduce_command(), study)
     print(verdict_table(verdicts, str(html)))
-    return 0
+    return verdicts_status(verdicts)
 
 
 def _report_results(args) -> int:
@@ -188,7 +239,7 @@ def _report_results(args) -> int:
     out = args.report_dir or default_report_dir(f"{profile_name}-rejudged")
     html, _ = write_report(out, profile_name=profile_name, table=table, verdicts=verdicts, session=session)
     print(verdict_table(verdicts, str(html)))
-    return 0
+    return verdicts_status(verdicts)
 
 
 def cmd_compare(args) -> int:
@@ -201,7 +252,9 @@ def cmd_compare(args) -> int:
 def cmd_status(args) -> int:
     from repro.store import Store
 
-    store = Store(args.store)
+    store = Store(args.store, create=False)  # looking creates nothing
+    if args.store and not store.exists:
+        raise UserError(f"no run store at {store.root}: check the path (repro run --store PATH makes one there)")
     rows = store.index_rows()
     counts: dict[str, int] = {}
     for r in rows:
@@ -209,7 +262,8 @@ def cmd_status(args) -> int:
     if args.json:
         print(json.dumps({"store": str(store.root), "counts": counts, "runs": rows}, indent=1))
         return 0
-    print(f"store {store.root}: {len(rows)} runs " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+    print(f"store {store.root}: {len(rows)} runs " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+          + ("" if store.exists else "(nothing trained into it yet)"))
     for r in sorted(rows, key=lambda r: r["label"] or ""):
         top1 = f"{r['top1']:.4f}" if r["top1"] is not None else "  -   "
         print(f"  {r['status']:9s} {top1} {r['key']} {r['label']}")

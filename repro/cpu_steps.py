@@ -130,9 +130,11 @@ def measure(profile: Profile, specs: list[RunSpec], precision: str) -> dict:
     return timing
 
 
-def cpu_measurement(profile: Profile, specs: list[RunSpec], precision: str, refresh: bool = False) -> dict:
+def cpu_measurement(profile: Profile, specs: list[RunSpec], precision: str, refresh: bool = False,
+                    keep: bool = True, stream=None) -> dict:
     """The measurement in repro.schedule's format ({'source', 'device', 'torch', 'profiles': {name: timing}}),
-    from the cache when this machine measured this network before."""
+    from the cache when this machine measured this network before; a new one is cached unless `keep` is False
+    (a command that is refused leaves nothing behind), and said on `stream` before it starts."""
     group = _largest_transfer_group(specs, profile.share)
     identity = _identity(profile, group, precision)
     path = cache_dir() / f"{hashlib.sha256(canonical(identity).encode()).hexdigest()[:16]}.json"
@@ -145,17 +147,27 @@ def cpu_measurement(profile: Profile, specs: list[RunSpec], precision: str, refr
     source = f"measured on this CPU ({identity['threads']} thread{'s' if identity['threads'] > 1 else ''}, " \
              f"{precision}, {identity['cpu_capability']})"
     if timing is None:
+        if stream is not None:
+            stream.write("[repro] timing a few training steps on this CPU, to project the plan (once per machine "
+                         "and network)\n")
+            stream.flush()
         start = time.perf_counter()
         timing = measure(profile, specs, precision)
         timing["seconds_to_measure"] = round(time.perf_counter() - start, 1)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            staged = path.with_suffix(f".{os.getpid()}.tmp")
-            staged.write_text(json.dumps({"identity": identity, "timing": timing}, indent=1))
-            staged.replace(path)
-        except OSError as error:  # a read-only cache: measured again next time
-            source += f", not cached ({error.strerror})"
+        source += _save(path, identity, timing) if keep else ", not cached"
     else:
         source += f", cached in {path}"
     return {"source": source, "device": identity["cpu_model"], "torch": identity["torch"],
             "profiles": {profile.name: timing}, "cache": str(path)}
+
+
+def _save(path: Path, identity: dict, timing: dict) -> str:
+    """Cache a measurement; '' or what the source says when it could not be (measured again next time)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staged = path.with_suffix(f".{os.getpid()}.tmp")
+        staged.write_text(json.dumps({"identity": identity, "timing": timing}, indent=1))
+        staged.replace(path)
+    except OSError as error:  # a read-only cache
+        return f", not cached ({error.strerror})"
+    return ""

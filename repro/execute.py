@@ -66,6 +66,20 @@ def load_task(spec: RunSpec, data_root: str | None, progress: bool = False) -> T
     return Task(train, val, num_classes)
 
 
+def decode_first(specs: list[RunSpec], store: Store, data_root: str | None, progress: bool) -> None:
+    """Decode the dataset the missing runs train on here, once, with its progress shown, before any worker
+    starts (a worker would decode it silently, the status line waiting meanwhile); the workers then read the
+    decoded cache. ILSVRC-2012 is decoded batch by batch while training, and synthetic data is made in
+    memory: nothing to do for them."""
+    missing = next((s for s in specs if not store.is_done(s)), None)
+    if missing is None or missing.cfg["dataset"] in ("synthetic", "imagenet"):
+        return
+    if progress:
+        print(f"[repro] loading {missing.cfg['dataset']} at {missing.cfg['image_size']} px (decoded into the "
+              "cache the first time)", file=sys.stderr, flush=True)
+    load_task(missing, data_root, progress=progress)
+
+
 def default_device() -> str:
     from repro.numerics import default_device
 
@@ -139,9 +153,10 @@ def train_group(specs: list[RunSpec], store_root: str, profile: Profile, data_ro
 
 # ---- progress ---------------------------------------------------------------------------------------
 class Progress:
-    """One status line: runs done / running / left, elapsed time and an estimate of what remains (from the
-    share of the work done, `fraction`, where the caller gives it: bases train first and cost the most, so a
-    count of runs would overstate the time left early on).
+    """One status line: runs done, training (the networks of the groups being trained, which train together)
+    and waiting, elapsed time and an estimate of what remains (from the share of the work done, `fraction`,
+    where the caller gives it: bases train first and cost the most, so a count of runs would overstate the
+    time left early on).
 
     On a terminal the line is rewritten in place; into a file or a pipe (a log, CI) it is written once per
     finished run instead, so the log shows how the session went without a line for every step."""
@@ -149,36 +164,45 @@ class Progress:
     def __init__(self, total: int, cached: int, enabled: bool = True, stream=None):
         self.total, self.cached, self.enabled = total, cached, enabled
         self.stream = stream or sys.stderr
-        self.done, self.running, self.t0 = cached, 0, time.time()
+        self.done, self.running, self.groups, self.t0 = cached, 0, 0, time.time()
         self.fraction: float | None = None  # of the work to train, done
         self.current = ""
         self.in_place = getattr(self.stream, "isatty", lambda: False)()
         self.logged = None
 
-    def update(self, done=None, running=None, current=None, fraction=None):
+    def update(self, done=None, running=None, groups=None, current=None, fraction=None):
+        """`running`: networks being trained, in `groups` groups (one per busy worker)."""
         if done is not None:
             self.done = done
         if fraction is not None:
             self.fraction = fraction
         if running is not None:
             self.running = running
+        if groups is not None:
+            self.groups = groups
         if current is not None:
             self.current = current
         if not self.enabled:
             return
-        elapsed = time.time() - self.t0
-        trained = self.done - self.cached
-        left = self.total - self.done
-        share = self.fraction if self.fraction is not None else trained / max(1, self.total - self.cached)
-        eta = f", ~{elapsed * (1 - share) / share / 60:.0f} min left" if trained > 0 and left and share > 0 else ""
-        line = (f"[repro] runs {self.done}/{self.total} done ({self.cached} cached), {self.running} running, "
-                f"{left} left, {elapsed / 60:.1f} min{eta} {self.current}")
         if self.in_place:
-            self.stream.write("\r" + line[:160].ljust(160))
+            self.stream.write("\r" + self.text()[:160].ljust(160))
         elif self.logged != self.done:
             self.logged = self.done
-            self.stream.write(line.rstrip() + "\n")
+            self.stream.write(self.text().rstrip() + "\n")
         self.stream.flush()
+
+    def text(self) -> str:
+        elapsed = time.time() - self.t0
+        trained = self.done - self.cached
+        # (a group may finish in its worker a moment before it is collected)
+        waiting = max(0, self.total - self.done - self.running)
+        share = self.fraction if self.fraction is not None else trained / max(1, self.total - self.cached)
+        left = self.total - self.done
+        eta = f", ~{elapsed * (1 - share) / share / 60:.0f} min left" if trained > 0 and left and share > 0 else ""
+        training = f"{self.running} training in {self.groups} group{'s' if self.groups != 1 else ''}" \
+            if self.running else "0 training"
+        return (f"[repro] runs {self.done}/{self.total} done ({self.cached} cached), {training}, {waiting} waiting, "
+                f"{elapsed / 60:.1f} min{eta} {self.current}")
 
     def close(self):
         if self.enabled and self.in_place:
@@ -197,6 +221,7 @@ def execute(specs: list[RunSpec], profile: Profile, store: Store, *, data_root: 
     """Train every spec not yet in the store. `gpus` > 0: one worker per GPU; else `workers` CPU workers.
     `split_groups`: split a target's group for CPU workers too (as for GPUs), for a plan too small to keep
     them busy with whole groups (one replicate at a time, repro.replicates)."""
+    decode_first(specs, store, data_root, progress)
     if gpus:
         backend = Pool(gpu_slots(gpus), store, profile, data_root)
     elif workers > 1:
@@ -237,27 +262,29 @@ def schedule(specs, store: Store, backend, *, share: bool = True, progress: bool
             for group in ready[:max(0, room)]:
                 todo.remove(group)
                 running[backend.submit(group)] = group
-            bar.update(running=sum(len(g) for g in running.values()), current=backend.describe(running))
+            bar.update(running=sum(len(g) for g in running.values()), groups=len(running),
+                       current=backend.describe(running))
             if not running:  # parents are being trained by another session
                 time.sleep(poll_seconds)
                 continue
             for handle, result in backend.wait(list(running), poll_seconds):
                 group = running.pop(handle)
-                _record(outcome, result, bar, store, pending)
+                _record(outcome, result, bar, store, pending, running)
                 _requeue(group, result, store, todo, not_before, outcome, poll_seconds)
     finally:
         backend.close()
-    bar.update(running=0, current="")
+    bar.update(running=0, groups=0, current="")
     bar.close()
     outcome.seconds = time.time() - t0
     return outcome
 
 
-def _record(outcome: Outcome, result: dict, bar: Progress, store: Store, specs) -> None:
+def _record(outcome: Outcome, result: dict, bar: Progress, store: Store, specs, running: dict) -> None:
+    """A group finished: its runs in the outcome, and the status line's counts (`running`: the groups left)."""
     outcome.trained += result["trained"]
     outcome.diverged += result["diverged"]
     finished = [s for s in specs if store.is_done(s)]
-    bar.update(done=bar.cached + len(finished),
+    bar.update(done=bar.cached + len(finished), running=sum(len(g) for g in running.values()), groups=len(running),
                fraction=sum(map(work, finished)) / max(1e-9, sum(map(work, specs))))
 
 
@@ -285,7 +312,7 @@ class Inline:
         label = f"| {group[0].split}/{group[0].target} r{group[0].replicate}: {len(group)} nets"
 
         def tick(i, total):
-            self.bar.update(running=len(group), current=f"{label} {100 * i // total}%")
+            self.bar.update(running=len(group), groups=1, current=f"{label} {100 * i // total}%")
 
         handle = len(self.done)
         self.done[handle] = train_group(group, str(self.store.root), self.profile, self.data_root, self.device,

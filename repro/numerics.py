@@ -33,14 +33,46 @@ def cpu_flags() -> frozenset[str]:
 
 
 @functools.lru_cache(maxsize=None)
-def cpu_model() -> str:
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's fields in /proc/cpuinfo ('model name', 'vendor_id', 'cpu family', ...); {} where
+    there is none."""
+    fields: dict[str, str] = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+            if not line.strip():
+                break
+            name, _, value = line.partition(":")
+            fields[name.strip()] = value.strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return fields
+
+
+def cpu_model() -> str:
+    return _cpuinfo().get("model name") or platform.processor() or platform.machine()
+
+
+# What decides which kernels run, beyond the CPU: the instruction-set flags the kernels dispatch on, and the
+# variables that limit them (oneDNN, ATen, MKL).
+ISA_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16", "avx512_fp16",
+             "amx_tile", "amx_bf16", "amx_int8")
+ISA_VARIABLES = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS",
+                 "MKL_CBWR", "ONEDNN_DEFAULT_FPMATH_MODE")
+
+
+def arithmetic() -> dict:
+    """What identifies this machine's CPU arithmetic: the CPU (vendor, family, model, name), the instruction
+    sets its kernels may use, the variables that limit them, and torch's version. Two machines that agree on
+    all of it run the same kernels; the model name alone does not tell CPU generations apart in a VM ('AMD
+    EPYC' is a Zen 1 and a Zen 4 alike)."""
+    import torch
+
+    info = _cpuinfo()
+    return {"cpu_vendor": info.get("vendor_id") or platform.machine(), "cpu_family": info.get("cpu family"),
+            "cpu_model_number": info.get("model"), "cpu_model": cpu_model(),
+            "isa_flags": sorted(cpu_flags() & set(ISA_FLAGS)), "aten_capability": cpu_capability(),
+            "variables": {v: os.environ[v] for v in ISA_VARIABLES if v in os.environ},
+            "torch": torch.__version__}
 
 
 def cpu_capability() -> str:

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from repro.errors import UserError
 
 LAYERS = (1, 2, 3, 4, 5, 6, 7)
+DATASETS = ("synthetic", "tiny-imagenet", "imagenet")  # and folder:PATH (repro.data)
+DATASET_NAMES = "'synthetic', 'tiny-imagenet', 'imagenet' or 'folder:PATH'"
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,10 @@ class Profile:
     def __post_init__(self):
         """Refuse values no network can be trained with (a typo in --set), before anything is trained."""
         r, widths = self.recipe, self.arch.widths
+        if self.dataset == "folder:":
+            raise UserError("folder datasets are named folder:PATH, with PATH the folder holding train/ and val/")
+        if self.dataset not in DATASETS and not self.dataset.startswith("folder:"):
+            raise UserError(f"unknown dataset {self.dataset!r}; use {DATASET_NAMES}")
         for ok, what in [(r.batch_size >= 1, f"recipe.batch_size must be at least 1, got {r.batch_size}"),
                          (r.epochs > 0, f"recipe.epochs must be positive, got {r.epochs}"),
                          (r.evals >= 1, f"recipe.evals (validation tests per run) must be at least 1, got {r.evals}"),

@@ -38,7 +38,7 @@ import pytest
 
 from repro.errors import UserError
 from repro.profiles import Profile
-from repro.runs import Need
+from repro.runs import Need, specs_for
 from repro.study import OPTIONS, Study, StudyOptions, add_study_options, check_options
 
 if TYPE_CHECKING:  # imports scipy: loaded when a verdict is recorded
@@ -140,20 +140,59 @@ def study_options(config) -> StudyOptions:
     return dataclasses.replace(options, profile=options.profile or profile_for_markers(config.getoption("-m") or ""))
 
 
-def _in_pytest_terms(message: str) -> str:
-    """A study error's message with the options named as pytest knows them (--set -> --repro-set)."""
-    names = "|".join(re.escape(option) for option, _, _ in OPTIONS if option != "gpus")
+def _in_pytest_terms(message: str, args: list[str]) -> str:
+    """A study error's message with the options named as pytest knows them (--set -> --repro-set); --gpus as
+    the user wrote it (`args`: the command line), since both names are this session's."""
+    typed_gpus = any(a.split("=")[0] == f"--{PREFIX}gpus" for a in args)
+    names = "|".join(re.escape(option) for option, _, _ in OPTIONS if option != "gpus" or typed_gpus)
     return re.sub(rf"(?<![\w-])--({names})\b", rf"--{PREFIX}\1", message)
 
 
+def _check_compare_file(path: str | None) -> None:
+    """--repro-compare names a results.json (or its report folder) that can be read, before anything runs."""
+    if path:
+        from repro.report.compare import load_results
+
+        load_results(path)
+
+
+def _refuse_a_gpu_marker_without_a_gpu(config, profile: Profile) -> None:
+    """`-m full` chooses a profile sized for GPUs; on a machine without one it would train for hours on the CPU.
+    Refused, with the projection here and the command for a CPU, unless the profile was named
+    (--repro-profile gpu: train it on this CPU all the same) or GPUs or the CPU were asked for."""
+    marker = dict((p, m) for m, p in MARKER_PROFILES).get(profile.name)
+    if marker != "full" or config.getoption("repro_profile") or config.getoption("repro_gpus") or profile.device:
+        return
+    from repro.numerics import default_device
+
+    if default_device() == "cuda":
+        return
+    from repro.format import duration
+    from repro.schedule import plan_projection
+    from repro.study import all_needs
+
+    specs = specs_for(profile, all_needs())
+    projected = plan_projection(profile, specs, keep=False)
+    raise UserError(f"-m {marker} trains the {profile.name} profile, sized for GPUs, and no GPU is visible here: "
+                    f"its {len(specs)} networks are projected to take {duration(projected['projected_hours'] * 3600)} "
+                    f"on this CPU ({projected['workers']} workers, {projected['precision']}). For the study on a "
+                    f"CPU: pytest claims/ -m cpu; to train the {profile.name} profile here all the same, name it: "
+                    f"--{PREFIX}profile {profile.name}")
+
+
 def pytest_configure(config):
+    """Every option checked before anything is collected (under pytest-xdist in the controller, before the
+    workers start): a bad one is one usage error, and nothing is created or downloaded."""
     for line in MARKERS:
         config.addinivalue_line("markers", line)
     options = study_options(config)
     try:
         profile = check_options(options)
+        _check_compare_file(config.getoption("repro_compare"))
+        if not _is_worker(config):
+            _refuse_a_gpu_marker_without_a_gpu(config, profile)
     except UserError as e:
-        raise pytest.UsageError(f"repro: {_in_pytest_terms(str(e))}") from None
+        raise pytest.UsageError(f"repro: {_in_pytest_terms(str(e), config.invocation_params.args)}") from None
     config.stash[_SESSION] = Session(options, profile)
 
 

@@ -194,12 +194,14 @@ def projection(profile: Profile, specs: list[RunSpec], gpus: int, measurement: d
 
 
 def plan_projection(profile: Profile, specs: list[RunSpec], *, gpus: int = 0, workers: int | None = None,
-                    todo: list[RunSpec] | None = None, split_groups: bool = False) -> dict:
+                    todo: list[RunSpec] | None = None, split_groups: bool = False, keep: bool = True,
+                    stream=None) -> dict:
     """The projected wall time of training `todo` (default: every spec) where the plan trains: on `gpus` GPUs
     (or this machine's GPU), from the step times measured on an H200; else on this machine's CPU with `workers`
     worker processes (default: cores // recipe.cpu_threads), from a short measurement of this CPU
-    (repro.cpu_steps). With the precision the networks train in there. `split_groups`: the CPU workers split
-    a target's group as GPUs do and train one replicate after another (repro.study.train_replicates)."""
+    (repro.cpu_steps; `keep` False: not cached; `stream`: where to say that it measures). With the precision
+    the networks train in there. `split_groups`: the CPU workers split a target's group as GPUs do and train
+    one replicate after another (repro.study.train_replicates)."""
     from repro.numerics import precision, training_device
 
     device = "cuda" if gpus else training_device(profile)
@@ -213,7 +215,7 @@ def plan_projection(profile: Profile, specs: list[RunSpec], *, gpus: int = 0, wo
     workers = workers or default_workers(profile)
     if not todo:
         return {"device": "cpu", "precision": used, "workers": workers, "projected_hours": 0.0, "groups": 0}
-    measurement = cpu_measurement(profile, specs, used)
+    measurement = cpu_measurement(profile, specs, used, keep=keep, stream=stream)
     if split_groups:  # one replicate after another, each split across the workers: the sum of their makespans
         from repro.replicates import by_replicate
 
@@ -246,7 +248,7 @@ def tell_projection(profile: Profile, specs: list[RunSpec], store, *, gpus: int 
 
     stream = stream or sys.stderr
     todo = [s for s in specs if not store.is_done(s)]
-    out = plan_projection(profile, specs, gpus=gpus, workers=workers, todo=todo)
+    out = plan_projection(profile, specs, gpus=gpus, workers=workers, todo=todo, stream=stream)
     hours = out.get("projected_hours")
     if not todo or hours is None:
         return out
@@ -254,7 +256,8 @@ def tell_projection(profile: Profile, specs: list[RunSpec], store, *, gpus: int 
              else f"{out['gpus']} GPU{'s' if out['gpus'] > 1 else ''}")
     from repro.format import duration
 
-    stream.write(f"[repro] {len(todo)} networks to train: projected {duration(hours * 3600)} on {where}, "
+    when = duration(hours * 3600) if hours else "a few seconds"
+    stream.write(f"[repro] {len(todo)} networks to train: projected {when} on {where}, "
                  f"{out['precision']} (cost model of repro.schedule, step times {out['measurement']})\n")
     if out["device"] == "cpu" and hours > 1 and profile.name != "cpu-quick":
         stream.write(f"[repro] that is over an hour: for a quicker first look use {quicker}\n")

@@ -87,9 +87,27 @@ def _signature(path: Path) -> tuple[int, int] | None:
 _VERIFIED: dict[Path, tuple[tuple, dict]] = {}
 
 
+def check_store_path(root: str | Path | None) -> None:
+    """Refuse a store path that cannot become a run store (a file, or under a folder this user cannot write),
+    before anything is created or trained; creates nothing."""
+    root = Path(root) if root else default_root()
+    existing = next((p for p in (root, *root.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise StoreError(f"the run store {root} cannot be made: {existing} is a file, not a folder. "
+                         "Choose another place with --store PATH or REPRO_STORE.")
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise StoreError(f"the run store {root} cannot be written: {existing} is not writable by this user. "
+                         "Choose another place with --store PATH or REPRO_STORE.")
+
+
 class Store:
-    def __init__(self, root: str | Path | None = None):
+    def __init__(self, root: str | Path | None = None, create: bool = True):
+        """The store at `root` (default: $REPRO_STORE or ~/.cache/repro/store). `create=False` (what only reads:
+        plan, status): nothing is created, and a store that does not exist reads as empty (`exists` False)."""
         self.root = Path(root) if root else default_root()
+        self.exists = (self.root / "index.sqlite").is_file()
+        if not create:
+            return
         try:
             (self.root / "runs").mkdir(parents=True, exist_ok=True)
             (self.root / "locks").mkdir(exist_ok=True)
@@ -97,6 +115,7 @@ class Store:
             raise StoreError(f"cannot create the run store at {self.root}: {e}. "
                              "Choose another place with --store PATH or REPRO_STORE.") from e
         self._init_index()
+        self.exists = True
 
     # ---- paths -------------------------------------------------------------------------------------
     def run_dir(self, spec: RunSpec) -> Path:
@@ -135,6 +154,8 @@ class Store:
             self._index(spec, status, metrics)
 
     def index_rows(self) -> list[dict]:
+        if not self.exists:
+            return []
         with self._db() as con:
             cur = con.execute("SELECT key, label, status, top1, final_top1, diverged, seconds, updated FROM runs")
             cols = [c[0] for c in cur.description]

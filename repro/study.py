@@ -84,14 +84,25 @@ class StudyOptions:
 
 def check_options(options: StudyOptions, trains: bool = True) -> Profile:
     """The profile the options ask for, after checking every option (a UserError names the first bad one).
-    Creates nothing: a command that cannot run leaves no store behind. `trains`: False for a plan, whose
-    --gpus N is the machine it projects for, not this one."""
+    Creates nothing and downloads nothing: a command that cannot run leaves no store behind. `trains`: False
+    for a plan, whose --gpus N is the machine it projects for, not this one, and which reads no data and
+    writes no store. Training needs a store path that can be written, and on this machine the data where it
+    is said to be (repro.data.check_data)."""
     if not options.profile:
         raise UserError(f"--profile is required: one of {', '.join(PROFILES)}")
-    check_devices(options.gpus, options.workers, here=trains and options.executor == "local")
+    here = trains and options.executor == "local"
+    check_devices(options.gpus, options.workers, here=here)
     profile = resolve_profile(options.profile, options.dataset, list(options.sets), options.natman)
     if options.executor == "slurm" and not profile.device:  # Slurm jobs train on a GPU: keys planned for one
         profile = profile.override(["device=cuda"])
+    if trains:
+        from repro.store import check_store_path
+
+        check_store_path(options.store)
+    if here:  # (Slurm jobs read the data where they run)
+        from repro.data import check_data
+
+        check_data(profile.dataset, options.data_root)
     return profile
 
 

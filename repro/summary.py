@@ -49,6 +49,12 @@ def _control_cells(v: Verdict, c: dict) -> list[str]:
             f"{signed(c['effect'])} {unit}{ci}", "", p_value(c["p"]), f"{c['replicates']}"]
 
 
+def counts_line(verdicts: list[Verdict]) -> str:
+    """'2 reproduced, 0 not reproduced, 1 inconclusive, 2 premise not met'."""
+    counts = {k: sum(v.verdict == k for v in verdicts) for k in VERDICTS}
+    return ", ".join(f"{counts[k]} {k.replace('_', ' ')}" for k in VERDICTS)
+
+
 def verdict_table(verdicts: list[Verdict], report_path: str | None = None) -> str:
     """The premises, then the verdicts as a fixed-width table (a claim's controls indented under it); the last
     line says where the report was written."""
@@ -62,12 +68,9 @@ def verdict_table(verdicts: list[Verdict], report_path: str | None = None) -> st
         return "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
 
     rule = "-" * len(line(rows[0]))
-    counts = {k: sum(v.verdict == k for v in verdicts) for k in VERDICTS}
     out = premise_lines(verdicts) + [rule, line(rows[0]), rule] + [line(r) for r in rows[1:]] + [rule]
-    out.append(f"{counts['reproduced']} reproduced, {counts['not_reproduced']} not reproduced, "
-               f"{counts['inconclusive']} inconclusive, {counts['premise_not_met']} premise not met. Effects in % "
-               f"of the base of the target half; p one-sided in the paper's direction, corrected (Holm across "
-               f"layers, largest p across a claim's parts)")
+    out.append(f"{counts_line(verdicts)}. Effects in % of the base of the target half; p one-sided in the paper's "
+               f"direction, corrected (Holm across layers, largest p across a claim's parts)")
     for v in verdicts:
         for c in v.controls:
             if c.get("meaning"):

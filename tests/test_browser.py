@@ -4,6 +4,7 @@ Needs Debian's `chromium` at /usr/bin/chromium (`.ci/run` installs it); without 
 """
 import dataclasses
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -26,18 +27,35 @@ BADGES = {"reproduced": "#1a7f37", "not_reproduced": "#cf222e", "inconclusive": 
           "premise_not_met": "#6e7781"}  # the template's
 
 
-def screenshot(html: Path, tmp_path: Path) -> np.ndarray:
+def chromium(page: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     if not CHROMIUM.exists():
         pytest.fail(f"headless Chromium not found at {CHROMIUM}: install Debian's chromium "
                     "(apt-get install chromium), as .ci/run does, to check that the report renders")
-    png = tmp_path / "page.png"
     cmd = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           "--hide-scrollbars", "--force-device-scale-factor=1", f"--user-data-dir={tmp_path / 'profile'}",
-           f"--screenshot={png}", f"--window-size={WIDTH},{HEIGHT}", html.resolve().as_uri()]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=90)
+           "--hide-scrollbars", "--force-device-scale-factor=1", f"--user-data-dir={tmp_path / 'profile'}", *args,
+           page.resolve().as_uri()]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=90)
+
+
+def screenshot(html: Path, tmp_path: Path, width: int = WIDTH, height: int = HEIGHT, png: Path | None = None) -> np.ndarray:
+    png = png or tmp_path / "page.png"
+    done = chromium(html, tmp_path, f"--screenshot={png}", f"--window-size={width},{height}")
     assert png.exists(), f"chromium wrote no screenshot (exit {done.returncode}):\n{done.stderr[-2000:]}"
     return np.asarray(Image.open(png).convert("RGB")).astype(int)
+
+
+def page_size(html: Path, tmp_path: Path, width: int) -> tuple[int, int]:
+    """(width, height) of the whole page laid out in a window `width` pixels wide: a copy of the page with a
+    script that writes them into its title, read back from the DOM Chromium dumps."""
+    probe = tmp_path / "probe.html"
+    probe.write_text(html.read_text().replace(
+        "</body>", "<script>document.title = [document.documentElement.scrollWidth, "
+                   "document.documentElement.scrollHeight].join('x')</script></body>"))
+    done = chromium(probe, tmp_path, "--dump-dom", f"--window-size={width},1000")
+    found = re.search(r"<title>(\d+)x(\d+)</title>", done.stdout)
+    assert found, f"chromium did not lay the page out (exit {done.returncode}):\n{done.stderr[-2000:]}"
+    return int(found[1]), int(found[2])
 
 
 def pixels_of(image: np.ndarray, hex_color: str) -> int:
@@ -70,3 +88,58 @@ def test_report_beside_the_original_renders_every_verdict(tmp_path):
                                  session=session_info("repro report --profile cpu", CPU), original=original)
     assert {c["verdict"] for c in json.loads(results.read_text())["claims"]} == set(VERDICTS)
     assert_rendered(screenshot(html, tmp_path), results)
+
+
+COMMITTED = Path(__file__).parents[1] / "reports" / "cpu-tiny-imagenet-1.5-epochs-fp32" / "results.json"
+
+
+@pytest.mark.parametrize("width", [900, 1400])
+def test_the_report_of_a_study_fits_the_window_its_tables_scroll_inside(tmp_path, width):
+    """The committed cpu study judged again: at 900 and 1,400 pixels the page is no wider than the window."""
+    from repro.cli import main
+
+    assert main(["report", "--results", str(COMMITTED), "--report-dir", str(tmp_path / "report")]) == 0
+    assert page_size(tmp_path / "report" / "index.html", tmp_path, width)[0] == width
+
+
+def write_screenshots(out: Path, one_replicate: Path | None = None) -> list[Path]:
+    """docs/screenshots/: the committed 1.5-epoch study judged again (whole page), a one-replicate study's first
+    screen (`one_replicate`: the folder of its report, e.g. a cpu-quick study's; by default replicate 0 of the
+    committed study judged alone) and the 2.5-epoch study judged again (a report written from a full store), at
+    900 and 1,400 pixels."""
+    import tempfile
+
+    from repro.cli import main
+
+    written = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+
+        def judged(results: Path, name: str) -> Path:
+            assert main(["report", "--results", str(results), "--report-dir", str(tmp / name)]) in (0, 1)
+            return tmp / name / "index.html"
+
+        if one_replicate is None:
+            doc = json.loads(COMMITTED.read_text())
+            doc["runs"] = [r for r in doc["runs"] if r["replicate"] == min(r["replicate"] for r in doc["runs"])]
+            (tmp / "replicate-0.json").write_text(json.dumps(doc))
+        pages = {"cpu-1.5-epochs": (judged(COMMITTED, "cpu-1.5"), None),
+                 "one-replicate": (one_replicate / "index.html" if one_replicate else
+                                   judged(tmp / "replicate-0.json", "replicate-0"), 1500),
+                 "cpu-2.5-epochs-rejudged": (judged(COMMITTED.parents[1] / "cpu-tiny-imagenet" / "results.json",
+                                                    "cpu-2.5"), 1000)}
+        for name, (html, height) in pages.items():
+            for width in (900, 1400):
+                png = out / f"report-{name}-{width}px.png"
+                screenshot(html, tmp, width, height or page_size(html, tmp, width)[1], png)
+                Image.open(png).convert("RGB").quantize(colors=128).save(png, optimize=True)
+                written.append(png)
+    return written
+
+
+if __name__ == "__main__":
+    import sys
+
+    given = Path(sys.argv[1]) if len(sys.argv) > 1 else None
+    for path in write_screenshots(Path(__file__).parents[1] / "docs" / "screenshots", given):
+        print(path)

@@ -7,6 +7,9 @@ holds a finished tiny plan; one test runs the real command to check the process'
 """
 import hashlib
 import io
+import json
+import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -123,16 +126,16 @@ def test_a_missing_imagenet_folder_says_where_and_how_to_get_it(stored, tmp_path
     assert f"ILSVRC-2012 not found in {missing}" in line and "train/<wnid>" in line
 
 
-def test_missing_tiny_imagenet_without_network_says_where_and_how_to_get_it(stored, tmp_path, capsys,
-                                                                            monkeypatch):
-    def no_network(folder):
-        raise OSError("network unreachable")
+def test_a_data_root_that_does_not_exist_is_refused_before_anything_is_downloaded(stored, tmp_path, capsys,
+                                                                                monkeypatch):
+    def download(folder):
+        raise AssertionError(f"a download into {folder}")
 
-    monkeypatch.setattr(repro.data.tiny_imagenet, "download_zip", no_network)
+    monkeypatch.setattr(repro.data.tiny_imagenet, "download_zip", download)
     missing = tmp_path / "nonexistent"
     line = refused(["run", *TINY, "--dataset", "tiny-imagenet", "--data-root", str(missing)], stored, capsys)
-    assert f"Tiny ImageNet not found in {missing} and the download failed (network unreachable)" in line
-    assert "REPRO_DATA" in line
+    assert f"the data root {missing} does not exist" in line and "REPRO_DATA" in line
+    assert not missing.exists() and not (tmp_path / "cache").exists()
 
 
 def test_a_folder_dataset_without_train_is_a_wrong_layout(stored, tmp_path, capsys):
@@ -197,3 +200,94 @@ def test_a_bug_keeps_its_traceback_instead_of_passing_for_bad_input(monkeypatch)
     monkeypatch.setitem(repro.cli.COMMANDS, "status", broken)
     with pytest.raises(ValueError, match="an internal invariant failed"):
         main(["status"])
+
+
+# ---- what only looks creates nothing; every command refuses what it cannot use ---------------------------------
+@pytest.mark.parametrize("command", ["plan", "run", "report"])
+def test_an_unknown_dataset_is_refused_by_every_command_that_plans(command, tmp_path, capsys):
+    store = tmp_path / "store"
+    assert main([command, "--profile", "cpu", "--dataset", "nosuch", "--store", str(store)]) == 2
+    assert capsys.readouterr().err.strip() == ("repro: error: unknown dataset 'nosuch'; use 'synthetic', "
+                                               "'tiny-imagenet', 'imagenet' or 'folder:PATH'")
+    assert not store.exists()
+
+
+def test_status_of_a_store_that_does_not_exist_is_refused_and_not_made(tmp_path, capsys):
+    missing = tmp_path / "nonexistent"
+    assert main(["status", "--store", str(missing)]) == 2
+    assert capsys.readouterr().err.strip() == (f"repro: error: no run store at {missing}: check the path (repro run "
+                                               "--store PATH makes one there)")
+    assert not missing.exists()
+
+
+def test_status_and_plan_on_the_default_store_before_anything_is_trained_make_nothing(tmp_path, capsys,
+                                                                                    monkeypatch):
+    default = tmp_path / "store"
+    monkeypatch.setenv("REPRO_STORE", str(default))
+    assert main(["status"]) == 0
+    assert capsys.readouterr().out.startswith(f"store {default}: 0 runs (nothing trained into it yet)")
+    assert main(["plan", *TINY, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["to_train"] == 5
+    assert not default.exists()
+
+
+def test_a_store_path_under_a_file_is_refused_before_training(tmp_path, capsys):
+    (tmp_path / "file").write_text("not a folder")
+    assert main(["run", *TINY, "--store", str(tmp_path / "file" / "store")]) == 2
+    assert capsys.readouterr().err.strip() == (f"repro: error: the run store {tmp_path / 'file' / 'store'} cannot be "
+                                               f"made: {tmp_path / 'file'} is a file, not a folder. Choose another "
+                                               "place with --store PATH or REPRO_STORE.")
+
+
+def test_the_version_names_the_package_and_its_commit(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert re.fullmatch(r"repro \d+\.\d+\.\d+\S*( \(commit [0-9a-f]{12}(, with uncommitted changes)?\))?\n",
+                        capsys.readouterr().out)
+
+
+def test_a_reader_that_stops_reading_ends_the_command_quietly(tmp_path):
+    """`repro status --json | head -0`: the pipe is closed before the command writes; no traceback."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        command = [sys.executable, "-m", "repro.cli", "status", "--json", "--store", str(empty_store(tmp_path))]
+        done = subprocess.run(command, cwd=REPO, stdout=write, stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write)
+    assert done.returncode == 141 and done.stderr == ""
+
+
+def empty_store(tmp_path: Path) -> Path:
+    """An empty run store (status needs one that exists)."""
+    from repro.store import Store
+
+    return Store(tmp_path / "store").root
+
+
+# ---- the exit status says whether a claim was refuted --------------------------------------------------------
+def test_report_and_run_exit_0_when_no_claim_is_refuted(stored, tmp_path, capsys):
+    assert main(["report", "--profile", "original", "--report-dir", str(tmp_path / "original")]) == 0
+    assert "4 reproduced, 0 not reproduced, 1 inconclusive, 0 premise not met" in capsys.readouterr().out
+    assert main(["run", *TINY, "--store", str(stored)]) == 0
+    assert "repro: claims on these runs: 0 reproduced, 0 not reproduced" in capsys.readouterr().out
+
+
+def test_report_and_run_exit_1_when_a_claim_is_not_reproduced(stored, tmp_path, capsys, monkeypatch):
+    import dataclasses
+
+    import repro.claims
+
+    evaluate_all = repro.claims.evaluate_all
+
+    def one_refuted(table):  # the claim the stored runs were trained for
+        return [dataclasses.replace(v, verdict="not_reproduced") if v.claim == "coadaptation_dip" else v
+                for v in evaluate_all(table)]
+
+    monkeypatch.setattr(repro.claims, "evaluate_all", one_refuted)
+    assert main(["report", "--profile", "original", "--report-dir", str(tmp_path / "original")]) == 1
+    assert main(["report", "--results", str(tmp_path / "original" / "results.json"),
+                 "--report-dir", str(tmp_path / "rejudged")]) == 1
+    assert main(["run", *TINY, "--store", str(stored)]) == 1
+    assert "1 not reproduced" in capsys.readouterr().out

@@ -202,14 +202,32 @@ def test_the_official_zip_is_extracted_and_loaded(tmp_path):
     assert data.classes == WNIDS and len(data.val) == 6
 
 
-def test_nothing_found_and_no_download_explains_where_and_how(tmp_path, monkeypatch):
-    def no_network(folder):
-        raise OSError("network unreachable")
+def no_network(folder):
+    raise OSError("network unreachable")
+
+
+@pytest.mark.parametrize("exists", [False, True], ids=["missing", "empty"])
+def test_a_data_root_without_the_data_is_refused_and_nothing_is_downloaded_into_it(tmp_path, monkeypatch, exists):
+    def download(folder):
+        raise AssertionError(f"a download into {folder}")
+    monkeypatch.setattr(repro.data.tiny_imagenet, "download_zip", download)
+    root = tmp_path / "mine"
+    if exists:
+        root.mkdir()
+    with pytest.raises(DataError) as error:
+        load(root)
+    message = str(error.value)
+    assert str(root) in message and "REPRO_DATA" in message
+    assert ("does not exist" in message) != exists and ("wnids.txt" in message) == exists
+    assert list(tmp_path.iterdir()) == ([root] if exists else [])  # nothing made, nothing extracted
+
+
+def test_without_a_data_root_it_is_downloaded_into_the_cache_or_says_where_and_how(tmp_path, monkeypatch):
     monkeypatch.setattr(repro.data.tiny_imagenet, "download_zip", no_network)
     with pytest.raises(DataError) as error:
-        load(tmp_path / "empty")
+        load_dataset("tiny-imagenet", image_size=32, progress=False)
     message = str(error.value)
-    assert str(tmp_path / "empty") in message and "network unreachable" in message
+    assert str(tmp_path / "cache" / "data") in message and "network unreachable" in message
     assert "wnids.txt" in message and "tiny-imagenet-200.zip" in message and "REPRO_DATA" in message
 
 

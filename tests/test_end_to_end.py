@@ -10,6 +10,7 @@ import pytest
 
 from repro.claims import CLAIMS, evaluate_all
 from repro.cli import main
+from repro.study import judge
 
 pytestmark = [pytest.mark.smoke, pytest.mark.claim(*CLAIMS)]  # the `study` fixture trains every claim's runs
 
@@ -36,7 +37,9 @@ def test_a_second_session_trains_nothing(study, capsys):
     assert main(["plan", "--profile", "smoke", "--store", store, "--json"]) == 0
     plan = json.loads(capsys.readouterr().out)
     assert plan["to_train"] == 0 and plan["cached"] == plan["runs"] == len(study.specs)
-    assert main(["run", "--profile", "smoke", "--store", store, "--quiet"]) == 0
+    # its exit status says whether a claim came out not reproduced (on synthetic data, what it may)
+    refuted = any(v.verdict == "not_reproduced" for v in judge(study))
+    assert main(["run", "--profile", "smoke", "--store", store, "--quiet"]) == int(refuted)
     assert capsys.readouterr().out.startswith("repro: 0 trained,")
 
 
@@ -63,15 +66,27 @@ def test_a_session_logged_to_a_file_shows_a_line_per_finished_run():
     bar = Progress(total=4, cached=1, stream=log)
     bar.update()
     for step in range(5):
-        bar.update(running=2, current=f"random:0/B {step * 20}%")
+        bar.update(running=2, groups=1, current=f"random:0/B {step * 20}%")
     bar.update(done=2)
     bar.update(running=1)
-    bar.update(done=4, running=0)
+    bar.update(done=4, running=0, groups=0)
     bar.close()
     lines = log.getvalue().splitlines()
     assert "\r" not in log.getvalue()
     assert [line.split(" done")[0] for line in lines] == ["[repro] runs 1/4", "[repro] runs 2/4", "[repro] runs 4/4"]
-    assert "2 left" in lines[1] and "min left" in lines[1]
+    assert "2 training in 1 group, 0 waiting" in lines[1] and "min left" in lines[1]
+
+
+def test_the_status_line_counts_the_networks_training_and_the_groups_they_train_in():
+    """Two workers, each training one target's group: 13 networks train, in 2 groups, and the rest wait."""
+    import io
+
+    from repro.execute import Progress
+
+    log = io.StringIO()
+    bar = Progress(total=96, cached=0, stream=log)
+    bar.update(done=4, running=13, groups=2)
+    assert "[repro] runs 4/96 done (0 cached), 13 training in 2 groups, 79 waiting," in log.getvalue()
 
 
 def test_the_time_left_follows_the_share_of_the_work_done_not_the_count_of_runs(monkeypatch):

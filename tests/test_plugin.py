@@ -10,6 +10,7 @@ take seconds.
 """
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -129,16 +130,43 @@ def test_the_markers_are_known_in_another_rootdir(tmp_path):
     (["--repro-profile", "tiny"], "ERROR: repro: unknown profile 'tiny'; choose one of: smoke, cpu"),
     (["-m", "full", "--gpus", "8"], "ERROR: repro: --gpus 8 asks for more GPUs than are visible here (0); use "
                                     "--gpus N with N <= the number of GPUs, or --repro-workers N for CPU workers"),
-    (["--repro-gpus", "2", "--repro-workers", "2"], "ERROR: repro: use either --gpus N (one worker per GPU) or "
-                                                    "--repro-workers N (CPU workers), not both"),
-], ids=["set", "profile", "gpus", "gpus+workers"])
-def test_a_bad_option_is_one_usage_error_at_start_up(tmp_path, args, message):
-    result = pytest_session(tmp_path, "claims/", "-m", "cpu", "--repro-store", str(tmp_path / "store"), *args,
-                            CUDA_VISIBLE_DEVICES="")
+    (["--repro-gpus", "-1"], "ERROR: repro: --repro-gpus must be 0 or a positive number of GPUs, got -1"),
+    (["--repro-gpus", "2", "--repro-workers", "2"], "ERROR: repro: use either --repro-gpus N (one worker per GPU) "
+                                                    "or --repro-workers N (CPU workers), not both"),
+    (["--repro-dataset", "nosuch"], "ERROR: repro: unknown dataset 'nosuch'; use 'synthetic', 'tiny-imagenet', "
+                                    "'imagenet' or 'folder:PATH'"),
+    (["--repro-data-root", "{tmp}/nonexistent"], "ERROR: repro: the data root {tmp}/nonexistent does not exist: point "
+                                                 "--repro-data-root / REPRO_DATA at the folder"),
+    (["--repro-compare", "{tmp}/missing.json"], "ERROR: repro: no results file at {tmp}/missing.json: pass a report "
+                                                "folder or its results.json"),
+], ids=["set", "profile", "gpus", "gpus<0", "gpus+workers", "dataset", "data-root", "compare"])
+def test_a_bad_option_is_one_usage_error_before_the_workers_start(tmp_path, args, message):
+    """Under pytest-xdist (-n 2) as without: the controller refuses it before any worker starts, so there is one
+    line and no worker traceback; nothing is created, nothing downloaded."""
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    result = pytest_session(tmp_path, "claims/", "-m", "cpu", "-n", "2", "--repro-store", str(tmp_path / "store"),
+                            *args, CUDA_VISIBLE_DEVICES="")
     assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.stdout + result.stderr
     [line] = [line for line in result.stderr.splitlines() if line.strip()]  # one line, no error per claim test
-    assert line.startswith(message), line
-    assert "Traceback" not in result.stdout + result.stderr and not (tmp_path / "store").exists()
+    assert line.startswith(message.replace("{tmp}", str(tmp_path))), line
+    assert "Traceback" not in result.stdout + result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no store, no cache, no data folder
+
+
+def test_a_gpu_marker_on_a_machine_without_a_gpu_is_refused_with_the_projection_and_the_cpu_command(tmp_path):
+    result = pytest_session(tmp_path, "claims/", "-m", "full", "-n", "2", "--repro-store", str(tmp_path / "store"),
+                            CUDA_VISIBLE_DEVICES="")
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.stdout + result.stderr
+    [line] = [line for line in result.stderr.splitlines() if line.strip()]
+    assert re.fullmatch(r"ERROR: repro: -m full trains the gpu profile, sized for GPUs, and no GPU is visible here: "
+                        r"its 170 networks are projected to take .+ on this CPU \(\d+ workers?, fp32\)\. For the "
+                        r"study on a CPU: pytest claims/ -m cpu; to train the gpu profile here all the same, name "
+                        r"it: --repro-profile gpu", line), line
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # the CPU's step times measured, not kept
+    # asked for by name, it is the user's call (the projection is told again before training)
+    named = pytest_session(tmp_path, "claims/", "-m", "full", "--repro-profile", "gpu", "--co", "-q",
+                           "--repro-store", str(tmp_path / "store"), CUDA_VISIBLE_DEVICES="")
+    assert named.returncode == 0 and re.search(r"\b5/\d+ tests collected", named.stdout), named.stdout + named.stderr
 
 
 def test_a_test_that_uses_the_study_must_name_its_claims(tmp_path):

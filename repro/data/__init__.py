@@ -12,10 +12,9 @@ from repro.data.base import (Dataset, DataError, ImageSet, first_per_class, ilsv
                              reference_lines)
 from repro.data.splits import split_classes, task_data
 from repro.errors import UserError
+from repro.profiles import DATASET_NAMES
 
-NAMES = "'synthetic', 'tiny-imagenet', 'imagenet' or 'folder:PATH'"
-
-__all__ = ["Dataset", "DataError", "ImageSet", "dataset_classes", "load_dataset", "resolve_root",
+__all__ = ["Dataset", "DataError", "ImageSet", "check_data", "dataset_classes", "load_dataset", "resolve_root",
            "shipped_classes", "split_classes", "task_data"]
 
 
@@ -42,7 +41,7 @@ def load_dataset(name: str, *, root: str | None = None, image_size: int, num_cla
 
         dataset = load_folder(resolve_root(name, root), image_size, progress)
     else:
-        raise UserError(f"unknown dataset {name!r}; use {NAMES}")
+        raise UserError(f"unknown dataset {name!r}; use {DATASET_NAMES}")
     dataset.train = first_per_class(dataset.train, train_per_class)
     dataset.val = first_per_class(dataset.val, val_per_class)
     return dataset
@@ -57,10 +56,32 @@ def resolve_root(name: str, root: str | None = None) -> Path | None:
             raise UserError("folder datasets are named folder:PATH, with PATH the folder holding train/ and val/")
         return Path(name[len("folder:"):]).expanduser()
     if name not in ("tiny-imagenet", "imagenet"):
-        raise UserError(f"unknown dataset {name!r}; use {NAMES}")
+        raise UserError(f"unknown dataset {name!r}; use {DATASET_NAMES}")
     if root:
         return Path(root).expanduser()
     return Path(os.environ["REPRO_DATA"]).expanduser() if os.environ.get("REPRO_DATA") else None
+
+
+def check_data(name: str, root: str | None = None) -> None:
+    """Refuse, before anything is trained or created, a dataset that is not where it is said to be: a data root
+    that does not exist or holds no Tiny ImageNet (nothing is downloaded into a folder the user named), no
+    ILSVRC-2012 folder, a folder dataset without its train/ and val/ class folders. Reads folder entries only."""
+    if name == "tiny-imagenet":
+        from repro.data.tiny_imagenet import find, given, not_found
+
+        if given(root) and find(root) is None:
+            raise DataError(not_found(root))
+    elif name == "imagenet":
+        from repro.data.imagenet import locate
+
+        locate(root)
+    elif name.startswith("folder:"):
+        from repro.data.folder import folder_classes
+
+        folder_classes(resolve_root(name, root))
+    elif root and not Path(root).expanduser().exists():
+        raise DataError(f"the data root {root} does not exist (the {name} dataset reads none): leave --data-root "
+                        "out, or point it at the data")
 
 
 def dataset_classes(name: str, root: str | None = None, *, num_classes: int = 8) -> tuple[list[str], list[bool] | None]:
@@ -82,7 +103,7 @@ def dataset_classes(name: str, root: str | None = None, *, num_classes: int = 8)
 
         classes = folder_classes(resolve_root(name, root))
     else:
-        raise UserError(f"unknown dataset {name!r}; use {NAMES}")
+        raise UserError(f"unknown dataset {name!r}; use {DATASET_NAMES}")
     return classes, natural_flags(classes)
 
 

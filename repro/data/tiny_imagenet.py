@@ -5,8 +5,9 @@ The root may hold (itself, or in a `tiny-imagenet-200/` folder inside it):
     val/val_annotations.txt;
   - the gzip tar shards train-*.tar.gz + val-and-meta.tar.gz with a SHA256SUMS file (read in place, never
     extracted: no files are written next to the data, and a member that could escape a folder is refused);
-  - the official tiny-imagenet-200.zip, which is extracted next to itself, and downloaded (md5-checked)
-    when nothing is found.
+  - the official tiny-imagenet-200.zip, which is extracted next to itself; downloaded (md5-checked) into
+    $REPRO_CACHE/data (default ~/.cache/repro/data) when no data root is given (--data-root, REPRO_DATA): a
+    root that is given must hold the data, and nothing is downloaded into it.
 Images are decoded once at the requested size and cached (see cache.py); classes follow wnids.txt.
 """
 from __future__ import annotations
@@ -31,7 +32,8 @@ LAYOUT = ("the official Tiny ImageNet layout: wnids.txt, train/<wnid>/images/<wn
           "val/images/val_<k>.JPEG and val/val_annotations.txt (file<TAB>wnid<TAB>box)")
 HOW_TO_GET = (f"Download {URL} (md5 {ZIP_MD5}) into that folder (it is extracted on first use), or point "
               "--data-root / REPRO_DATA at a folder holding tiny-imagenet-200/ or its shards "
-              "(train-*.tar.gz, val-and-meta.tar.gz, SHA256SUMS)")
+              "(train-*.tar.gz, val-and-meta.tar.gz, SHA256SUMS), or leave both unset to have it downloaded "
+              "into the cache")
 
 
 # ----------------------------------------------------------------------------- finding the data
@@ -45,8 +47,15 @@ def base_folder(root: str | Path | None) -> Path:
     return cache_dir().parent / "data"
 
 
-def locate(root: str | Path | None, download: bool = True) -> tuple[str, Path]:
-    """('tree' | 'shards', folder) for the data under `root`, extracting or downloading the zip if need be."""
+def given(root: str | Path | None) -> bool:
+    """Whether the user named where the data is (--data-root or REPRO_DATA): then it must be there, and nothing
+    is downloaded; only the default folder in the cache is downloaded into."""
+    return bool(root or os.environ.get("REPRO_DATA"))
+
+
+def find(root: str | Path | None) -> tuple[str, Path] | None:
+    """('tree' | 'shards' | 'zip', folder) of the data under `root` (in it or in its tiny-imagenet-200/), or
+    None. Reads nothing but folder entries; extracts nothing."""
     base = base_folder(root)
     for folder in (base / FOLDER, base):
         if any((folder / name).exists() for name in ("wnids.txt", "train", "val")):
@@ -54,10 +63,30 @@ def locate(root: str | Path | None, download: bool = True) -> tuple[str, Path]:
         if (folder / META_SHARD).exists() or (folder / "SHA256SUMS").exists():
             return "shards", folder
         if (folder / ZIP).exists():
-            return "tree", _extract_zip(folder / ZIP)
-    if not download:
-        raise DataError(f"Tiny ImageNet not found in {base}: expected {FOLDER}/ ({LAYOUT}), its shards or "
-                        f"{ZIP} there. {HOW_TO_GET}.")
+            return "zip", folder
+    return None
+
+
+def not_found(root: str | Path | None) -> str:
+    base = base_folder(root)
+    if not base.exists():
+        return (f"the data root {base} does not exist: point --data-root / REPRO_DATA at the folder holding "
+                f"{FOLDER}/ or its shards (train-*.tar.gz, {META_SHARD}, SHA256SUMS), or leave both unset to "
+                f"download Tiny ImageNet into the cache ({cache_dir().parent / 'data'})")
+    return (f"Tiny ImageNet not found in {base}: expected {FOLDER}/ ({LAYOUT}), its shards or {ZIP} there. "
+            f"{HOW_TO_GET}.")
+
+
+def locate(root: str | Path | None, download: bool = True) -> tuple[str, Path]:
+    """('tree' | 'shards', folder) for the data under `root`, extracting the zip if need be; downloaded only
+    into the default folder (no --data-root, no REPRO_DATA) and only when `download`."""
+    found = find(root)
+    if found is not None:
+        kind, folder = found
+        return ("tree", _extract_zip(folder / ZIP)) if kind == "zip" else found
+    base = base_folder(root)
+    if not download or given(root):
+        raise DataError(not_found(root))
     try:
         download_zip(base)
     except Exception as error:  # no network, no space, read-only folder, bad checksum...

@@ -72,6 +72,19 @@ def mean_by_n(points) -> tuple[list[int], list[float]]:
     return ns, [float(np.mean(by_n[n])) for n in ns]
 
 
+def plot_means(ax, ns: list[int], means: list[float], color: str) -> None:
+    """The mean at each n as a short dash, joined by a line only between adjacent n: a study that trained
+    n = 1, 2 and 7 shows nothing between 2 and 7, where no network was trained."""
+    xs, ys = [], []
+    for n, y in zip(ns, means):
+        if xs and n - xs[-1] > 1:
+            xs.append(math.nan)
+            ys.append(math.nan)
+        xs.append(n)
+        ys.append(y)
+    ax.plot(xs, ys, color=color, linewidth=1.8, marker="_", markersize=12, markeredgewidth=1.8, zorder=2)
+
+
 def to_svg(fig: Figure, salt: str) -> str:
     """The figure as an <svg> element for inline use (no XML prolog, no doctype, no metadata).
 
@@ -151,12 +164,11 @@ def figure2(panels: list[tuple[str, Table]]) -> Figure:
             color = COLORS[treatment]
             _scatter(top, [r.n + OFFSET[treatment] for r in group], [r.top1 for r in group],
                      [r.diverged for r in group], color)
-            ns, means = mean_by_n([(r.n, r.top1) for r in group if not r.diverged])
-            top.plot(ns, means, color=color, linewidth=1.8, zorder=2)
+            plot_means(top, *mean_by_n([(r.n, r.top1) for r in group if not r.diverged]), color)
             rel = relative_points(group, bases)
             _scatter(bottom, [n + OFFSET[treatment] for n, _ in rel], [y for _, y in rel], [False] * len(rel),
                      color, size=16)
-            bottom.plot(*mean_by_n(rel), color=color, linewidth=1.8, zorder=2)
+            plot_means(bottom, *mean_by_n(rel), color)
         top.set_ylabel("top-1 accuracy")
         bottom.set_ylabel("top-1 vs own base (%)")
     handles = [Line2D([], [], color="#222222", linestyle="--", marker="o", markerfacecolor="white",
@@ -199,7 +211,7 @@ def _relative_lines(ax, table: Table, series) -> bool:
             continue
         drawn = True
         _scatter(ax, [n for n, _ in rel], [y for _, y in rel], [False] * len(rel), color, size=14)
-        ax.plot(*mean_by_n(rel), color=color, linewidth=1.8, zorder=2)
+        plot_means(ax, *mean_by_n(rel), color)
     if drawn:
         ax.axhline(0.0, color="#222222", linestyle="--", linewidth=1, zorder=1)
     return drawn
@@ -324,7 +336,8 @@ FIGURES = [
      "the dashed line are the base networks. Bottom: each network relative to the base of its own target half "
      "(same split and replicate); the bottom row shares its y-axis between the original study and this session. "
      "BnB: frozen selffer (layers from the target's own base); AnB: frozen transfer from the other half; "
-     "+: fine-tuned. Crosses: diverged networks, left out of the means and of every plot relative to base."),
+     "+: fine-tuned. Crosses: diverged networks, left out of the means and of every plot relative to base. "
+     "Dashes: the mean at each n, joined only between adjacent n that were trained."),
     ("natman", "Dissimilar halves: natural / man-made against the random splits", figure_natman,
      "Frozen transfer AnB relative to its own base, in both directions of the natural / man-made split "
      "(the paper's Figure 3, top) beside the mean over the random splits. The paper: transfer gets worse as "

@@ -3,11 +3,10 @@ written by repro.format, like the terminal's."""
 from __future__ import annotations
 
 import math
-from collections import Counter
 from pathlib import Path
 
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from repro.format import duration, p_phrase, p_value, signed
 from repro.report.document import run_order
@@ -28,6 +27,14 @@ def _signed(x) -> str:
     return signed(x, typographic=True)
 
 
+def code_spans(text) -> Markup:
+    """Free text (profile notes, explanations) with its `backticks` as <code>, everything else escaped."""
+    parts = str(text or "").split("`")
+    if len(parts) % 2 == 0:  # an unmatched backtick: leave the text as it is
+        return escape(text or "")
+    return Markup("").join(escape(p) if i % 2 == 0 else Markup("<code>%s</code>") % p for i, p in enumerate(parts))
+
+
 def claim_parts(details: dict) -> list[dict]:
     """The single tests a claim is made of (the leaves of details['tests'], a tree of 'parts' written by
     repro.stats), for the scorecard; [] when the claim has one test or records none."""
@@ -45,6 +52,25 @@ def claim_parts(details: dict) -> list[dict]:
              "unit": UNITS.get(t.get("unit"), t.get("unit") or ""), "p": p_phrase(t.get("p"))} for t in found]
 
 
+def verdict_label(claim: dict) -> str:
+    """The badge: the verdict, except that a claim stopped only by premises that could not be measured (one
+    replicate bounds nothing) says 'Premise not measured', as the premises above it do."""
+    blocking = [p for p in claim.get("premises") or [] if p.get("blocks")]
+    if claim["verdict"] == "premise_not_met" and blocking and all(p["status"] == "unmeasured" for p in blocking):
+        return "Premise not measured"
+    return VERDICT_LABELS[claim["verdict"]]
+
+
+def verdict_counts(claims: list[dict]) -> list[tuple[str, str, int]]:
+    """(verdict, label, count) for the summary, in VERDICT_LABELS' order; the premise pill named as its badges are."""
+    out = []
+    for verdict, label in VERDICT_LABELS.items():
+        mine = [c for c in claims if c["verdict"] == verdict]
+        labels = {verdict_label(c) for c in mine} or {label}
+        out.append((verdict, labels.pop() if len(labels) == 1 else "Premise not met or not measured", len(mine)))
+    return out
+
+
 def scorecard(claims: list[dict]) -> list[dict]:
     out = []
     for c in claims:
@@ -53,7 +79,7 @@ def scorecard(claims: list[dict]) -> list[dict]:
         needed = c["replicates_needed"]
         out.append({
             **c,
-            "label": VERDICT_LABELS[c["verdict"]],
+            "label": verdict_label(c),
             "effect_text": "—" if c["effect"] is None else f"{_signed(c['effect'])} {unit}",
             "ci_text": f"[{_signed(lo)}, {_signed(hi)}]",
             "paper_text": f"{_signed(c['paper_effect'])} {unit}" if c["paper_effect"] is not None else "—",
@@ -79,8 +105,13 @@ def premise_rows(doc: dict) -> list[dict]:
     for c in doc["claims"]:
         for p in c.get("premises") or []:
             rests.setdefault(p["id"], []).append(c["id"])
-    return [{**p, "label": PREMISE_LABELS[p["status"]], "claims": rests.get(p["id"], [])}
-            for p in doc.get("premises") or []]
+    rows = []
+    for p in doc.get("premises") or []:
+        advisory, blocks = p.get("advisory", False), p.get("blocks", p["status"] == "not_met")
+        label = PREMISE_LABELS[p["status"]] + (" (blocks nothing)" if advisory and p["status"] != "met"
+                                               else " (blocks)" if blocks and p["status"] == "unmeasured" else "")
+        rows.append({**p, "advisory": advisory, "blocks": blocks, "label": label, "claims": rests.get(p["id"], [])})
+    return rows
 
 
 def run_rows(table: Table, original_study: bool) -> list[dict]:
@@ -92,7 +123,7 @@ def run_rows(table: Table, original_study: bool) -> list[dict]:
             "target": f"{r.source}→{r.target}" if r.source else r.target,
             "top1": "—" if r.top1 is None or not math.isfinite(r.top1) else f"{r.top1:.4f}",
             "final": "—" if r.final_top1 is None or not math.isfinite(r.final_top1) else f"{r.final_top1:.4f}",
-            "diverged": r.diverged, "time": duration(r.train_seconds), "origin": origin, "key": r.key,
+            "diverged": r.diverged, "group_time": duration(r.train_seconds), "origin": origin, "key": r.key,
         })
     return out
 
@@ -127,21 +158,28 @@ def cpu_arithmetic(session: dict) -> str:
 
 def header_items(profile_name: str, session: dict, table: Table) -> tuple[list, list]:
     """(what ran: shown above the scorecard, where and with what: shown right below it)."""
+    trained_nothing = False
     if profile_name == "original":
         runs = f"no training: {len(table)} networks from the original study's logs"
     elif session.get("results_file"):
         runs = f"no training: {len(table)} networks read from {session['results_file']}"
+    elif session.get("cached") and not session.get("trained"):  # a store that held every run already
+        trained_nothing = True
+        runs = (f"{len(table)} networks, all from the run store: trained by an earlier session, not by the command "
+                "that wrote this page")
     else:
         runs = f"{session['trained']} trained, {session['cached']} from the store ({len(table)} in the table)"
+    wall = duration(session.get("wall_seconds"))
     facts = [
         ("Profile", profile_name),
         ("Dataset", session.get("dataset") or "—"),
         ("Splits", session.get("split_family") or "—"),
         ("Replicates", "—" if session.get("replicates") is None else str(session["replicates"])),
         ("Runs", runs),
-        ("Training wall time", "—" if session.get("training_wall_seconds") is None else
-         f"{duration(session['training_wall_seconds'])} (the runs' first start to last finish)"),
-        ("This command's wall time", duration(session.get("wall_seconds"))),
+        ("Training wall time", f"{duration(session['training_wall_seconds'])} (the runs' first start to last finish)"
+         if session.get("training_wall_seconds") is not None else
+         "not recorded (the runs were trained before reports kept it)" if trained_nothing else "—"),
+        ("Wall time of the command below", f"{wall} (it trained nothing)" if trained_nothing else wall),
     ]
     rejudged = session.get("rejudged")
     if rejudged:
@@ -181,6 +219,14 @@ def replicate_items(session: dict) -> list[tuple[str, str]]:
     return items
 
 
+def command_line(session: dict) -> str:
+    """Where the command that wrote the page ran: a command of an older commit may not run, or may train
+    another study, at today's code (a report's README says what trains it again)."""
+    commit = session.get("git_commit")
+    return f"at suite commit {commit[:7]}{' with uncommitted changes' if session.get('git_dirty') else ''}" \
+        if commit else "outside a git checkout"
+
+
 def missing_rows(doc: dict) -> list[dict]:
     """The planned runs not finished, each with the claims that wait for it."""
     waiting: dict[str, list[str]] = {}
@@ -193,18 +239,19 @@ def missing_rows(doc: dict) -> list[dict]:
 def _template() -> jinja2.Template:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["code"] = code_spans
     return env.get_template("template.html.j2")
 
 
 def render_page(doc: dict, *, profile_name: str, session: dict, table: Table, figures: list[dict]) -> str:
     """The self-contained HTML page of a results document `doc` (repro.report.document)."""
     original_study = profile_name == "original"
-    counts = Counter(c["verdict"] for c in doc["claims"])
     facts, environment = header_items(profile_name, session, table)
     return _template().render(
         paper=PAPER, profile_name=profile_name, original_study=original_study, session=session,
-        header=facts, environment=environment, claims=scorecard(doc["claims"]), premises=premise_rows(doc),
-        counts=[(k, VERDICT_LABELS[k], counts.get(k, 0)) for k in VERDICT_LABELS],
+        header=facts, environment=environment, command_at=command_line(session), claims=scorecard(doc["claims"]),
+        premises=premise_rows(doc),
+        counts=verdict_counts(doc["claims"]),
         figures=[{**f, "svg": Markup(f["svg"])} for f in figures],  # matplotlib's own SVG, not user text
         runs=run_rows(table, original_study), missing=missing_rows(doc),
     )
