@@ -75,6 +75,9 @@ class Profile:
     # replicate's number seeds its random split and every initialisation, so a study can be run on seeds
     # that the choice of its own design never saw (a confirmation, not a re-measurement).
     first_replicate: int = 0
+    # The replicates whose results chose this profile's design (its sizing: epochs, recipe, layers). A study
+    # on any of them is exploratory: its verdicts helped make the design they judge. The report says which.
+    exploratory_replicates: tuple[int, ...] = ()
     random_splits: bool = True  # random A/B halves, split seed = replicate
     natman: bool = True  # the natural / man-made split
     natman_replicates: int = 0  # replicates of the natural/man-made split and random control (0: all replicates)
@@ -214,6 +217,7 @@ CPU = Profile(
                   weight_decay=5e-4, warmup=0.05, cpu_bf16=False, cpu_threads=1),
     replicates=3,
     first_replicate=3,  # replicates 0-2 sized the profile (docs/performance.md): its study confirms on 3-5
+    exploratory_replicates=(0, 1, 2),
     layers=(1, 2, 3, 4, 5, 6, 7),
     finetune_layers=(4,),
     natman_layers=(1, 2, 7),
