@@ -10,10 +10,11 @@ from __future__ import annotations
 import math
 
 from repro.format import p_value, signed
+from repro.results import OVER_CHANCE
 from repro.stats import LEVEL, VERDICTS, Verdict
 
 COLUMNS = ("claim", "evidence", "verdict", f"effect [{LEVEL:.0%} CI]", "original", "p", "replicates used/needed")
-UNITS = {"% per layer": "%/layer"}
+UNITS = {OVER_CHANCE: "%", f"{OVER_CHANCE} per layer": "%/layer"}  # the footer says what % is
 
 
 def _cells(v: Verdict) -> list[str]:
@@ -21,7 +22,7 @@ def _cells(v: Verdict) -> list[str]:
     lo, hi = v.ci
     ci = "" if not (math.isfinite(lo) and math.isfinite(hi)) else f" [{signed(lo)}, {signed(hi)}]"
     needed = "—" if v.replicates_needed is None else str(v.replicates_needed)
-    size = {"consistent with the original": "as original", "smaller than the original": "smaller",
+    size = {"similar to the original": "similar", "smaller than the original": "smaller",
             "larger than the original": "larger"}.get(v.magnitude, "")
     verdict = v.verdict.replace("_", " ") + (f" ({size})" if size else "")
     return [v.claim, v.evidence or "—", verdict, f"{signed(v.effect)} {unit}{ci}",
@@ -65,9 +66,10 @@ def verdict_table(verdicts: list[Verdict], report_path: str | None = None) -> st
     counts = {k: sum(v.verdict == k for v in verdicts) for k in VERDICTS}
     out = premise_lines(verdicts) + [rule, line(rows[0]), rule] + [line(r) for r in rows[1:]] + [rule]
     out.append(f"{counts['reproduced']} reproduced, {counts['not_reproduced']} not reproduced, "
-               f"{counts['inconclusive']} inconclusive, {counts['premise_not_met']} premise not met. Effects in % "
-               f"of the base of the target half; p one-sided in the paper's direction, corrected (Holm across "
-               f"layers, largest p across a claim's parts)")
+               f"{counts['inconclusive']} inconclusive, {counts['premise_not_met']} premise not met. Each row is the "
+               f"part its verdict names: its effect in % of the base's accuracy over chance (of each network's own "
+               f"target half) unless marked, {LEVEL:.0%} CI, p one-sided in the paper's direction (Holm across "
+               f"layers), replicates used / needed for 80% power at the part's stated smallest effect")
     for v in verdicts:
         for c in v.controls:
             if c.get("meaning"):

@@ -11,7 +11,7 @@ from markupsafe import Markup
 
 from repro.format import duration, p_phrase, p_value, signed
 from repro.report.document import run_order
-from repro.results import Table, family
+from repro.results import OVER_CHANCE, Table, family
 
 PAPER = {
     "title": "How transferable are features in deep neural networks?",
@@ -21,7 +21,7 @@ PAPER = {
 VERDICT_LABELS = {"reproduced": "Reproduced", "not_reproduced": "Not reproduced", "inconclusive": "Inconclusive",
                   "premise_not_met": "Premise not met"}
 PREMISE_LABELS = {"met": "met", "not_met": "not met", "unmeasured": "not measured"}
-UNITS = {"points": "pts", "%": "%"}
+UNITS = {"points": "pts", OVER_CHANCE: "%", f"{OVER_CHANCE} per layer": "%/layer"}  # the legend says what % is
 
 
 def _signed(x) -> str:
@@ -125,7 +125,7 @@ def cpu_arithmetic(session: dict) -> str:
     return " · ".join(parts) or "—"
 
 
-def header_items(profile_name: str, session: dict, table: Table) -> tuple[list, list]:
+def header_items(profile_name: str, session: dict, table: Table, design: dict | None = None) -> tuple[list, list]:
     """(what ran: shown above the scorecard, where and with what: shown right below it)."""
     if profile_name == "original":
         runs = f"no training: {len(table)} networks from the original study's logs"
@@ -138,6 +138,7 @@ def header_items(profile_name: str, session: dict, table: Table) -> tuple[list, 
         ("Dataset", session.get("dataset") or "—"),
         ("Splits", session.get("split_family") or "—"),
         ("Replicates", "—" if session.get("replicates") is None else str(session["replicates"])),
+        *([("Evidence", design["statement"])] if design else []),
         ("Runs", runs),
         ("Training wall time", "—" if session.get("training_wall_seconds") is None else
          f"{duration(session['training_wall_seconds'])} (the runs' first start to last finish)"),
@@ -181,7 +182,7 @@ def render_page(doc: dict, *, profile_name: str, session: dict, table: Table, fi
     """The self-contained HTML page of a results document `doc` (repro.report.document)."""
     original_study = profile_name == "original"
     counts = Counter(c["verdict"] for c in doc["claims"])
-    facts, environment = header_items(profile_name, session, table)
+    facts, environment = header_items(profile_name, session, table, doc.get("design"))
     return _template().render(
         paper=PAPER, profile_name=profile_name, original_study=original_study, session=session,
         header=facts, environment=environment, claims=scorecard(doc["claims"]), premises=premise_rows(doc),
