@@ -119,16 +119,23 @@ def planned_power(profile: Profile, replicates: int | None = None) -> dict:
             smallest = leaf.smallest
             if leaf.unit == "points" and found:  # stated as a share of the bases: at the measured study's
                 smallest = found["smallest"]
-            p = power(leaf.direction, leaf.null, smallest, leaf.margin, sd, groups) if found else math.nan
+            # a single replicate borrows the spread of the replicated cells: the profile's replicates - 1 df
+            p = power(leaf.direction, leaf.null, smallest, leaf.margin, sd, groups,
+                      borrowed_df=profile.replicates - 1) if found else math.nan
             power_of[leaf.name] = p
             parts.append({"part": leaf.name, "unit": leaf.unit, "direction": leaf.direction, "null": leaf.null,
-                          "stated_effect": smallest, "margin": leaf.margin, "sd": sd, "sd_from": source,
-                          "replicates": list(groups), "power": p,
+                          "stated_effect": smallest, "margin": leaf.margin, "sd": _number(sd), "sd_from": source,
+                          "replicates": list(groups), "power": _number(p),
                           "replicates_needed": replicates_needed(leaf.direction, leaf.null, smallest, leaf.margin,
                                                                  sd, two_sample=len(groups) == 2)})
-        claims.append({"id": claim.ID, "claim_power_at_most": _bound(root, power_of), "parts": parts})
+        claims.append({"id": claim.ID, "claim_power_at_most": _number(_bound(root, power_of)), "parts": parts})
     return {"profile": profile.name, "replicates": profile.replicates, "spreads_of": tier,
             "measured_on": MEASURED_ON[tier], "claims": claims}
+
+
+def _number(x: float) -> float | None:
+    """A number for JSON: None where it is not computable."""
+    return x if math.isfinite(x) else None
 
 
 def format_power(plans: dict[int, dict]) -> str:
@@ -138,13 +145,16 @@ def format_power(plans: dict[int, dict]) -> str:
     lines = [f"spreads measured on {first['measured_on']}",
              "| claim | part | stated effect | sd | " + " | ".join(f"power at {r}" for r in counts) + " |",
              "| --- | --- | --- | --- | " + " | ".join("---" for _ in counts) + " |"]
+    def shown(x, prefix=""):
+        return "—" if x is None else f"{prefix}{x:.2f}"
+
     for i, claim in enumerate(first["claims"]):
         for j, part in enumerate(claim["parts"]):
             stated = f"±{part['margin']:g}" if part["direction"] == "equivalent" else f"{part['stated_effect']:+.2f}"
-            powers = " | ".join(f"{plans[r]['claims'][i]['parts'][j]['power']:.2f}" for r in counts)
+            powers = " | ".join(shown(plans[r]["claims"][i]["parts"][j]["power"]) for r in counts)
             lines.append(f"| {claim['id'] if j == 0 else ''} | {part['part']} | {stated} {part['unit']} | "
-                         f"{part['sd']:.2f} | {powers} |")
-        bounds = " | ".join(f"≤ {plans[r]['claims'][i]['claim_power_at_most']:.2f}" for r in counts)
+                         f"{shown(part['sd'])} | {powers} |")
+        bounds = " | ".join(shown(plans[r]["claims"][i]["claim_power_at_most"], "≤ ") for r in counts)
         lines.append(f"| | the claim (every part) | | | {bounds} |")
     return "\n".join(lines)
 

@@ -254,11 +254,12 @@ def trained_short(table: Table, treatment: str, ns: tuple[int, ...], factor: flo
 
 
 def weaker_bases_equal_points(table: Table, points: float) -> Table:
-    """Every network of the natural/man-made split, bases included, `points` percentage points lower: its
-    bases are less accurate, and its transfers lose exactly the points they lost before against them, so a
-    loss that was equal in points to the random splits' becomes a larger share of the weaker bases."""
+    """The natural/man-made bases and their AnB transfers `points` percentage points lower: the bases are less
+    accurate, and the transfers lose exactly the points they lost before against them, so a loss that was
+    equal in points to the random splits' becomes a larger share of the weaker bases (the random control,
+    near chance beyond n = 2, is left as it was)."""
     rows = [replace(r, top1=r.top1 - points / 100, final_top1=r.final_top1 - points / 100)
-            if r.split == "natman" else r for r in table.rows]
+            if r.split == "natman" and r.treatment in ("base", "AnB") else r for r in table.rows]
     return Table(rows, dict(table.curves), table.training_record)
 
 

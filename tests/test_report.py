@@ -1,4 +1,5 @@
 """The HTML report and results.json: complete, in the documented schema, and self-contained."""
+import dataclasses
 import hashlib
 import json
 import math
@@ -260,6 +261,22 @@ def test_compare_flags_effects_that_differ_beyond_their_replicates():
     text = format_comparison(list(rows.values()))
     assert "moved" in text and "YES" in text and "1 of 4 claims differ" in text
     assert "90% CI" in text and "1.645" in text and "1.96" not in text and "95%" not in text
+
+
+def test_the_report_says_whether_a_study_confirms_its_profiles_design_or_explored_it():
+    from repro.report.document import design_json
+
+    sizing = ours_table()  # replicates 0 and 1
+    cpu = {"profile": {"name": "cpu", "exploratory_replicates": [0, 1, 2]}}
+    explored = design_json(sizing, "cpu", cpu)
+    assert explored["kind"] == "exploratory" and explored["statement"].startswith("Replicates 0, 1: exploratory")
+    confirming = Table([dataclasses.replace(r, replicate=r.replicate + 3) for r in sizing.rows])
+    assert design_json(confirming, "cpu", cpu)["kind"] == "confirmation"
+    # a results.json written before profiles named their sizing seeds: the profile of that name today says
+    assert design_json(sizing, "cpu", {"profile": {"name": "cpu"}})["statement"].endswith(
+        "(the cpu profile today: its sizing seeds 0, 1, 2), so these verdicts helped make the design they judge.")
+    assert design_json(sizing, "smoke", {})["kind"] == "not stated"
+    assert design_json(original_table(), "original", {}) is None
 
 
 def test_compare_sets_the_same_part_against_itself_never_two_parts():

@@ -29,32 +29,31 @@ def distance(direction: str, null: float, smallest: float | None, margin: float 
     return null - smallest if direction == "less" else smallest - null
 
 
-def _one_sided(delta: float, sd: float, groups: tuple[int, ...], alpha: float) -> float:
+def _one_sided(delta: float, sd: float, groups: tuple[int, ...], alpha: float, borrowed_df: int | None) -> float:
     """Power of a one-sided t-test of an effect `delta` at spread `sd` per replicate: one sample of groups[0]
-    replicates, or two of groups[0] and groups[1] (pooled degrees of freedom; a group of 1 borrows nothing
-    here, so its degrees of freedom are the other's)."""
+    replicates, or two of groups[0] and groups[1] (pooled degrees of freedom). A group of 1 replicate borrows
+    its spread (repro.stats.samples.table_spread) with `borrowed_df` degrees of freedom (None: not possible)."""
     if len(groups) == 1:
         k = groups[0]
-        if k < 2:
-            return math.nan
-        df, se = k - 1, sd / math.sqrt(k)
+        df = k - 1 if k >= 2 else borrowed_df
+        se = sd / math.sqrt(k)
     else:
         k1, k2 = groups
-        df = max(k1 + k2 - 2, max(k1, k2) - 1)
-        if df < 1:
-            return math.nan
+        df = k1 + k2 - 2 if min(k1, k2) >= 2 else (None if borrowed_df is None else min(borrowed_df, max(k1, k2) - 1))
         se = sd * math.sqrt(1 / k1 + 1 / k2)
+    if df is None or df < 1:
+        return math.nan
     critical = sps.t.ppf(1 - alpha, df)
     return float(sps.nct.sf(critical, df, delta / se))
 
 
 def power(direction: str, null: float, smallest: float | None, margin: float | None, sd: float,
-          groups: tuple[int, ...], alpha: float = ALPHA) -> float:
+          groups: tuple[int, ...], alpha: float = ALPHA, borrowed_df: int | None = None) -> float:
     """The chance the part comes out reproduced at its stated effect (NaN when not computable)."""
     delta = distance(direction, null, smallest, margin)
     if not (math.isfinite(delta) and math.isfinite(sd)) or sd <= 0 or delta <= 0:
         return math.nan
-    one = _one_sided(delta, sd, groups, alpha)
+    one = _one_sided(delta, sd, groups, alpha, borrowed_df)
     if direction == "equivalent":
         return max(0.0, 1 - 2 * (1 - one)) if math.isfinite(one) else one
     return one
