@@ -356,6 +356,7 @@ def table_from_file(path) -> tuple[Table, dict]:
         header = {k: doc.get(k) for k in ("profile", "dataset", "session")}
         session = header["session"] if isinstance(header["session"], dict) else {}
         rows, derived = derived_training(rows, session.get("profile"))
+        derived = derived or str(doc.get("training_record") or "")  # derived when it was first judged
         curves = {str(k): [(int(i), float(v)) for i, v in points] for k, points in (doc.get("curves") or {}).items()}
     else:
         reader = csv.DictReader(text.splitlines())

@@ -121,6 +121,8 @@ def results_document(profile_name: str, table: Table, verdicts: list[Verdict], s
     design = design_json(table, profile_name, session)
     if design:
         doc["design"] = design
+    if table.training_record:
+        doc["training_record"] = table.training_record
     if missing:
         doc["missing_runs"] = [missing_json(s) for s in missing]
     validate(doc, name=f"the results of profile {profile_name!r}")

@@ -59,6 +59,8 @@ results.json holds the numbers of one session's report, for comparing sessions (
         "training_wall_seconds" (optional)
       },
       "premises": [...],                      # every premise measured on the table (as in a claim's)
+      "training_record": "derived from ...",  # optional: where the runs' iterations... come from when the
+                                              #   networks did not record them (repro.results.derived_training)
       "design": {                             # optional: is this study a confirmation of its profile's design?
         "replicates", "exploratory_replicates", "kind" (confirmation | exploratory | not stated), "statement"
       },
@@ -188,6 +190,7 @@ RESULTS = {
         "premises": {"type": "array", "items": {"type": "object"}},
         "runs": {"type": "array", "items": RUN},
         "design": {"type": "object", "required": ["replicates", "exploratory_replicates", "kind", "statement"]},
+        "training_record": {"type": "string"},
         "missing_runs": {"type": "array", "items": MISSING_RUN},
         "curves": {"type": "object"},
         "session": SESSION,
