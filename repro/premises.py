@@ -107,10 +107,14 @@ def above_chance(table) -> Premise:
     common = dict(id="bases_above_chance", title="Bases well above chance", rule=rule, required=True,
                   decision="point estimate: each base is one network")
     bases = [r for r in table.rows if r.treatment == "base"]
-    known = [r for r in bases if r.num_classes > 0 and r.top1 is not None and math.isfinite(r.top1)]
+    diverged = sum(r.diverged for r in bases)  # set aside with what was built from them, not measured here
+    known = [r for r in bases if not r.diverged and r.num_classes > 0 and r.top1 is not None and math.isfinite(r.top1)]
     if not known:
-        return Premise(status="unmeasured", value=None, measured="no base network with a number of classes in "
-                       "the table", to_satisfy="give each base its top-1 and number of classes", **common)
+        none = f"every base network diverged ({diverged})" if diverged else \
+            "no base network with a number of classes in the table"
+        return Premise(status="unmeasured", value=None, measured=none,
+                       to_satisfy="give each base its top-1 and number of classes" if not diverged else
+                       "train bases that do not diverge (a lower learning rate, a longer warm-up)", **common)
     worst = min(known, key=lambda r: r.top1 / chance_bar(r.num_classes))
     ratio = worst.top1 * worst.num_classes
     bar = chance_bar(worst.num_classes)
@@ -308,6 +312,6 @@ def measure_premises(table, treatments: tuple[str, ...] | None = None) -> list[P
     `treatments`: the networks a claim compares, for trained_alike (None: every network)."""
     from repro.results import without_failures
 
-    table, _ = without_failures(table)
-    return [trained_alike(table, treatments) if check is trained_alike else check(table)
-            for check in PREMISES.values()]
+    kept, _ = without_failures(table)
+    return [above_chance(table) if check is above_chance else trained_alike(kept, treatments)
+            if check is trained_alike else check(kept) for check in PREMISES.values()]

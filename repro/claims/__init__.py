@@ -67,7 +67,7 @@ def _judge(claim, table) -> Judged:
     kept, lost = without_failures(table)
     paper_root, paper_headline = on_original(claim.measure, kept.layer_set())
     root, headline, details = claim.measure(kept, paper_root.effects_by_name())
-    premises = [p for p in measure_premises(kept, _treatments(claim)) if p.id in claim.PREMISES]
+    premises = [p for p in measure_premises(table, _treatments(claim)) if p.id in claim.PREMISES]
     return Judged(root, headline, {**details, "original_headline": paper_headline.name}, premises, kept,
                   lost_by(claim, lost), paper_headline)
 

@@ -51,7 +51,7 @@ def power(direction: str, null: float, smallest: float | None, margin: float | N
           groups: tuple[int, ...], alpha: float = ALPHA, borrowed_df: int | None = None) -> float:
     """The chance the part comes out reproduced at its stated effect (NaN when not computable)."""
     delta = distance(direction, null, smallest, margin)
-    if not (math.isfinite(delta) and math.isfinite(sd)) or sd <= 0 or delta <= 0:
+    if not (math.isfinite(delta) and math.isfinite(sd)) or sd <= 0 or delta <= 0 or min(groups, default=0) < 1:
         return math.nan
     one = _one_sided(delta, sd, groups, alpha, borrowed_df)
     if direction == "equivalent":
