@@ -13,7 +13,7 @@ from dataclasses import replace
 from repro import budget
 from repro.budget import Trained, recipe_from_config, train_images_per_class
 from repro.errors import MissingFile, UserError
-from repro.runs import BASES, COMPUTE_MATCHED
+from repro.runs import BASES, COMPUTE_MATCHED, label
 from repro.split import Split
 
 
@@ -49,11 +49,8 @@ class Row:
 
     @property
     def label(self) -> str:
-        """The network in words, as a run's label (repro.runs.RunSpec.label)."""
-        if self.treatment in BASES:
-            return f"{self.treatment} {self.split}/{self.target} r{self.replicate}"
-        source = f"{self.source}->" if self.source else ""
-        return f"{self.treatment} n={self.n} {self.split}/{source}{self.target} r{self.replicate}"
+        """The network in words, as its run's label."""
+        return label(self.treatment, self.n, self.split, self.source, self.target, self.replicate)
 
 
 @dataclass
@@ -113,8 +110,9 @@ def family(split: str) -> str:
 def relative_to_base(top1: float | None, base_top1: float | None) -> float:
     """A network's top-1 relative to the base of its own target half, in % of the base's top-1 (0 = as good as
     its base): the one home of this number (claims, premises, figures). NaN when either accuracy is missing or
-    not finite, or the base scores 0 (a diverged base may). Divergence itself is not decided here: the
-    statistics apply the MLPerf rule to diverged networks (repro.stats.samples), the figures leave them out."""
+    not finite, or the base scores 0 (a diverged base may). The premises' unit; the claims' is `over_chance`.
+    Divergence is not decided here: the claims set diverged networks aside (`without_failures`), the figures
+    leave them out."""
     if top1 is None or base_top1 is None or not (math.isfinite(top1) and math.isfinite(base_top1)) or base_top1 <= 0:
         return math.nan
     return 100.0 * (top1 - base_top1) / base_top1

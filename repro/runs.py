@@ -152,10 +152,15 @@ class RunSpec:
 
     @property
     def label(self) -> str:
-        if self.treatment in BASES:
-            return f"{self.treatment} {self.split}/{self.target} r{self.replicate}"
-        src = f"{self.source}->" if self.source else ""
-        return f"{self.treatment} n={self.n} {self.split}/{src}{self.target} r{self.replicate}"
+        return label(self.treatment, self.n, self.split, self.source, self.target, self.replicate)
+
+
+def label(treatment: str, n: int, split: str, source: str | None, target: str, replicate: int) -> str:
+    """A network in words: 'AnB n=3 random:0/A->B r0', 'base natman/A r0' (runs and results rows alike)."""
+    if treatment in BASES:
+        return f"{treatment} {split}/{target} r{replicate}"
+    copied = f"{source}->" if source else ""
+    return f"{treatment} n={n} {split}/{copied}{target} r{replicate}"
 
 
 def canonical(obj) -> str:
