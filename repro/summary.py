@@ -46,8 +46,10 @@ def _control_cells(v: Verdict, c: dict) -> list[str]:
     lo, hi = c["ci"]
     ci = "" if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)) else \
         f" [{signed(lo)}, {signed(hi)}]"
-    return [f"  control: {c['name']}", v.evidence or "—", c["verdict"].replace("_", " "),
-            f"{signed(c['effect'])} {unit}{ci}", "", p_value(c["p"]), f"{c['replicates']}"]
+    effect = c["effect"]
+    shown = "—" if effect is None or not math.isfinite(effect) else f"{signed(effect)} {unit}{ci}"
+    return [f"  control: {c['name']}", v.evidence or "—", c["verdict"].replace("_", " "), shown, "",
+            p_value(c["p"]), f"{c['replicates']}"]
 
 
 def verdict_table(verdicts: list[Verdict], report_path: str | None = None) -> str:

@@ -67,7 +67,8 @@ def scorecard(claims: list[dict]) -> list[dict]:
             "caveat": c["details"].get("caveat", ""),
             "controls": [{**k, "label": VERDICT_LABELS.get(k["verdict"], k["verdict"]),
                           "magnitude": k.get("magnitude", ""),
-                          "effect_text": f"{_signed(k['effect'])} {UNITS.get(k['unit'], k['unit'])}",
+                          "effect_text": "—" if k["effect"] is None else
+                          f"{_signed(k['effect'])} {UNITS.get(k['unit'], k['unit'])}",
                           "p_text": p_phrase(k["p"])} for k in c.get("controls") or []],
         })
     return out
