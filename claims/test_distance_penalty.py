@@ -3,7 +3,8 @@ the distance between the base task and target task increases."
 
 As a test: frozen transfer of the top layers (n = 6, 7) loses more of its base's accuracy between the
 natural and the man-made halves (both directions) than between random halves; in the original at n = 7,
--25 points against -8 (repro.claims.distance_penalty).
+-25 points against -8 (repro.claims.distance_penalty). In % of each base's accuracy over chance and in points
+alike (stated: -8% of it), so that weaker natural/man-made bases alone cannot make the penalty.
 """
 import numpy as np
 import pytest
@@ -31,6 +32,10 @@ def test_top_layers_transfer_worse_between_natural_and_man_made_in_the_original_
     assert ("single replicates tested with a borrowed seed-to-seed spread: the largest of 14 replicated frozen "
             "transfer cells (BnB n=1 (random): sd 0.53, 3 degrees of freedom") in verdict.explanation
     assert "72/128" not in verdict.details["caveat"] and "449/551 in the original" in verdict.details["caveat"]
+    # and in points, against the same -8% stated as points of its bases over chance (-4.9 points)
+    points = verdict.details["tests"]["parts"][1]
+    assert points["name"] == claim.PENALTY_POINTS and points["verdict"] == "reproduced"
+    assert points["effect"] == pytest.approx(-14.4, abs=0.1) and points["smallest"] == pytest.approx(-4.94, abs=0.01)
 
 
 @pytest.mark.smoke

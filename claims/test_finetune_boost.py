@@ -5,7 +5,9 @@ even after fine-tuning to the target dataset."
 As a test, the paper's Table 1 (repro.claims.finetune_boost): AnB+ (layers 1..n copied from the other half,
 then fine-tuned) ends above the base of its own target half, averaged over the n trained, AND above the
 selffer BnB+ (the same training, nothing carried across tasks), each against its own base, paired by
-replicate and n. The first part rests on converged bases; the second cancels the extra training.
+replicate and n; each by at least +0.75% of the base's accuracy over chance (a third of Table 1's effects).
+The first part rests on converged bases; the second cancels the extra training. Under the claim, a control
+with its own verdict: does the boost survive a base trained as long in total (base-2x)?
 """
 import dataclasses
 import math
@@ -26,19 +28,24 @@ pytestmark = pytest.mark.claim(claim)  # the `study` fixture trains the runs thi
 
 @pytest.mark.smoke
 def test_in_the_original_study_the_boost_over_base_holds_but_the_selffer_gains_as_much(original, record_verdict):
-    # The original gives `inconclusive`. AnB+ has 1-2 networks per n, 7 on split 0 (target 0B, n = 1..7) and 3
-    # on split 1 (target 1B, n = 2..4): against their own bases they gain +1.6% and +1.4%, a boost that holds
-    # with 1 degree of freedom (p ~ 0.015). But BnB+, the same training with nothing carried across tasks
-    # (0A: n = 1..7; 1A: n = 3, 5, 6), gains as much: paired by replicate and n (split 0 at n = 1..7, split 1
-    # at n = 3), AnB+ is +0.10% of base above BnB+ (p ~ 0.2). The paper's Table 1 shows AnB+ 1.4 points above
-    # BnB+ only because it compares every network with the mean of all bases.
+    # The original gives `not reproduced`. AnB+ has 1-2 networks per n, 7 on split 0 (target 0B, n = 1..7) and
+    # 3 on split 1 (target 1B, n = 2..4): against their own bases they gain +1.6% and +1.4%, a boost that
+    # holds with 1 degree of freedom (p ~ 0.015). But BnB+, the same training with nothing carried across
+    # tasks (0A: n = 1..7; 1A: n = 3, 5, 6), gains as much: paired by replicate and n (split 0 at n = 1..7,
+    # split 1 at n = 3), AnB+ is +0.10% above BnB+, 90% CI [-0.40, +0.61]: the two splits agree closely
+    # enough to exclude the +0.75% the claim states. The paper's Table 1 shows AnB+ 1.4 points above BnB+ only
+    # because it compares every network with the mean of all bases.
     verdict = record_verdict(evaluate(claim, original))
-    assert verdict.verdict == "inconclusive", verdict.explanation
+    assert verdict.verdict == "not_reproduced", verdict.explanation
     boost, over = verdict.details["tests"]["parts"]
-    assert boost["verdict"] == "reproduced" and boost["effect"] == pytest.approx(1.51, abs=0.01)
-    assert over["verdict"] == "inconclusive" and over["effect"] == pytest.approx(0.10, abs=0.01)
+    assert boost["verdict"] == "reproduced" and boost["effect"] == pytest.approx(1.52, abs=0.01)
+    assert over["verdict"] == "not_reproduced" and over["effect"] == pytest.approx(0.10, abs=0.01)
+    assert over["ci"][1] < claim.SMALLEST[claim.OVER] == 0.75
     assert over["replicates"] == 2 and verdict.details["common_n"] == [1, 2, 3, 4, 5, 6, 7]
-    assert verdict.explanation.startswith(f"Inconclusive: {claim.OVER}:")
+    assert verdict.explanation.startswith(f"Not reproduced: {claim.OVER}:")
+    # the original trained no compute-matched base: its control cannot say whether the boost survives one
+    (matched,) = verdict.controls
+    assert matched["verdict"] == "inconclusive" and "0 base-2x" in matched["explanation"]
     assert verdict.details["headline"] == claim.OVER  # the page names the part the explanation names
     assert "mean of all bases" in verdict.details["caveat"]
 
@@ -50,8 +57,8 @@ def test_anb_plus_is_compared_with_bnb_plus_at_the_same_n():
     table = original_table()
     plus, selfer = table.paired("AnB+", "random")[0], table.paired("BnB+", "random")[0]
     over = claim.measure(table, {})[0].part(claim.OVER)
-    at3 = [p.relative for p in plus if p.row.replicate == 1 and p.row.n == 3][0] - \
-        [p.relative for p in selfer if p.row.replicate == 1 and p.row.n == 3][0]
+    at3 = [p.over_chance for p in plus if p.row.replicate == 1 and p.row.n == 3][0] - \
+        [p.over_chance for p in selfer if p.row.replicate == 1 and p.row.n == 3][0]
     assert over.values[1] == pytest.approx(at3)
 
 

@@ -116,6 +116,8 @@ def _claims(args) -> list:
 
 
 def cmd_plan(args) -> int:
+    from repro.planned_power import planned_power
+    from repro.runs import COMPUTE_MATCHED
     from repro.schedule import plan_projection
     from repro.store import Store
     from repro.study import check_options, plan
@@ -126,12 +128,22 @@ def cmd_plan(args) -> int:
     projected = plan_projection(profile, p["specs"], gpus=args.gpus, workers=args.workers, todo=p["todo"],
                                 split_groups=bool(args.study_dir))
     todo = {s.key for s in p["todo"]}
+    matched = [s for s in p["specs"] if s.treatment == COMPUTE_MATCHED]
+    cost = None
+    if matched and projected["projected_hours"] is not None:
+        whole = plan_projection(profile, p["specs"], gpus=args.gpus, workers=args.workers)["projected_hours"]
+        others = [s for s in p["specs"] if s.treatment != COMPUTE_MATCHED]
+        without = plan_projection(profile, others, gpus=args.gpus, workers=args.workers)["projected_hours"]
+        cost = {"runs": len(matched), "projected_hours": whole - without,
+                "what": "one base per target half and replicate trained twice the recipe's epochs: as many "
+                        "iterations as a fine-tuned transfer in total (claim 4's compute-matched control)"}
+    power = planned_power(profile)
     if args.json:
         out = {k: v for k, v in p.items() if k not in ("specs", "todo")}
         out.update(projected_hours=projected.pop("projected_hours"), precision=projected["precision"],
-                   projection=projected)
+                   projection=projected, compute_matched_bases=cost, power=power)
         out["runs_detail"] = [{"key": s.key, "label": s.label, "cached": s.key not in todo} for s in p["specs"]]
-        print(json.dumps(out, indent=1))
+        print(json.dumps(out, indent=1, default=lambda x: None))
     else:
         print(f"profile {p['profile']} on {p['dataset']}: {p['runs']} runs, {p['cached']} cached, "
               f"{p['to_train']} to train (store {store.root})")
@@ -142,6 +154,14 @@ def cmd_plan(args) -> int:
                 f"{projected['gpus']} GPU(s)"
             print(f"projected on {where}: {projected['projected_hours']:.2f} h in {projected['precision']}, "
                   f"simulated with step times: {projected['measurement']}")
+        if cost:
+            print(f"of which {cost['runs']} compute-matched base(s) (claim 4's control): "
+                  f"{cost['projected_hours']:.2f} h")
+        print(f"power at {power['replicates']} replicates (each part at its stated effect; spreads measured on "
+              f"{power['measured_on']}):")
+        for claim in power["claims"]:
+            parts = ", ".join(f"{part['part']} {part['power']:.2f}" for part in claim["parts"])
+            print(f"  {claim['id']}: at most {claim['claim_power_at_most']:.2f} ({parts})")
         for family, why in p["left_out"].items():
             print(f"  no {'natural/man-made' if family == 'natman' else family} runs: {why}")
         for s in p["specs"]:

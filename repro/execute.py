@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 import torch
 
 from repro import numerics
+from repro.budget import recipe_from_config
 from repro.errors import UserError
-from repro.profiles import Arch, Profile, Recipe
+from repro.profiles import Arch, Profile
 from repro.runs import RunSpec, groups, work
 from repro.store import Store
 from repro.train import Group, Task
@@ -120,7 +121,7 @@ def train_group(specs: list[RunSpec], store_root: str, profile: Profile, data_ro
             return {"trained": [], "diverged": [], "elsewhere": elsewhere}
         device = planned_device(mine[0], device)
         arch = Arch(**{**mine[0].cfg["arch"], "widths": tuple(mine[0].cfg["arch"]["widths"])})
-        recipe = Recipe(**{**mine[0].cfg["recipe"], "lr_steps": tuple(mine[0].cfg["recipe"]["lr_steps"])})
+        recipe = recipe_from_config(mine[0].cfg["recipe"])
         task = load_task(mine[0], data_root)
         parents = {s.parent.key: store.weights(s.parent) for s in mine if s.parent}
         precision = mine[0].cfg.get("numerics", {}).get("precision")  # as planned (None: a spec of before)

@@ -23,6 +23,7 @@ import csv
 import functools
 import io
 import re
+from dataclasses import replace
 from importlib import resources
 
 from repro.results import Row, Table, family
@@ -32,6 +33,8 @@ CURVES = "yosinski2014_val_curves.csv"
 HALF_CLASSES = {"A": 500, "B": 500}
 NATMAN_CLASSES = {"A": 449, "B": 551}  # natural, man-made
 SKIPPED_GROUPS = ("reduced",)
+BATCH = 256  # the original's batch and final learning rate: 0.01, times 0.1 after each 100k of 450k iterations
+FINAL_LR = 0.01 * 0.1 ** 4
 
 _TRANSFER = re.compile(r"^(\d)([AB])(\d)([AB])_1_([1-7])$")
 _NATMAN_TRANSFER = re.compile(r"^([AB])([AB])_1_([1-7])$")
@@ -86,6 +89,10 @@ def _original_table() -> Table:
     for r in _read(CURVES):
         if r["run"] in keys:
             curves.setdefault(r["run"], []).append((int(r["iteration"]), float(r["val_top1"])))
+    # what each network trained: its curve's last test is its last iteration; batch and schedule as published
+    last = {key: max(i for i, _ in curve) for key, curve in curves.items()}
+    rows = [replace(r, iterations=last[r.key], examples_seen=last[r.key] * BATCH, final_lr=FINAL_LR)
+            if r.key in last else r for r in rows]
     return Table(rows, curves)
 
 

@@ -1,4 +1,5 @@
-"""Premises: what must hold of a results table before a claim can be read from it, measured from the table.
+"""Premises and checks: what must hold of a results table before a claim can be read from it, measured from the
+table (after its failed networks are set aside: repro.results.without_failures).
 
 A claim that compares a transferred network with its base assumes the base is converged: otherwise the
 extra training a transferred network gets (its copied layers were already trained once) shows up as a gain
@@ -7,8 +8,10 @@ learned something. Each premise is measured here and gets a status:
 
     met | not_met | unmeasured (the table lacks what it needs)
 
-`blocks` says whether it stops the claims that rest on it (their verdict becomes premise_not_met): a premise
-that is not met always blocks; an unmeasured one blocks when it is required (nothing else checks it).
+`blocks` says whether it stops the claims that rest on it: a premise that is not met always blocks; an
+unmeasured one blocks when it is required (nothing else checks it). `gates` says what a block makes of the
+claim: premise_not_met for what the claim rests on (converged bases, networks trained alike), inconclusive
+for a control that did not do what it must (a broken control is not beaten: it never counts as an effect).
 
 The rules:
 - bases_above_chance: every base network scores at least ABOVE_CHANCE (5) times chance, or halfway from chance
@@ -30,6 +33,17 @@ The rules:
   replicate averages both halves), and then 5 replicates x 2 halves pass 71% of the time, 8 x 2 96%; with
   one half per replicate 5 replicates pass 33% and 10 pass 83% (docs/statistics.md). Fewer than 2 replicates,
   or replicates that are all equal, bound nothing: unmeasured, and it blocks.
+- trained_alike: every network a claim compares trained as the base of its own target half (the same
+  iterations, examples seen and final learning rate), and every one the same epochs (to 1%: the halves differ
+  in size, so in iterations); the compute-matched base (base-2x) is checked by claim 4's control instead. A
+  table that does not record what its networks trained leaves it unmeasured, which does not block: it says so.
+- random_control_trains (a check of claim 5's control): the random-frozen network at its lowest n (1 where
+  trained) reaches the bases' bar (ABOVE_CHANCE x chance). In the original it keeps 85% of its base at n = 1;
+  at chance there, the control never trained and is broken, not beaten.
+- selffer_fine_tuned_holds (a check of the fine-tuned selffer, claims 2 and 4): BnB+ at its lowest n trained
+  (1 where trained; the cpu tier fine-tunes at n = 4 only) is not below its base by more than
+  FINE_TUNED_TOLERANCE (10%) of the base's accuracy over chance, mean over replicates: fine-tuning a network
+  from its own layers must not break it (the original: -1.5% at n = 1, +1% at n = 4).
 - bases_plateaued (advisory: shown, never blocks): no base gains more than PLATEAU (1%) of its top-1 in the
   last quarter of its training (best score in the last quarter against the best before it). It measures the
   schedule as much as convergence: under a linear decay to zero the last quarter is the annealing, and after
@@ -44,13 +58,16 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import special
 
+from repro.budget import same_training
 from repro.format import signed
+from repro.runs import COMPUTE_MATCHED
 from repro.stats import ALPHA, by_replicate
 
 ABOVE_CHANCE = 5.0  # times chance
 CONVERGED = 2.5  # % of base: the bound on |BnB n=1 - base| (module docstring)
 PLATEAU = 1.0  # % of base, gained in the last quarter of training
 LAST = 0.25  # the last quarter of the iterations
+FINE_TUNED_TOLERANCE = 10.0  # % of the base's accuracy over chance that BnB+ may lose
 
 
 @dataclass(frozen=True)
@@ -65,6 +82,7 @@ class Premise:
     decision: str  # point estimate or test, and why (short)
     required: bool  # an unmeasured required premise blocks
     advisory: bool = False  # shown beside the others, never blocks
+    gates: str = "premise_not_met"  # what a block makes of the claim: premise_not_met, or inconclusive (a check)
 
     @property
     def blocks(self) -> bool:
@@ -88,11 +106,15 @@ def above_chance(table) -> Premise:
             f"that is lower)")
     common = dict(id="bases_above_chance", title="Bases well above chance", rule=rule, required=True,
                   decision="point estimate: each base is one network")
-    bases = [r for r in table.rows if r.treatment == "base"]  # a diverged base scores chance, and counts
-    known = [r for r in bases if r.num_classes > 0 and r.top1 is not None and math.isfinite(r.top1)]
+    bases = [r for r in table.rows if r.treatment == "base"]
+    diverged = sum(r.diverged for r in bases)  # set aside with what was built from them, not measured here
+    known = [r for r in bases if not r.diverged and r.num_classes > 0 and r.top1 is not None and math.isfinite(r.top1)]
     if not known:
-        return Premise(status="unmeasured", value=None, measured="no base network with a number of classes in "
-                       "the table", to_satisfy="give each base its top-1 and number of classes", **common)
+        none = f"every base network diverged ({diverged})" if diverged else \
+            "no base network with a number of classes in the table"
+        return Premise(status="unmeasured", value=None, measured=none,
+                       to_satisfy="give each base its top-1 and number of classes" if not diverged else
+                       "train bases that do not diverge (a lower learning rate, a longer warm-up)", **common)
     worst = min(known, key=lambda r: r.top1 / chance_bar(r.num_classes))
     ratio = worst.top1 * worst.num_classes
     bar = chance_bar(worst.num_classes)
@@ -135,7 +157,7 @@ def converged(table) -> Premise:
                   decision="a bound, not a point: a study must show the bias is small, not merely fail to show "
                            "it is large")
     pairs, _ = table.paired("BnB", "random")
-    at1 = by_replicate(p for p in pairs if p.row.n == 1 and not p.diverged)
+    at1 = by_replicate((p for p in pairs if p.row.n == 1), "relative")
     values = list(at1.values.values())
     mean, bound = bias_bound(values)
     if not math.isfinite(mean):
@@ -190,9 +212,106 @@ def plateaued(table) -> Premise:
                               "converged_bases for whether that matters", **common)
 
 
-PREMISES = {"bases_above_chance": above_chance, "converged_bases": converged, "bases_plateaued": plateaued}
+def trained_alike(table, treatments: tuple[str, ...] | None = None) -> Premise:
+    """The networks of `treatments` (all but the compute-matched base when None) and their bases: each trained
+    as its own base, all for the same epochs (module docstring)."""
+    rule = ("every network compared trained as the base of its own target half (iterations, examples seen, final "
+            "learning rate) and for the same epochs as every other")
+    common = dict(id="trained_alike", title="Networks trained alike", rule=rule, required=False,
+                  decision="a record, not a test: what each network trained is counted, not estimated")
+    bases = {r.pair_key: r for r in table.rows if r.treatment == "base"}
+    chosen = [r for r in table.rows if r.treatment != COMPUTE_MATCHED and r.treatment != "base"
+              and (treatments is None or r.treatment in treatments)]
+    compared = [r for r in chosen + [bases[k] for k in {r.pair_key for r in chosen} if k in bases]]
+    recorded = [r for r in compared if r.iterations is not None]
+    if not recorded:
+        return Premise(status="unmeasured", value=None, measured="the table does not record what its networks "
+                       "trained (iterations, examples seen, epochs, final learning rate)",
+                       to_satisfy="give each network its iterations (results.json from the suite records them)",
+                       **common)
+    unlike = []
+    for r in chosen:
+        base = bases.get(r.pair_key)
+        differs = same_training(r.trained, base.trained) if base is not None else []
+        if differs:
+            unlike.append(f"{r.label} ({_record(r, differs)}; its base {_record(base, differs)})")
+    epochs = sorted({round(r.epochs, 2) for r in compared if r.epochs is not None})
+    if epochs and not math.isclose(epochs[0], epochs[-1], rel_tol=0.01):
+        unlike.append(f"epochs from {epochs[0]:g} to {epochs[-1]:g} among the networks compared")
+    source = f"; {table.training_record}" if table.training_record else ""
+    silent = len(compared) - len(recorded)
+    silent = f"; {silent} do not record it" if silent else ""
+    if unlike:
+        shown = "; ".join(unlike[:3]) + (f"; and {len(unlike) - 3} more" if len(unlike) > 3 else "")
+        return Premise(status="not_met", value=float(len(unlike)), measured=f"trained unlike: {shown}{source}",
+                       to_satisfy="train every network of the claim by one recipe to its end (a network that "
+                                  "stopped early or ran another schedule measures its training, not transfer)",
+                       **common)
+    one = recorded[0]
+    return Premise(status="met", value=0.0, measured=f"{len(recorded)} networks trained alike (e.g. {one.label}: "
+                   f"{_record(one, ('iterations', 'epochs', 'final_lr'))}){silent}{source}", to_satisfy="met",
+                   **common)
 
 
-def measure_premises(table) -> list[Premise]:
-    """Every premise, measured on the table, in a fixed order."""
-    return [check(table) for check in PREMISES.values()]
+def _record(row, fields) -> str:
+    words = {"iterations": "{:,} iterations", "examples_seen": "{:,} examples", "epochs": "{:.3g} epochs",
+             "final_lr": "final lr {:.2g}"}
+    return ", ".join(words[f].format(getattr(row, f)) for f in fields if getattr(row, f) is not None)
+
+
+def random_control_trains(table) -> Premise:
+    """Claim 5's control: the random-frozen network at its lowest n reaches the bases' bar (module docstring)."""
+    rule = (f"the random-frozen network at its lowest n (1 where trained) at least {ABOVE_CHANCE:g}x chance (the "
+            f"bases' bar): a control at chance never trained")
+    common = dict(id="random_control_trains", title="Random control trains", rule=rule, required=False,
+                  gates="inconclusive", decision="point estimate: each control is one network")
+    control = [r for r in table.rows if r.treatment == "random" and r.num_classes > 0]
+    if not control:
+        return Premise(status="unmeasured", value=None, measured="no random-frozen network in the table",
+                       to_satisfy="train the random control (claim 5 needs it)", **common)
+    lowest = min(r.n for r in control)
+    at = [r for r in control if r.n == lowest]
+    worst = min(at, key=lambda r: r.top1 / chance_bar(r.num_classes))
+    ratio = worst.top1 * worst.num_classes
+    measured = (f"random frozen n={lowest}: weakest {worst.split}/{worst.target} r{worst.replicate} "
+                f"{100 * worst.top1:.1f}% top-1 on {worst.num_classes} classes = {ratio:.1f}x chance")
+    met = worst.top1 >= chance_bar(worst.num_classes)
+    return Premise(status="met" if met else "not_met", value=ratio, measured=measured,
+                   to_satisfy="met" if met else "the control's classifier did not learn: check its training "
+                                                "(its frozen random layers are not what fails at n = 1)", **common)
+
+
+def selffer_fine_tuned_holds(table) -> Premise:
+    """The fine-tuned selffer at its lowest n is not below its base by more than the tolerance (module
+    docstring)."""
+    rule = (f"BnB+ at its lowest n (1 where trained) not below its base by more than {FINE_TUNED_TOLERANCE:g}% of "
+            f"the base's accuracy over chance (mean over replicates)")
+    common = dict(id="selffer_fine_tuned_holds", title="Fine-tuned selffer holds its base", rule=rule,
+                  required=False, gates="inconclusive", decision="point estimate: a check of a control, not a test")
+    pairs, _ = table.paired("BnB+", ("random",))
+    if not pairs:
+        return Premise(status="unmeasured", value=None, measured="no BnB+ network with its base in the table",
+                       to_satisfy="train BnB+ (claims 2 and 4 need it)", **common)
+    lowest = min(p.row.n for p in pairs)
+    mean = by_replicate(p for p in pairs if p.row.n == lowest).mean()
+    measured = f"BnB+ n={lowest} {signed(mean)}% of its base over chance ({len({p.row.replicate for p in pairs})} " \
+               f"replicates)"
+    met = math.isfinite(mean) and mean >= -FINE_TUNED_TOLERANCE
+    return Premise(status="met" if met else "not_met", value=mean, measured=measured,
+                   to_satisfy="met" if met else "fine-tuning broke the network it started from: check the "
+                                                "fine-tuned recipe (learning rate of the copied layers)", **common)
+
+
+PREMISES = {"bases_above_chance": above_chance, "converged_bases": converged, "trained_alike": trained_alike,
+            "random_control_trains": random_control_trains, "selffer_fine_tuned_holds": selffer_fine_tuned_holds,
+            "bases_plateaued": plateaued}
+
+
+def measure_premises(table, treatments: tuple[str, ...] | None = None) -> list[Premise]:
+    """Every premise and check, measured on the table (its failed networks set aside first), in a fixed order;
+    `treatments`: the networks a claim compares, for trained_alike (None: every network)."""
+    from repro.results import without_failures
+
+    kept, _ = without_failures(table)
+    return [above_chance(table) if check is above_chance else trained_alike(kept, treatments)
+            if check is trained_alike else check(kept) for check in PREMISES.values()]

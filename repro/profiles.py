@@ -77,6 +77,9 @@ class Profile:
     # replicate's number seeds its random split and every initialisation, so a study can be run on seeds
     # that the choice of its own design never saw (a confirmation, not a re-measurement).
     first_replicate: int = 0
+    # The replicates whose results chose this profile's design (its sizing: epochs, recipe, layers). A study
+    # on any of them is exploratory: its verdicts helped make the design they judge. The report says which.
+    exploratory_replicates: tuple[int, ...] = ()
     random_splits: bool = True  # random A/B halves, split seed = replicate
     natman: bool = True  # the natural / man-made split
     natman_replicates: int = 0  # replicates of the natural/man-made split and random control (0: all replicates)
@@ -220,6 +223,7 @@ CPU = Profile(
                   weight_decay=5e-4, warmup=0.05, cpu_bf16=False, cpu_threads=1),
     replicates=3,
     first_replicate=3,  # replicates 0-2 sized the profile (docs/performance.md): its study confirms on 3-5
+    exploratory_replicates=(0, 1, 2),
     layers=(1, 2, 3, 4, 5, 6, 7),
     finetune_layers=(4,),
     natman_layers=(1, 2, 7),
@@ -274,12 +278,12 @@ GPU = dataclasses.replace(
     checkpoint_minutes=10.0,
     notes=(
         "The cpu profile's network, data and recipe (32 px Tiny ImageNet, widths 32-64-96-96-64-256, linear "
-        "decay to zero) trained 16 epochs instead of 1.5, with 5 replicates and fine-tuning at n = 4, 6 (170 "
-        "networks), each group's step "
+        "decay to zero) trained 16 epochs instead of 1.5, with 5 replicates and fine-tuning at n = 4, 6 (175 "
+        "networks with its 5 compute-matched bases), each group's step "
         "replayed as a CUDA graph: the network is too small to keep a GPU busy launching its kernels one by one "
         "(an H200 ran a 4-network group step in 3.0 ms as a graph, 23.7 ms eager, the same bits). Sized to the "
         "15-minute goal on one H200 with the step times measured there (`repro plan --profile gpu --gpus 1`: "
-        "11.4 min). Why this network and not a wider one at 64 px (gpu-wide): the CPU study found that the "
+        "12.5 min). Why this network and not a wider one at 64 px (gpu-wide): the CPU study found that the "
         "premise of converged bases needs more SGD steps, not more width (the selffer's lead at n = 1 fell "
         "from +6.0% at 2.5 epochs to +3.6% at 6, and a base trained twice as long still gained about a "
         "seventh at 6); 16 epochs gives about 11x the cpu profile's steps. Whether its bases meet the premise on Tiny "
@@ -298,7 +302,7 @@ GPU_WIDE = Profile(
     checkpoint_every=0,  # by wall time only: a group takes minutes, and each checkpoint costs a write
     checkpoint_minutes=10.0,
     notes="Tiny ImageNet at full resolution (56px crops of 64px images), a wider network with batch norm and "
-          "dropout (so its steps are not captured as CUDA graphs): 1.65 h projected on one H200, 0.23 h on 8.",
+          "dropout (so its steps are not captured as CUDA graphs): 1.74 h projected on one H200, 0.24 h on 8.",
 )
 
 PAPER = Profile(
@@ -312,7 +316,8 @@ PAPER = Profile(
     replicates=4,
     # As the original: one natural/man-made split and one random network per n (its 163 networks had them
     # once), and fine-tuned treatments on fewer splits than the frozen ones (it fine-tuned on 2 of its 4; here
-    # 3, at every n). So the plan fits 24 h on 8 GPUs (21.0 h projected on H200s; every replicate: 24.7 h).
+    # 3, at every n). So the plan fits 24 h on 8 GPUs (22.7 h projected on H200s with its 3 compute-matched
+    # bases, 21.0 h without them; every replicate: 34.7 h).
     natman_replicates=1,
     finetune_replicates=3,
     checkpoint_every=0,

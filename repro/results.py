@@ -8,8 +8,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from repro.split import Split
+from dataclasses import replace
+
+from repro import budget
+from repro.budget import Trained, recipe_from_config, train_images_per_class
 from repro.errors import MissingFile, UserError
+from repro.runs import BASES, COMPUTE_MATCHED, label
+from repro.split import Split
 
 
 @dataclass(frozen=True)
@@ -28,16 +33,31 @@ class Row:
     key: str = ""  # run-store key ('' for the original study)
     train_seconds: float = 0.0
     cached: bool = False
+    # what the network trained (repro.budget.Trained); None: not recorded
+    iterations: int | None = None
+    examples_seen: int | None = None
+    epochs: float | None = None
+    final_lr: float | None = None
 
     @property
     def pair_key(self) -> tuple:
         return (self.split, self.replicate, self.target)
+
+    @property
+    def trained(self) -> Trained:
+        return Trained(self.iterations, self.examples_seen, self.epochs, self.final_lr)
+
+    @property
+    def label(self) -> str:
+        """The network in words, as its run's label."""
+        return label(self.treatment, self.n, self.split, self.source, self.target, self.replicate)
 
 
 @dataclass
 class Table:
     rows: list[Row]
     curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # key or name -> [(iteration, top1)]
+    training_record: str = ""  # where the rows' record of what they trained comes from, when not from them
 
     def __len__(self):
         return len(self.rows)
@@ -90,11 +110,27 @@ def family(split: str) -> str:
 def relative_to_base(top1: float | None, base_top1: float | None) -> float:
     """A network's top-1 relative to the base of its own target half, in % of the base's top-1 (0 = as good as
     its base): the one home of this number (claims, premises, figures). NaN when either accuracy is missing or
-    not finite, or the base scores 0 (a diverged base may). Divergence itself is not decided here: the
-    statistics apply the MLPerf rule to diverged networks (repro.stats.samples), the figures leave them out."""
+    not finite, or the base scores 0 (a diverged base may). The premises' unit; the claims' is `over_chance`.
+    Divergence is not decided here: the claims set diverged networks aside (`without_failures`), the figures
+    leave them out."""
     if top1 is None or base_top1 is None or not (math.isfinite(top1) and math.isfinite(base_top1)) or base_top1 <= 0:
         return math.nan
     return 100.0 * (top1 - base_top1) / base_top1
+
+
+OVER_CHANCE = "% of base over chance"  # the unit of `over_chance`, the claims' unit
+
+
+def over_chance(top1: float | None, base_top1: float | None, num_classes: int) -> float:
+    """A network's top-1 against the base of its own target half, in % of the base's accuracy over chance
+    (100 * (top1 - base) / (base - chance), chance = 1 / num_classes): 0 = as good as its base, -100 = at
+    chance. The claims' unit, the one home of this number: it carries across class counts, where the
+    relative loss of a network at chance is -99.9% on 1,000 classes and -95% on 100 classes with a base
+    at 20%. NaN when an accuracy is missing, the number of classes unknown, or the base not above chance."""
+    if top1 is None or base_top1 is None or not (math.isfinite(top1) and math.isfinite(base_top1)) \
+            or num_classes <= 0 or base_top1 <= 1 / num_classes:
+        return math.nan
+    return 100.0 * (top1 - base_top1) / (base_top1 - 1 / num_classes)
 
 
 @dataclass(frozen=True)
@@ -115,8 +151,55 @@ class Paired:
         return relative_to_base(self.row.top1, self.base.top1)
 
     @property
+    def over_chance(self) -> float:
+        """Difference in top-1 in % of the base's accuracy over chance (`over_chance`)."""
+        return over_chance(self.row.top1, self.base.top1, self.base.num_classes)
+
+    @property
     def diverged(self) -> bool:
         return self.row.diverged or self.base.diverged
+
+
+@dataclass(frozen=True)
+class Lost:
+    """A network a claim cannot use: diverged, or built from (or compared with) a base that diverged."""
+
+    row: Row
+    why: str
+
+    def to_dict(self) -> dict:
+        return {"network": self.row.label, "key": self.row.key, "why": self.why}
+
+
+def without_failures(table: Table) -> tuple[Table, list[Lost]]:
+    """The table without its failed networks, and what was removed. A diverged network (it stopped at a loss
+    above the profile's threshold, or not finite, and scores chance) removes itself; a diverged base also
+    removes every network of its replicate that was built from it (its layers copied: BnB, BnB+ of its half,
+    AnB, AnB+ of the other) or compared with it (every network targeting its half, which is measured against
+    it). Nothing else: the claims judge what is left, and each lists what it lost
+    (repro.claims.evaluate)."""
+    failed = {(r.split, r.replicate, r.target): r for r in table.rows if r.diverged and r.treatment == "base"}
+    kept, lost = [], []
+    for r in table.rows:
+        if r.diverged:
+            lost.append(Lost(r, "diverged"))
+            continue
+        source = failed.get((r.split, r.replicate, r.source)) if r.source else None
+        target = failed.get(r.pair_key) if r.treatment != "base" else None
+        if source is not None:
+            lost.append(Lost(r, f"built from the diverged {source.label}"))
+        elif target is not None:
+            lost.append(Lost(r, f"measured against the diverged {target.label}"))
+        else:
+            kept.append(r)
+    return Table(kept, dict(table.curves), table.training_record), lost
+
+
+def trained_record(recipe, iterations: int, num_train: int | None) -> dict:
+    """The Row fields of what a network trained (repro.budget.trained), as keyword arguments."""
+    record = budget.trained(recipe, iterations, num_train)
+    return {"iterations": record.iterations, "examples_seen": record.examples_seen, "epochs": record.epochs,
+            "final_lr": record.final_lr}
 
 
 def table_from_store(store, specs, evidence: str, trained: set[str] | None = None) -> Table:
@@ -126,11 +209,12 @@ def table_from_store(store, specs, evidence: str, trained: set[str] | None = Non
         m = store.result(spec)
         if m is None:
             continue
+        record = trained_record(recipe_from_config(spec.cfg["recipe"]), m["iterations"], m.get("num_train"))
         rows.append(Row(evidence=evidence, split=spec.split, replicate=spec.replicate, treatment=spec.treatment,
                         n=spec.n, source=spec.source, target=spec.target, top1=m["top1"],
                         final_top1=m["final_top1"], diverged=m["diverged"], num_classes=m["num_classes"],
                         key=spec.key, train_seconds=m["train_seconds"],
-                        cached=spec.key not in (trained or set())))
+                        cached=spec.key not in (trained or set()), **record))
         curves[spec.key] = [tuple(c) for c in m["curve"]]
     return Table(rows, curves)
 
@@ -139,7 +223,8 @@ def table_from_store(store, specs, evidence: str, trained: set[str] | None = Non
 # A per-network table from a file: a results.json written by the suite, or a CSV with the same columns
 
 REQUIRED = ("split", "replicate", "treatment", "n", "target", "top1", "num_classes")
-OPTIONAL = ("source", "final_top1", "diverged", "evidence", "key", "train_seconds", "cached")
+TRAINING = ("iterations", "examples_seen", "epochs", "final_lr")  # what a network trained (repro.budget)
+OPTIONAL = ("source", "final_top1", "diverged", "evidence", "key", "train_seconds", "cached") + TRAINING
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
 
 
@@ -187,8 +272,8 @@ def _parse_row(raw: dict, where: str, evidence: str) -> Row:
     if treatment not in TREATMENTS:
         raise bad("treatment", f"is not one of {', '.join(TREATMENTS)}")
     n = integer("n")
-    if (n == 0) != (treatment == "base") or n > 7:
-        raise bad("n", "must be 0 for a base and 1..7 for any other treatment")
+    if (n == 0) != (treatment in BASES) or n > 7:
+        raise bad("n", f"must be 0 for a base ({', '.join(BASES)}) and 1..7 for any other treatment")
     target = str(raw["target"]).strip()
     source = raw.get("source")
     source = None if source is None or str(source).strip() in ("", "None", "null") else str(source).strip()
@@ -197,12 +282,48 @@ def _parse_row(raw: dict, where: str, evidence: str) -> Row:
     top1 = number("top1")
     final = number("final_top1") if str(raw.get("final_top1") or "").strip() not in ("", "None") else top1
     seconds = raw.get("train_seconds")
+
+    def given(column) -> bool:
+        return str(raw.get(column) if raw.get(column) is not None else "").strip() not in ("", "None", "null")
+
+    def positive(column, kind):
+        if not given(column):
+            return None
+        try:
+            value = kind(float(str(raw[column]).strip()))
+        except ValueError:
+            raise bad(column, "is not a number") from None
+        if value < 0:
+            raise bad(column, "is below 0")
+        return value
+
     return Row(evidence=str(raw.get("evidence") or evidence), split=split, replicate=integer("replicate"),
                treatment=treatment, n=n, source=source, target=target, top1=top1, final_top1=final,
                diverged=flag("diverged"), num_classes=integer("num_classes", low=1),
                key=str(raw.get("key") or f"{split}/{target}/{treatment}/{n}/r{raw['replicate']}"),
                train_seconds=float(seconds) if str(seconds or "").strip() not in ("", "None") else 0.0,
-               cached=flag("cached"))
+               cached=flag("cached"), iterations=positive("iterations", int),
+               examples_seen=positive("examples_seen", int), epochs=positive("epochs", float),
+               final_lr=positive("final_lr", float))
+
+
+def derived_training(rows: list[Row], profile: dict | None) -> tuple[list[Row], str]:
+    """Rows that do not record what they trained, given the record their study's profile implies (a
+    results.json written before networks recorded it: its session['profile'] has the recipe and the dataset),
+    and a note saying so ('' when nothing was derived). Every network of such a study trained by its profile's
+    recipe; the record of a network that stopped early is not recoverable this way."""
+    recipe, per_class = (profile or {}).get("recipe"), train_images_per_class(profile or {})
+    if not recipe or per_class is None or all(r.iterations is not None for r in rows):
+        return rows, ""
+    base, twice = recipe_from_config(recipe), recipe_from_config({**recipe, "epochs": 2 * recipe["epochs"]})
+    out = []
+    for r in rows:
+        if r.iterations is None and r.num_classes:
+            chosen = twice if r.treatment == COMPUTE_MATCHED else base
+            num_train = int(r.num_classes * per_class)
+            r = replace(r, **trained_record(chosen, budget.iterations(chosen, num_train)[1], num_train))
+        out.append(r)
+    return out, "derived from the study's recipe (its networks did not record what they trained)"
 
 
 def table_from_file(path) -> tuple[Table, dict]:
@@ -231,6 +352,9 @@ def table_from_file(path) -> tuple[Table, dict]:
         rows = [_parse_row(r if isinstance(r, dict) else {}, f"{path}: runs[{i}]", evidence)
                 for i, r in enumerate(doc["runs"])]
         header = {k: doc.get(k) for k in ("profile", "dataset", "session")}
+        session = header["session"] if isinstance(header["session"], dict) else {}
+        rows, derived = derived_training(rows, session.get("profile"))
+        derived = derived or str(doc.get("training_record") or "")  # derived when it was first judged
         curves = {str(k): [(int(i), float(v)) for i, v in points] for k, points in (doc.get("curves") or {}).items()}
     else:
         reader = csv.DictReader(text.splitlines())
@@ -238,7 +362,7 @@ def table_from_file(path) -> tuple[Table, dict]:
         if absent:
             raise UserError(f"{path}: no column {absent[0]!r} in the header (required: {', '.join(REQUIRED)})")
         rows = [_parse_row(r, f"{path}: row {i} (line {i + 1})", path.stem) for i, r in enumerate(reader, 1)]
-        header, curves = {}, {}
+        header, curves, derived = {}, {}, ""
     if not rows:
         raise UserError(f"{path} holds no networks")
-    return Table(rows, curves), header
+    return Table(rows, curves, derived), header

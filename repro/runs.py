@@ -14,7 +14,12 @@ from repro.errors import UserError
 from repro.profiles import Profile
 from repro.split import Split
 
-TREATMENTS = ("base", "BnB", "BnB+", "AnB", "AnB+", "random")
+TREATMENTS = ("base", "BnB", "BnB+", "AnB", "AnB+", "random", "base-2x")
+# `base-2x`: the compute-matched base. A base of the target half trained twice the recipe's iterations: as many
+# as a fine-tuned transfer has in total (its source base's and its own), so that claim 4 can ask whether its
+# boost is transfer or only longer training (He, Girshick & Dollar 2019, "Rethinking ImageNet Pre-training").
+BASES = ("base", "base-2x")  # trained from scratch, n = 0
+COMPUTE_MATCHED = "base-2x"
 FROZEN = {"BnB": True, "BnB+": False, "AnB": True, "AnB+": False, "random": True}
 HALVES = ("A", "B")
 MAX_LAYER = 7
@@ -78,9 +83,9 @@ class RunSpec:
             raise UserError(f"unknown treatment {self.treatment!r}; choose one of {', '.join(TREATMENTS)}")
         if self.target not in HALVES:
             raise UserError(f"target half must be 'A' or 'B', got {self.target!r}")
-        if self.treatment == "base" and self.n != 0:
+        if self.treatment in BASES and self.n != 0:
             raise UserError(f"a base network transfers no layers: n must be 0, got {self.n}")
-        if self.treatment != "base" and not 1 <= self.n <= MAX_LAYER:
+        if self.treatment not in BASES and not 1 <= self.n <= MAX_LAYER:
             raise UserError(f"n must be in 1..{MAX_LAYER} for {self.treatment}, got {self.n}")
         if self.replicate < 0:
             raise UserError(f"replicate must be >= 0, got {self.replicate}")
@@ -147,10 +152,15 @@ class RunSpec:
 
     @property
     def label(self) -> str:
-        if self.treatment == "base":
-            return f"base {self.split}/{self.target} r{self.replicate}"
-        src = f"{self.source}->" if self.source else ""
-        return f"{self.treatment} n={self.n} {self.split}/{src}{self.target} r{self.replicate}"
+        return label(self.treatment, self.n, self.split, self.source, self.target, self.replicate)
+
+
+def label(treatment: str, n: int, split: str, source: str | None, target: str, replicate: int) -> str:
+    """A network in words: 'AnB n=3 random:0/A->B r0', 'base natman/A r0' (runs and results rows alike)."""
+    if treatment in BASES:
+        return f"{treatment} {split}/{target} r{replicate}"
+    copied = f"{source}->" if source else ""
+    return f"{treatment} n={n} {split}/{copied}{target} r{replicate}"
 
 
 def identity(spec: RunSpec) -> str:
@@ -186,12 +196,18 @@ def specs_for(profile: Profile, needs, device: str | None = None) -> list[RunSpe
     Random splits: transfers target half B (as the paper's Figure 2), bases of both halves.
     Natural/man-made: transfers and the random control target both halves (natural->man-made and back).
     """
-    config = canonical(training_config(profile, device))
-    # a --natman file changes the natural/man-made halves, so the key of those runs (only), and is given only
-    # where a dataset has no labels of its own: every other study keeps its keys
-    natman_config = (canonical({**training_config(profile, device),
-                                "natural_classes": sorted(profile.natural_classes)})
-                     if profile.natural_classes else config)
+    def configs(profile: Profile) -> tuple[str, str]:
+        """(the run key's config on random splits, on the natural/man-made split): a --natman file changes the
+        natural/man-made halves, so the key of those runs (only), and is given only where a dataset has no
+        labels of its own: every other study keeps its keys."""
+        config = canonical(training_config(profile, device))
+        if not profile.natural_classes:
+            return config, config
+        return config, canonical({**training_config(profile, device),
+                                  "natural_classes": sorted(profile.natural_classes)})
+
+    config, natman_config = configs(profile)
+    twice = configs(compute_matched(profile))  # the compute-matched base's recipe: twice the iterations
     specs: dict[str, RunSpec] = {}
 
     def add(spec: RunSpec):
@@ -205,23 +221,34 @@ def specs_for(profile: Profile, needs, device: str | None = None) -> list[RunSpe
             if need.family == "random":
                 if not profile.random_splits:
                     continue
-                split, targets, config_of = f"random:{r}", ("B",), config
+                split, targets, config_of, twice_of = f"random:{r}", ("B",), config, twice[0]
                 layers = {"BnB": profile.layers, "AnB": profile.layers, "BnB+": profile.finetune_layers,
                           "AnB+": profile.finetune_layers, "random": profile.random_layers}
             else:
                 if not profile.natman or 0 < profile.natman_replicates <= i:
                     continue
-                split, targets, config_of = "natman", ("A", "B"), natman_config
+                split, targets, config_of, twice_of = "natman", ("A", "B"), natman_config, twice[1]
                 layers = {t: profile.natman_layers for t in TREATMENTS}
                 layers.update({"BnB+": profile.finetune_layers, "AnB+": profile.finetune_layers})
             for half in HALVES:
                 add(RunSpec(split, half, "base", 0, r, config_of))
-            if need.treatment == "base" or (need.treatment in ("BnB+", "AnB+") and 0 < profile.finetune_replicates <= i):
+            fine_tuned = need.treatment in ("BnB+", "AnB+", COMPUTE_MATCHED)
+            if need.treatment == "base" or (fine_tuned and 0 < profile.finetune_replicates <= i):
                 continue
-            for target in targets:
+            for target in targets:  # one compute-matched base per target of the fine-tuned transfers
+                if need.treatment == COMPUTE_MATCHED:
+                    add(RunSpec(split, target, COMPUTE_MATCHED, 0, r, twice_of))
+                    continue
                 for n in layers[need.treatment]:
                     add(RunSpec(split, target, need.treatment, n, r, config_of))
     return order(specs.values())
+
+
+def compute_matched(profile: Profile) -> Profile:
+    """The profile whose recipe trains the compute-matched base (`base-2x`): twice the epochs, so as many
+    iterations as a fine-tuned transfer has in total, its source base's and its own (every network of a
+    profile trains by the same recipe)."""
+    return dataclasses.replace(profile, recipe=dataclasses.replace(profile.recipe, epochs=2 * profile.recipe.epochs))
 
 
 def order(specs) -> list[RunSpec]:

@@ -34,13 +34,12 @@ import heapq
 import json
 from importlib import resources
 
+from repro.budget import DATASET_SIZES, iterations, recipe_from_config
 from repro.profiles import Profile
-from repro.runs import RunSpec, groups
+from repro.runs import BASES, RunSpec, groups
 from repro.transfer import prefix_source_id
 
 MEASUREMENT = "gpu_step_times.json"
-# train images, val images per class, classes, natural classes (the natman split's half A)
-DATASET_SIZES = {"imagenet": (1_281_167, 50, 1000, 449), "tiny-imagenet": (100_000, 50, 200, 72)}
 
 
 def load_measurement(path: str | None = None) -> dict:
@@ -117,25 +116,25 @@ def step_ms(group: list[RunSpec], profile: Profile, timing: dict) -> tuple[float
     step_share = (prefixes + 3 * trained) / (3 * full)  # in whole-network training steps
     forward_share = (prefixes + trained) / (3 * full)  # a forward pass is about a third of a training step
     # measured on a CPU (repro.cpu_steps): a transfer group's step over what its FLOP shares give
-    scale = timing.get("transfer_scale", 1.0) if any(s.treatment != "base" for s in group) else 1.0
+    scale = timing.get("transfer_scale", 1.0) if any(s.treatment not in BASES for s in group) else 1.0
     return overhead_ms + scale * network_ms * step_share, scale * network_ms * forward_share
 
 
 def group_seconds(group: list[RunSpec], profile: Profile, timing: dict) -> float:
-    """Simulated seconds to train one group from start to end (see the module's cost model)."""
-    from repro.train import eval_points, iterations
+    """Simulated seconds to train one group from start to end (see the module's cost model), by the group's own
+    recipe (the compute-matched base trains twice the profile's epochs)."""
+    from repro.train import eval_points
 
+    recipe = recipe_from_config(group[0].cfg["recipe"])
     _, train, val = half_sizes(profile, group[0])
     step, forward = step_ms(group, profile, timing)
-    _, total = iterations(profile.recipe, train)
-    tests = len(eval_points(profile.recipe, total))
-    return (total * step + tests * (val / profile.recipe.batch_size) * forward) / 1000
+    _, total = iterations(recipe, train)
+    tests = len(eval_points(recipe, total))
+    return (total * step + tests * (val / recipe.batch_size) * forward) / 1000
 
 
 def fit_member_overhead(group: list[RunSpec], profile: Profile, timing: dict, seconds: float) -> float:
     """The per-member, per-step milliseconds that make `group_seconds` give the measured `seconds`."""
-    from repro.train import iterations
-
     without = group_seconds(group, profile, {**timing, "member_overhead_ms": 0.0})
     _, total = iterations(profile.recipe, half_sizes(profile, group[0])[1])
     return max(0.0, (seconds - without) * 1000 / (total * len(group)))

@@ -10,10 +10,11 @@ from __future__ import annotations
 import math
 
 from repro.format import p_value, signed
+from repro.results import OVER_CHANCE
 from repro.stats import LEVEL, VERDICTS, Verdict
 
 COLUMNS = ("claim", "evidence", "verdict", f"effect [{LEVEL:.0%} CI]", "original", "p", "replicates used/needed")
-UNITS = {"% per layer": "%/layer"}
+UNITS = {OVER_CHANCE: "%", f"{OVER_CHANCE} per layer": "%/layer"}  # the footer says what % is
 
 
 def _cells(v: Verdict) -> list[str]:
@@ -21,7 +22,7 @@ def _cells(v: Verdict) -> list[str]:
     lo, hi = v.ci
     ci = "" if not (math.isfinite(lo) and math.isfinite(hi)) else f" [{signed(lo)}, {signed(hi)}]"
     needed = "—" if v.replicates_needed is None else str(v.replicates_needed)
-    size = {"consistent with the original": "as original", "smaller than the original": "smaller",
+    size = {"similar to the original": "similar", "smaller than the original": "smaller",
             "larger than the original": "larger"}.get(v.magnitude, "")
     verdict = v.verdict.replace("_", " ") + (f" ({size})" if size else "")
     return [v.claim, v.evidence or "—", verdict, f"{signed(v.effect)} {unit}{ci}",
@@ -45,8 +46,10 @@ def _control_cells(v: Verdict, c: dict) -> list[str]:
     lo, hi = c["ci"]
     ci = "" if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)) else \
         f" [{signed(lo)}, {signed(hi)}]"
-    return [f"  control: {c['name']}", v.evidence or "—", c["verdict"].replace("_", " "),
-            f"{signed(c['effect'])} {unit}{ci}", "", p_value(c["p"]), f"{c['replicates']}"]
+    effect = c["effect"]
+    shown = "—" if effect is None or not math.isfinite(effect) else f"{signed(effect)} {unit}{ci}"
+    return [f"  control: {c['name']}", v.evidence or "—", c["verdict"].replace("_", " "), shown, "",
+            p_value(c["p"]), f"{c['replicates']}"]
 
 
 def counts_line(verdicts: list[Verdict]) -> str:
@@ -69,8 +72,10 @@ def verdict_table(verdicts: list[Verdict], report_path: str | None = None) -> st
 
     rule = "-" * len(line(rows[0]))
     out = premise_lines(verdicts) + [rule, line(rows[0]), rule] + [line(r) for r in rows[1:]] + [rule]
-    out.append(f"{counts_line(verdicts)}. Effects in % of the base of the target half; p one-sided in the paper's "
-               f"direction, corrected (Holm across layers, largest p across a claim's parts)")
+    out.append(f"{counts_line(verdicts)}. Each row is the part its verdict names: its effect in % of the base's "
+               f"accuracy over chance (of each network's own target half) unless marked, {LEVEL:.0%} CI, p one-sided "
+               f"in the paper's direction (Holm across layers), replicates used / needed for 80% power at the part's "
+               f"stated smallest effect")
     for v in verdicts:
         for c in v.controls:
             if c.get("meaning"):

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from repro.budget import iterations, schedule
 from repro.data.base import ImageSet
 from repro.loader import BatchStream, batch_indices, epoch_order, val_chunks
 from repro.models import Net
@@ -69,28 +70,6 @@ class Member:
     diverged: bool = False
     done: bool = False
     tally: Tally | None = None  # the same, on the training device (from the member's first step)
-
-
-def schedule(recipe: Recipe, total: int) -> list[float]:
-    """The learning-rate multiplier of each iteration: linear warm-up, then steps of `gamma` or a linear decay
-    to zero at the last iteration (budget-aware: Li, Yumer & Ramanan, "Budgeted Training", ICLR 2020)."""
-    warm = int(recipe.warmup * total)
-    steps = [int(f * total) for f in recipe.lr_steps]
-    out = []
-    for i in range(total):
-        if recipe.decay == "linear":
-            m = 1.0 if i < warm else (total - i) / (total - warm)
-        else:
-            m = recipe.gamma ** sum(i >= s for s in steps)
-        if i < warm:
-            m *= (i + 1) / warm
-        out.append(m)
-    return out
-
-
-def iterations(recipe: Recipe, num_train: int) -> tuple[int, int]:
-    per_epoch = max(1, num_train // recipe.batch_size)
-    return per_epoch, max(1, round(recipe.epochs * per_epoch))
 
 
 def eval_points(recipe: Recipe, total: int) -> list[int]:

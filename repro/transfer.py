@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from repro.models import Net, init_weights
-from repro.runs import RunSpec
+from repro.runs import BASES, RunSpec
 
 
 def transfer_layers(net: Net, source: dict[str, torch.Tensor], n: int) -> Net:
@@ -43,7 +43,7 @@ def random_source(spec: RunSpec, make_net) -> Net:
 def build_treatment(spec: RunSpec, make_net, parent_state: dict[str, torch.Tensor] | None = None) -> Net:
     """A fresh network for `spec`: its own initialisation, then layers 1..n from the base (or random)."""
     net = init_weights(make_net(), spec.init_seed)
-    if spec.treatment == "base":
+    if spec.treatment in BASES:
         return net
     if spec.treatment == "random":
         source = random_source(spec, make_net).state_dict()

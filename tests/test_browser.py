@@ -22,7 +22,7 @@ from repro.stats import VERDICTS, Verdict
 pytestmark = pytest.mark.smoke
 
 CHROMIUM = Path("/usr/bin/chromium")
-WIDTH, HEIGHT = 1280, 3000
+WIDTH, HEIGHT = 1280, 4000  # the first figures sit below six premises and the scorecard
 BADGES = {"reproduced": "#1a7f37", "not_reproduced": "#cf222e", "inconclusive": "#b76e00",
           "premise_not_met": "#6e7781"}  # the template's
 

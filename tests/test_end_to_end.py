@@ -18,7 +18,12 @@ pytestmark = [pytest.mark.smoke, pytest.mark.claim(*CLAIMS)]  # the `study` fixt
 def test_the_smoke_sweep_trains_every_network_the_claims_need(study):
     assert study.profile.name == "smoke"
     assert len(study.table) == len(study.specs)  # every planned run finished and is in the table
-    assert {r.treatment for r in study.table.rows} == {"base", "BnB", "BnB+", "AnB", "AnB+", "random"}
+    assert {r.treatment for r in study.table.rows} == {"base", "BnB", "BnB+", "AnB", "AnB+", "random", "base-2x"}
+    # every network records what it trained; the compute-matched base twice its base's iterations
+    assert all(r.iterations and r.examples_seen and r.epochs and r.final_lr is not None for r in study.table.rows)
+    for matched in (r for r in study.table.rows if r.treatment == "base-2x"):
+        base = study.table.base_of(matched)
+        assert matched.iterations == 2 * base.iterations and matched.epochs == pytest.approx(2 * base.epochs)
     bases = [r for r in study.table.rows if r.treatment == "base"]
     chance = max(1 / r.num_classes for r in bases)
     assert all(r.top1 > 1.5 * chance for r in bases), [(r.split, r.target, r.top1) for r in bases]

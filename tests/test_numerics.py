@@ -147,7 +147,7 @@ def test_the_projection_is_told_before_training_and_suggests_the_quicker_profile
     monkeypatch.setattr(schedule, "plan_projection", lambda *a, **kw: long)
     stream = io.StringIO()
     schedule.tell_projection(profile, specs, store, quicker="--repro-profile cpu-quick", stream=stream)
-    assert "96 networks to train: projected 1 h 30 min on 2 CPU workers, fp32" in stream.getvalue()
+    assert "99 networks to train: projected 1 h 30 min on 2 CPU workers, fp32" in stream.getvalue()
     assert "--repro-profile cpu-quick" in stream.getvalue()
     long["projected_hours"] = 0.5
     stream = io.StringIO()

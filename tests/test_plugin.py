@@ -84,9 +84,9 @@ def test_under_xdist_the_study_is_trained_once_and_every_verdict_is_reported(tmp
     assert [r.split()[0] for r in rows] == CLAIM_IDS and all(r.split()[1] == "smoke" for r in rows)
     doc = json.loads((report / "results.json").read_text())
     assert [c["id"] for c in doc["claims"]] == CLAIM_IDS
-    assert len(doc["runs"]) == 14 and doc["session"]["trained"] == 14 and "missing_runs" not in doc
+    assert len(doc["runs"]) == 15 and doc["session"]["trained"] == 15 and "missing_runs" not in doc  # 1 base-2x
     logs = list(store.glob("runs/*/log.txt"))
-    assert len(logs) == 14
+    assert len(logs) == 15
     assert all(log.read_text().count(" start ") == 1 for log in logs)  # no run was trained twice
     started = [line for line in result.stderr.splitlines() if line.startswith("[repro] runs 0/")]
     assert len(started) == 1, result.stderr  # one worker trained; any other waited and found every run stored

@@ -293,11 +293,12 @@ def test_diverged_runs_are_kept_with_their_curves_and_counted_against_the_claim(
     table = table_from_store(Store(store), specs, evidence="smoke")
     assert len(table) == 10 and all(r.diverged for r in table.rows)
     verdict = evaluate(coadaptation_dip, table)
-    assert verdict.verdict == "premise_not_met"  # every base diverged: none is above chance
-    assert "Bases well above chance" in verdict.explanation
-    assert verdict.details["verdict_of_the_test"] == "inconclusive"
-    assert ("diverged networks in this comparison, and more than one invalidates it"
-            in verdict.details["explanation_of_the_test"])
+    assert verdict.verdict == "premise_not_met"  # every base diverged: none is left to be above chance
+    assert "Bases well above chance: every base network diverged" in verdict.explanation
+    assert verdict.details["verdict_of_the_test"] == "inconclusive"  # nothing left to test
+    lost = verdict.details["lost"]  # each diverged network the claim would have read, set aside and listed
+    assert lost and all(x["why"] == "diverged" for x in lost)
+    assert {x["network"] for x in lost} == {r.label for r in table.rows if r.treatment in ("base", "BnB", "BnB+")}
 
 
 # ---- a full disk ---------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
 """The HTML report and results.json: complete, in the documented schema, and self-contained."""
+import dataclasses
 import hashlib
 import json
 import math
@@ -117,7 +118,9 @@ def test_original_report_holds_every_claim_and_network_of_the_original_study(rep
 def test_the_premises_come_first_and_the_finetune_boost_says_why_it_is_not_the_papers_table_1(reports):
     html, js = reports["original"]
     doc = json.loads(js.read_text())
-    assert [p["id"] for p in doc["premises"]] == ["bases_above_chance", "converged_bases", "bases_plateaued"]
+    assert [p["id"] for p in doc["premises"]] == ["bases_above_chance", "converged_bases", "trained_alike",
+                                                  "random_control_trains", "selffer_fine_tuned_holds",
+                                                  "bases_plateaued"]
     assert all(p["status"] == "met" for p in doc["premises"])
     page = html.read_text()
     assert page.index('id="premise-converged_bases"') < page.index('class="scorecard"')  # the first screen
@@ -125,7 +128,7 @@ def test_the_premises_come_first_and_the_finetune_boost_says_why_it_is_not_the_p
     assert boost["verdict"] != "reproduced" and boost["details"]["headline"] == "AnB+ above BnB+, each against " \
         "its own base, at the n both have"  # the part that fails, named on the page and in the explanation
     assert "comes from the longer training, not from transfer" in boost["details"]["caveat"]
-    assert str(escape(boost["details"]["caveat"])) in page and "effect consistent with the original" in page
+    assert str(escape(boost["details"]["caveat"])) in page and "effect similar to the original" in page
     (penalty,) = [c for c in doc["claims"] if c["id"] == "distance_penalty"]
     assert "449/551 in the original" in penalty["details"]["caveat"] and "Caveat:" in page
 
@@ -251,12 +254,45 @@ def test_compare_flags_effects_that_differ_beyond_their_replicates():
     rows = {r["id"]: r for r in compare(a, b)}
     assert rows["same"]["exceeds"] is False and rows["moved"]["exceeds"] is True
     assert rows["moved"]["difference"] == pytest.approx(2.0)
-    se = math.hypot(0.2 / 1.959964, 0.2 / 1.959964)
+    se = math.hypot(0.2 / 1.644854, 0.2 / 1.644854)  # from the 90% intervals every verdict reports
     assert rows["moved"]["se"] == pytest.approx(se, rel=1e-5)
     assert rows["moved"]["z"] == pytest.approx(2.0 / se, rel=1e-5)
     assert rows["only_a"]["exceeds"] is None and rows["only_b"]["note"] == "only in b"
     text = format_comparison(list(rows.values()))
     assert "moved" in text and "YES" in text and "1 of 4 claims differ" in text
+    assert "90% CI" in text and "1.645" in text and "1.96" not in text and "95%" not in text
+
+
+def test_the_report_says_whether_a_study_confirms_its_profiles_design_or_explored_it():
+    from repro.report.document import design_json
+
+    sizing = ours_table()  # replicates 0 and 1
+    cpu = {"profile": {"name": "cpu", "exploratory_replicates": [0, 1, 2]}}
+    explored = design_json(sizing, "cpu", cpu)
+    assert explored["kind"] == "exploratory" and explored["statement"].startswith("Replicates 0, 1: exploratory")
+    confirming = Table([dataclasses.replace(r, replicate=r.replicate + 3) for r in sizing.rows])
+    assert design_json(confirming, "cpu", cpu)["kind"] == "confirmation"
+    # a results.json written before profiles named their sizing seeds: the profile of that name today says
+    assert design_json(sizing, "cpu", {"profile": {"name": "cpu"}})["statement"].endswith(
+        "(the cpu profile today: its sizing seeds 0, 1, 2), so these verdicts helped make the design they judge.")
+    assert design_json(sizing, "smoke", {})["kind"] == "not stated"
+    assert design_json(original_table(), "original", {}) is None
+
+
+def test_compare_sets_the_same_part_against_itself_never_two_parts():
+    # a names its n = 7 drop, b names its n = 1 equivalence (another part failed there) but holds n = 7 in its
+    # tree: the drops are compared; a part b does not hold is not compared at all
+    tree = {"name": "claim", "parts": [{"name": "n=7", "effect": -12.0, "ci": [-14.0, -10.0], "unit": "%",
+                                        "parts": []}]}
+    a = {"claims": [{"id": "c", "verdict": "reproduced", "effect": -13.0, "unit": "%", "ci": [-14.0, -12.0],
+                     "details": {"headline": "n=7"}}]}
+    b = {"claims": [{"id": "c", "verdict": "inconclusive", "effect": 0.5, "unit": "%", "ci": [-3.0, 4.0],
+                     "details": {"headline": "n=1", "tests": tree}}]}
+    (row,) = compare(a, b)
+    assert (row["part"], row["effect_a"], row["effect_b"]) == ("n=7", -13.0, -12.0)
+    b["claims"][0]["details"]["tests"] = {"name": "claim", "parts": []}
+    (row,) = compare(a, b)
+    assert row["exceeds"] is None and "not compared" in row["note"]
 
 
 def test_comparing_a_session_with_itself_finds_no_difference(reports):

@@ -1,20 +1,22 @@
 """RunSpec keys and the plan: equal specs are the same run; any changed field is another run."""
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from repro.profiles import PROFILES, SMOKE, get_profile
-from repro.runs import TREATMENTS, Need, RunSpec, canonical, groups, specs_for, training_config
+from repro.runs import (BASES, COMPUTE_MATCHED, TREATMENTS, Need, RunSpec, canonical, groups, specs_for,
+                        training_config)
 
 pytestmark = pytest.mark.smoke
 
 CONFIG = canonical(training_config(SMOKE))
 
 specs = st.builds(
-    lambda split, target, treatment, n, r: RunSpec(split, target, treatment, 0 if treatment == "base" else n, r,
+    lambda split, target, treatment, n, r: RunSpec(split, target, treatment, 0 if treatment in BASES else n, r,
                                                    CONFIG),
     st.one_of(st.just("natman"), st.integers(0, 50).map(lambda s: f"random:{s}")),
     st.sampled_from("AB"), st.sampled_from(TREATMENTS), st.integers(1, 7), st.integers(0, 20))
@@ -36,14 +38,12 @@ def test_key_changes_with_every_field(spec, data):
         "config": canonical({**json.loads(spec.config), "image_size": 99}),
     }
     if field == "treatment":
-        other = [t for t in TREATMENTS if t != spec.treatment and (t == "base") == (spec.treatment == "base")]
-        if not other:
-            other = ["BnB"] if spec.treatment == "base" else ["base"]
+        other = [t for t in TREATMENTS if t != spec.treatment and (t in BASES) == (spec.treatment in BASES)]
         t = other[0]
         changed["treatment"] = t
-        new = dataclasses.replace(spec, treatment=t, n=0 if t == "base" else max(1, spec.n))
+        new = dataclasses.replace(spec, treatment=t, n=0 if t in BASES else max(1, spec.n))
     elif field == "n":
-        if spec.treatment == "base":
+        if spec.treatment in BASES:
             return
         new = dataclasses.replace(spec, n=spec.n % 7 + 1)
     else:
@@ -90,6 +90,30 @@ def test_plan_puts_bases_before_transfers_and_shares_them():
         seen.add(s.key)
     bases = [s for s in plan if s.treatment == "base"]
     assert len(bases) == SMOKE.replicates * 4  # A and B of random:r, natural and man-made of natman
+
+
+def test_the_compute_matched_base_trains_twice_the_epochs_once_per_target_and_replicate_of_the_fine_tuned():
+    plan = specs_for(SMOKE, [Need("random", "AnB+"), Need("random", COMPUTE_MATCHED)], device="cpu")
+    matched = [s for s in plan if s.treatment == COMPUTE_MATCHED]
+    fine_tuned = {(s.split, s.target, s.replicate) for s in plan if s.treatment == "AnB+"}
+    assert sorted((s.split, s.target, s.replicate) for s in matched) == sorted(fine_tuned)  # target B of each
+    base = next(s for s in plan if s.treatment == "base" and s.target == "B")
+    assert matched[0].cfg["recipe"]["epochs"] == 2 * base.cfg["recipe"]["epochs"] and matched[0].parent is None
+    assert matched[0].cfg == {**base.cfg, "recipe": {**base.cfg["recipe"], "epochs": 2 * SMOKE.recipe.epochs}}
+    assert matched[0].label == f"{COMPUTE_MATCHED} {base.split}/B r{base.replicate}"
+    paper = get_profile("paper")  # fine-tuned on 3 of its 4 random splits: 3 compute-matched bases
+    assert len([s for s in specs_for(paper, [Need("random", COMPUTE_MATCHED)]) if s.treatment == COMPUTE_MATCHED]) == 3
+
+
+def test_every_committed_networks_key_is_still_planned():
+    # the committed 1.5-epoch cpu study trained replicates 0-2 (before the profile moved to 3-5): the same
+    # profile on those replicates plans every one of its 96 keys, and the compute-matched bases besides
+    from repro.study import all_needs
+
+    doc = json.loads((Path(__file__).parent.parent / "reports" / "cpu-tiny-imagenet-1.5-epochs-fp32" /
+                      "results.json").read_text())
+    planned = specs_for(get_profile("cpu", ["first_replicate=0"]), all_needs(), device="cpu")
+    assert {r["key"] for r in doc["runs"]} == {s.key for s in planned if s.treatment != COMPUTE_MATCHED}
 
 
 def test_groups_share_one_target_and_level():

@@ -68,7 +68,7 @@ def test_the_gpu_profile_is_projected_within_15_minutes_on_one_gpu_from_its_own_
     profile = get_profile("gpu")
     out = projection(profile, specs_for(profile, all_needs()), 1)
     assert out["projected_hours"] <= 0.25 and "gpu_check_h200_graphs.json" in out["measurement"]
-    assert len(specs_for(profile, all_needs())) == 170 and profile.replicates == 5
+    assert len(specs_for(profile, all_needs())) == 175 and profile.replicates == 5  # 5 compute-matched bases
 
 
 def test_the_paper_plan_has_the_originals_design_and_fits_24_hours_on_8_gpus():
@@ -79,7 +79,7 @@ def test_the_paper_plan_has_the_originals_design_and_fits_24_hours_on_8_gpus():
     assert {s.replicate for s in specs if s.treatment in ("BnB", "AnB")} == {0, 1, 2, 3}
     assert projection(profile, specs, 8)["projected_hours"] <= 24
     every = get_profile("paper", ["finetune_replicates=0", "natman_replicates=0"])
-    assert len(specs_for(every, all_needs())) == 240 > len(specs) == 136
+    assert len(specs_for(every, all_needs())) == 244 > len(specs) == 139  # 3 compute-matched bases
 
 
 def test_a_profile_without_a_measurement_says_so():

@@ -3,18 +3,23 @@
 Each module has ID, TITLE, SENTENCE (the paper's words), NEEDS (the runs it reads, as repro.runs.Need),
 PREMISES (the ids of repro.premises it rests on), `measure(table, paper_effects) -> (combined test, headline
 test, details)`, and optionally `controls(table, paper_effects) -> [(test, meaning)]` (controls shown under
-the claim with their own verdicts) and `caveat(table) -> str`. The driver here measures the premises, runs
-`measure` with the original study's effects of the same tests (measured by the same code on the same
-layers), and makes the Verdict. The statistics and the decision rule are repro.stats'.
+the claim with their own verdicts) and `caveat(table) -> str`; each part states the smallest effect that
+counts as the claim (the module's SMALLEST), before any data. The driver here sets the table's failed
+networks aside (a diverged network and what was built from it: repro.results.without_failures), measures the
+premises and checks on what is left, runs `measure` with the original study's effects of the same tests
+(measured by the same code on the same layers), and makes the Verdict, which lists what the claim lost. The
+statistics and the decision rule are repro.stats'.
 """
 from __future__ import annotations
 
 import functools
+from typing import NamedTuple
 
 from repro import stats
 from repro.claims import (coadaptation_dip, distance_penalty, early_layer_generality, finetune_boost,
                           random_features)
 from repro.premises import measure_premises
+from repro.results import BASES, Table, without_failures
 
 CLAIMS = [early_layer_generality, coadaptation_dip, distance_penalty, finetune_boost, random_features]
 
@@ -36,34 +41,72 @@ def _original_controls(controls, layers: frozenset | None) -> dict[str, float]:
     return {test.name: test.effect for test, _ in controls(original_table(layers), {})}
 
 
+def _treatments(claim) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(need.treatment for need in claim.NEEDS))
+
+
+def lost_by(claim, lost) -> list[dict]:
+    """The failed networks (repro.results.Lost) a claim would have read: of its treatments, and the bases."""
+    treatments = _treatments(claim)
+    return [x.to_dict() for x in lost if x.row.treatment in treatments + BASES]
+
+
+class Judged(NamedTuple):
+    """A claim measured on a table, before it becomes a Verdict."""
+
+    root: stats.Test  # the combined test
+    headline: stats.Test
+    details: dict
+    premises: list  # repro.premises.Premise, those the claim rests on
+    kept: Table  # the table without its failed networks
+    lost: list[dict]  # the failed networks the claim would have read
+    paper_headline: stats.Test  # the headline on the original study's numbers
+
+
+def _judge(claim, table) -> Judged:
+    kept, lost = without_failures(table)
+    paper_root, paper_headline = on_original(claim.measure, kept.layer_set())
+    root, headline, details = claim.measure(kept, paper_root.effects_by_name())
+    premises = [p for p in measure_premises(table, _treatments(claim)) if p.id in claim.PREMISES]
+    return Judged(root, headline, {**details, "original_headline": paper_headline.name}, premises, kept,
+                  lost_by(claim, lost), paper_headline)
+
+
 def evaluate(claim, table) -> stats.Verdict:
     """One claim's Verdict on a results table (the original study's or ours)."""
-    layers = table.layer_set()
-    paper_root, paper_headline = on_original(claim.measure, layers)
-    root, headline, details = claim.measure(table, paper_root.effects_by_name())
-    details = {**details, "original_headline": paper_headline.name}
+    root, headline, details, premises, kept, lost, paper_headline = _judge(claim, table)
     if hasattr(claim, "caveat"):
-        details["caveat"] = claim.caveat(table)
+        details["caveat"] = claim.caveat(kept)
     controls = []
     if hasattr(claim, "controls"):
-        paper = _original_controls(claim.controls, layers)
-        controls = [stats.control_json(test, meaning) for test, meaning in claim.controls(table, paper)]
-    premises = [p.to_dict() for p in measure_premises(table) if p.id in claim.PREMISES]
-    return stats.make_verdict(claim.ID, root, headline, paper_headline.effect, table.evidence, details,
-                              premises, controls)
+        paper = _original_controls(claim.controls, kept.layer_set())
+        controls = [stats.control_json(test, meaning) for test, meaning in claim.controls(kept, paper)]
+    if lost:
+        details["lost"] = lost
+    verdict = stats.make_verdict(claim.ID, root, headline, paper_headline.effect, table.evidence, details,
+                                 [p.to_dict() for p in premises], controls)
+    if lost:  # what the claim judged without, in its one sentence
+        shown = "; ".join(f"{x['network']}: {x['why']}" for x in lost[:3])
+        more = f"; and {len(lost) - 3} more" if len(lost) > 3 else ""
+        verdict.explanation = (f"{verdict.explanation[:-1]} (judged without {len(lost)} failed "
+                               f"network{'s' if len(lost) > 1 else ''}: {shown}{more}).")
+    return verdict
 
 
 def outcome(claim, table) -> tuple[str, list[str]]:
     """(the claim's verdict, its controls' verdicts) on a table, without the details: for the calibration's
-    thousands of simulated studies. The same premises, tests and original effects as `evaluate`."""
-    layers = table.layer_set()
-    paper_root, _ = on_original(claim.measure, layers)
-    root, _, _ = claim.measure(table, paper_root.effects_by_name())
+    thousands of simulated studies. The same failures set aside, premises, checks, tests and original effects
+    as `evaluate`."""
+    root, _, _, premises, kept, _, _ = _judge(claim, table)
     controls = []
     if hasattr(claim, "controls"):
-        controls = [test.verdict for test, _ in claim.controls(table, _original_controls(claim.controls, layers))]
-    blocked = any(p.blocks for p in measure_premises(table) if p.id in claim.PREMISES)
-    return ("premise_not_met" if blocked else root.verdict), controls
+        paper = _original_controls(claim.controls, kept.layer_set())
+        controls = [test.verdict for test, _ in claim.controls(kept, paper)]
+    if any(p.blocks and p.gates == "premise_not_met" for p in premises):
+        return "premise_not_met", controls
+    if any(p.blocks for p in premises):
+        return "inconclusive", controls
+    return root.verdict, controls
 
 
 def paper_effect(claim) -> float:

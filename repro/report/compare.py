@@ -1,12 +1,16 @@
-"""Compare two sessions' results.json claim by claim: do their effects differ by more than their replicates
-allow? And network by network: how many runs share a key (the same computation) but not their numbers, by how
-much, and which recorded provenance differs (CPU instruction set, precision, torch...), so that "the same
-computation, other rounding" reads as such. Either side may also be a run store (its networks; no claims).
+"""Compare two sessions' results.json claim by claim: do their effects of the same claim part differ by more
+than their replicates allow? And network by network: how many runs share a key (the same computation) but not
+their numbers, by how much, and which recorded provenance differs (CPU instruction set, precision, torch...),
+so that "the same computation, other rounding" reads as such. Either side may also be a run store (its
+networks; no claims).
 
-Each effect's standard error is read off its 95% confidence interval (half-width / 1.96); the difference of
-two independent sessions has standard error sqrt(se_a^2 + se_b^2), and |z| > 1.96 says the two sessions
-disagree beyond what their own spread explains (two-sided, 5%). The claims' intervals are Student t intervals,
-wider than 1.96 standard errors when replicates are few, so this reading errs on the side of "no difference".
+A claim is compared on one part: the one the first session's verdict names, found by name in the second's tree
+of parts (details.tests), so that two sessions whose verdicts name different parts are not set against each
+other. Each effect's standard error is read off its 90% confidence interval (half-width / 1.645, the interval
+every verdict reports); the difference of two independent sessions has standard error sqrt(se_a^2 + se_b^2),
+and |z| > 1.645 says the two sessions disagree beyond what their own spread explains (two-sided, at the 10%
+of those 90% intervals). The claims' intervals are Student t intervals, wider than 1.645 standard errors
+when replicates are few, so this reading errs on the side of "no difference".
 """
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ from repro.errors import MissingFile, UserError
 from repro.format import MISSING, signed
 from repro.report.schema import validate
 
-Z95 = 1.959963984540054
+Z90 = 1.6448536269514722  # the two-sided 90% normal quantile: the level of every interval a verdict reports
 
 
 def load_store_runs(root: Path) -> dict:
@@ -62,37 +66,58 @@ def load_results(path) -> dict:
 def _se(ci) -> float | None:
     if ci is None or any(v is None for v in ci):
         return None
-    return (ci[1] - ci[0]) / 2 / Z95
+    return (ci[1] - ci[0]) / 2 / Z90
+
+
+def _part(claim: dict, name: str | None) -> dict | None:
+    """A claim's numbers of the part `name`: its own row when its verdict names that part (a claim's effect,
+    interval and unit are those of the part it names), else that part in its tree of tests (details.tests);
+    None when it has no such part."""
+    details = claim.get("details") or {}
+    if name is None or details.get("headline", name) == name:
+        return claim
+    stack = [details.get("tests") or {}]
+    while stack:
+        test = stack.pop()
+        if test.get("name") == name:
+            return test
+        stack += test.get("parts") or []
+    return None
 
 
 def compare(a: dict, b: dict) -> list[dict]:
-    """One row per claim in either session: both effects, b - a, its standard error, z, and `exceeds`
-    (True when |z| > 1.96; None when a number is missing or the units differ)."""
+    """One row per claim in either session, on the part the first session's verdict names (the second's when
+    only it has the claim): both effects, b - a, its standard error, z, and `exceeds` (True when |z| > 1.645;
+    None when a number is missing, the part is not in both, or the units differ)."""
     claims_a = {c["id"]: c for c in a["claims"]}
     claims_b = {c["id"]: c for c in b["claims"]}
     ids = list(claims_a) + [i for i in claims_b if i not in claims_a]
     rows = []
     for cid in ids:
         ca, cb = claims_a.get(cid), claims_b.get(cid)
-        row = {"id": cid, "verdict_a": ca and ca["verdict"], "verdict_b": cb and cb["verdict"],
-               "unit": (ca or cb)["unit"], "effect_a": ca and ca["effect"], "effect_b": cb and cb["effect"],
+        named = ((ca or cb).get("details") or {}).get("headline")
+        pa, pb = (None if c is None else _part(c, named) for c in (ca, cb))
+        row = {"id": cid, "part": named, "verdict_a": ca and ca["verdict"], "verdict_b": cb and cb["verdict"],
+               "unit": (pa or pb or ca or cb)["unit"], "effect_a": pa and pa["effect"], "effect_b": pb and pb["effect"],
                "difference": None, "se": None, "z": None, "exceeds": None, "note": ""}
         if ca is None or cb is None:
             row["note"] = f"only in {'b' if ca is None else 'a'}"
-        elif ca["unit"] != cb["unit"]:
-            row["note"] = f"units differ ({ca['unit']} vs {cb['unit']})"
-        elif ca["effect"] is None or cb["effect"] is None:
+        elif pb is None:
+            row["note"] = f"b names another part and has no part {named!r}: not compared"
+        elif pa["unit"] != pb["unit"]:
+            row["note"] = f"units differ ({pa['unit']} vs {pb['unit']})"
+        elif pa["effect"] is None or pb["effect"] is None:
             row["note"] = "an effect is missing"
         else:
-            row["difference"] = cb["effect"] - ca["effect"]
-            se_a, se_b = _se(ca["ci"]), _se(cb["ci"])
+            row["difference"] = pb["effect"] - pa["effect"]
+            se_a, se_b = _se(pa["ci"]), _se(pb["ci"])
             if se_a is None or se_b is None:
                 row["note"] = "a confidence interval is missing"
             else:
                 row["se"] = math.hypot(se_a, se_b)
                 if row["se"] > 0:
                     row["z"] = row["difference"] / row["se"]
-                    row["exceeds"] = abs(row["z"]) > Z95
+                    row["exceeds"] = abs(row["z"]) > Z90
                 else:
                     row["exceeds"] = row["difference"] != 0
                     row["note"] = "both intervals have zero width"
@@ -102,14 +127,14 @@ def compare(a: dict, b: dict) -> list[dict]:
 
 def format_comparison(rows: list[dict], name_a: str = "a", name_b: str = "b") -> str:
     """The comparison as an aligned text table for the terminal."""
-    header = ["claim", f"verdict {name_a}", f"verdict {name_b}", f"effect {name_a}", f"effect {name_b}",
+    header = ["claim", "part", f"verdict {name_a}", f"verdict {name_b}", f"effect {name_a}", f"effect {name_b}",
               "diff", "se", "z", "differ?"]
     table = [header]
     for r in rows:
         differ = {True: "YES", False: "no", None: "?"}[r["exceeds"]]
         if r["note"]:
             differ += f" ({r['note']})"
-        table.append([r["id"], str(r["verdict_a"] or "—"), str(r["verdict_b"] or "—"),
+        table.append([r["id"], r["part"] or "—", str(r["verdict_a"] or "—"), str(r["verdict_b"] or "—"),
                       f"{signed(r['effect_a'])} {r['unit']}", f"{signed(r['effect_b'])} {r['unit']}",
                       signed(r["difference"]), MISSING if r["se"] is None else f"{r['se']:.2f}", signed(r["z"]),
                       differ])
@@ -117,8 +142,8 @@ def format_comparison(rows: list[dict], name_a: str = "a", name_b: str = "b") ->
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in table]
     lines.insert(1, "  ".join("-" * w for w in widths))
     exceeding = sum(1 for r in rows if r["exceeds"])
-    lines.append(f"\n{exceeding} of {len(rows)} claims differ by more than their replicates allow "
-                 f"(|z| > 1.96, se from each 95% CI as half-width / 1.96).")
+    lines.append(f"\n{exceeding} of {len(rows)} claims differ by more than their replicates allow on the part "
+                 f"named (|z| > 1.645, two-sided at 10%; se from each 90% CI as half-width / 1.645).")
     return "\n".join(lines)
 
 

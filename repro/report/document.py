@@ -6,12 +6,12 @@ from datetime import datetime
 
 from repro.premises import measure_premises
 from repro.report.schema import SCHEMA_VERSION, validate
-from repro.results import Row, Table
+from repro.results import TRAINING, Row, Table
 from repro.runs import TREATMENTS
 from repro.stats import Verdict
 
 RUN_FIELDS = ("evidence", "split", "replicate", "treatment", "n", "source", "target", "top1", "final_top1",
-              "diverged", "num_classes", "key", "train_seconds", "cached")
+              "diverged", "num_classes", "key", "train_seconds", "cached") + TRAINING
 
 
 def jsonable(obj):
@@ -51,6 +51,39 @@ def claim_json(v: Verdict, texts: dict) -> dict:
     })
 
 
+def design_json(table: Table, profile_name: str, session: dict) -> dict | None:
+    """Whether the study confirms its profile's design or explored it: its replicates against the ones that
+    chose the design (`Profile.exploratory_replicates`, from the study's own profile record, or for a record
+    written before it existed, from the profile of that name today). None for the original study or an
+    unknown profile."""
+    from repro.profiles import PROFILES
+
+    recorded = session.get("profile") if isinstance(session.get("profile"), dict) else {}
+    if "exploratory_replicates" in recorded:
+        exploratory, source = recorded["exploratory_replicates"], "the study's profile"
+    elif profile_name in PROFILES:
+        exploratory, source = PROFILES[profile_name].exploratory_replicates, f"the {profile_name} profile today"
+    else:
+        return None
+    replicates = sorted({r.replicate for r in table.rows if r.split != "all"})
+    used = sorted(set(replicates) & set(exploratory))
+    if not exploratory:
+        kind, words = "not stated", f"{source} names no replicates that chose its design"
+    elif used:
+        kind, words = "exploratory", (f"exploratory: replicates {_numbers(used)} chose the design ({source}: "
+                                      f"its sizing seeds {_numbers(exploratory)}), so these verdicts helped make "
+                                      f"the design they judge")
+    else:
+        kind, words = "confirmation", (f"a confirmation: none of its replicates ({_numbers(replicates)}) chose the "
+                                       f"design ({source}: its sizing seeds {_numbers(exploratory)})")
+    return {"replicates": replicates, "exploratory_replicates": list(exploratory), "kind": kind,
+            "statement": f"Replicates {_numbers(replicates)}: {words}."}
+
+
+def _numbers(values) -> str:
+    return ", ".join(str(v) for v in values)
+
+
 def run_order(row: Row) -> tuple:
     treatment = TREATMENTS.index(row.treatment) if row.treatment in TREATMENTS else len(TREATMENTS)
     return (row.evidence, row.split, row.replicate, row.target, treatment, row.n)
@@ -85,6 +118,11 @@ def results_document(profile_name: str, table: Table, verdicts: list[Verdict], s
                    if r.treatment == "base" and r.key in table.curves},
         "session": jsonable(session),
     }
+    design = design_json(table, profile_name, session)
+    if design:
+        doc["design"] = design
+    if table.training_record:
+        doc["training_record"] = table.training_record
     if missing:
         doc["missing_runs"] = [missing_json(s) for s in missing]
     validate(doc, name=f"the results of profile {profile_name!r}")

@@ -10,7 +10,7 @@ from markupsafe import Markup, escape
 
 from repro.format import duration, p_phrase, p_value, signed
 from repro.report.document import run_order
-from repro.results import Table, family
+from repro.results import OVER_CHANCE, Table, family
 
 PAPER = {
     "title": "How transferable are features in deep neural networks?",
@@ -20,7 +20,7 @@ PAPER = {
 VERDICT_LABELS = {"reproduced": "Reproduced", "not_reproduced": "Not reproduced", "inconclusive": "Inconclusive",
                   "premise_not_met": "Premise not met"}
 PREMISE_LABELS = {"met": "met", "not_met": "not met", "unmeasured": "not measured"}
-UNITS = {"points": "pts", "%": "%"}
+UNITS = {"points": "pts", OVER_CHANCE: "%", f"{OVER_CHANCE} per layer": "%/layer"}  # the legend says what % is
 
 
 def _signed(x) -> str:
@@ -93,7 +93,8 @@ def scorecard(claims: list[dict]) -> list[dict]:
             "caveat": c["details"].get("caveat", ""),
             "controls": [{**k, "label": VERDICT_LABELS.get(k["verdict"], k["verdict"]),
                           "magnitude": k.get("magnitude", ""),
-                          "effect_text": f"{_signed(k['effect'])} {UNITS.get(k['unit'], k['unit'])}",
+                          "effect_text": "—" if k["effect"] is None else
+                          f"{_signed(k['effect'])} {UNITS.get(k['unit'], k['unit'])}",
                           "p_text": p_phrase(k["p"])} for k in c.get("controls") or []],
         })
     return out
@@ -156,7 +157,7 @@ def cpu_arithmetic(session: dict) -> str:
     return " · ".join(parts) or "—"
 
 
-def header_items(profile_name: str, session: dict, table: Table) -> tuple[list, list]:
+def header_items(profile_name: str, session: dict, table: Table, design: dict | None = None) -> tuple[list, list]:
     """(what ran: shown above the scorecard, where and with what: shown right below it)."""
     trained_nothing = False
     if profile_name == "original":
@@ -175,6 +176,7 @@ def header_items(profile_name: str, session: dict, table: Table) -> tuple[list, 
         ("Dataset", session.get("dataset") or "—"),
         ("Splits", session.get("split_family") or "—"),
         ("Replicates", "—" if session.get("replicates") is None else str(session["replicates"])),
+        *([("Evidence", design["statement"])] if design else []),
         ("Runs", runs),
         ("Training wall time", f"{duration(session['training_wall_seconds'])} (the runs' first start to last finish)"
          if session.get("training_wall_seconds") is not None else
@@ -246,7 +248,7 @@ def _template() -> jinja2.Template:
 def render_page(doc: dict, *, profile_name: str, session: dict, table: Table, figures: list[dict]) -> str:
     """The self-contained HTML page of a results document `doc` (repro.report.document)."""
     original_study = profile_name == "original"
-    facts, environment = header_items(profile_name, session, table)
+    facts, environment = header_items(profile_name, session, table, doc.get("design"))
     return _template().render(
         paper=PAPER, profile_name=profile_name, original_study=original_study, session=session,
         header=facts, environment=environment, command_at=command_line(session), claims=scorecard(doc["claims"]),

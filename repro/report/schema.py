@@ -3,7 +3,8 @@
 results.json holds the numbers of one session's report, for comparing sessions (`repro compare A B`):
 
     {
-      "schema_version": 2,                    # 1: the same without premises and controls
+      "schema_version": 3,                    # 2: effects in % of base, p of the whole claim; 1: and without
+                                              # premises and controls
       "profile": "cpu",                       # profile name; 'original' for the original study's own numbers
       "dataset": "tiny-imagenet",             # or null when unknown
       "created": "2025-01-31T12:00:00+00:00", # ISO time the session's report was written
@@ -14,19 +15,26 @@ results.json holds the numbers of one session's report, for comparing sessions (
         "id": "coadaptation_dip",             # claim id (the module repro.claims.<id>)
         "title": "...", "sentence": "...",    # the claim's title and the paper's sentence
         "verdict": "reproduced",              # reproduced | not_reproduced | inconclusive | premise_not_met
-        "effect": -2.1, "unit": "points",     # headline effect relative to the target's own base
-        "ci": [-2.9, -1.3],                   # its 95% confidence interval
-        "p": 0.004,                           # p-value after correction
-        "paper_effect": -2.0,                 # the same effect on the original study's numbers
-        "replicates": 3,                      # independent replicates (pairs) used
-        "replicates_needed": 4,               # for 80% power at the observed spread (null: not computable)
+        "effect": -2.1,                       # the effect of the part the verdict names (details.headline),
+        "unit": "% of base over chance",      #   relative to the target's own base, in this unit
+        "ci": [-2.9, -1.3],                   # its 90% confidence interval (the ends: the one-sided bounds)
+        "p": 0.004,                           # its p-value (Holm-corrected across layers where it applies);
+                                              #   the claim's own p (the largest of its parts') is details.claim_p
+        "paper_effect": -2.0,                 # the same part on the original study's numbers
+        "replicates": 3,                      # its independent replicates (pairs) used
+        "replicates_needed": 4,               # its replicates for 80% power at its stated smallest effect
+                                              #   (details.stated_effect) and observed spread (null: not computable)
         "explanation": "...",                 # one sentence
         "evidence": "cpu",                    # where the numbers come from
         "details": {...},                     # claim-specific numbers (free form); 'verdict_of_the_test' is
-                                              # what the test alone says when a premise blocks it
+                                              # what the test alone says when a premise blocks it; 'tests' the
+                                              # tree of parts, each with its own effect, ci, p, smallest, verdict;
+                                              # 'lost' the failed networks the claim was judged without
         "premises": [{                        # the premises the claim rests on (repro/premises.py)
           "id", "title", "status" (met | not_met | unmeasured), "value", "measured", "rule", "to_satisfy",
-          "decision", "required", "blocks"    # blocks: true when it makes the verdict premise_not_met
+          "decision", "required", "advisory", "gates", "blocks"
+                                              # blocks: true when it decides the verdict: premise_not_met, or
+                                              # inconclusive for a control's check (gates says which)
         }],
         "controls": [{                        # controls shown under the claim, each with its own verdict
           "name", "verdict", "effect", "unit", "ci", "p", "replicates", "explanation", "meaning", "tests"
@@ -35,7 +43,8 @@ results.json holds the numbers of one session's report, for comparing sessions (
       }],
       "runs": [{                              # one per network, the fields of repro.results.Row
         "evidence", "split", "replicate", "treatment", "n", "source", "target", "top1", "final_top1",
-        "diverged", "num_classes", "key", "train_seconds", "cached"
+        "diverged", "num_classes", "key", "train_seconds", "cached",
+        "iterations", "examples_seen", "epochs", "final_lr"   # what it trained (null: not recorded; schema 3)
       }],
       "missing_runs": [{                      # optional: planned runs that are not finished (a partial study)
         "key", "label", "split", "target", "treatment", "n", "replicate"
@@ -50,6 +59,11 @@ results.json holds the numbers of one session's report, for comparing sessions (
         "training_wall_seconds" (optional)
       },
       "premises": [...],                      # every premise measured on the table (as in a claim's)
+      "training_record": "derived from ...",  # optional: where the runs' iterations... come from when the
+                                              #   networks did not record them (repro.results.derived_training)
+      "design": {                             # optional: is this study a confirmation of its profile's design?
+        "replicates", "exploratory_replicates", "kind" (confirmation | exploratory | not stated), "statement"
+      },
       "curves": {"<run key>": [[iteration, top1], ...]}   # the bases' validation curves (optional)
     }
 
@@ -62,8 +76,8 @@ from __future__ import annotations
 from repro.runs import TREATMENTS
 from repro.stats import VERDICTS
 
-SCHEMA_VERSION = 2
-READABLE_VERSIONS = (1, 2)  # version 1 had no premises or controls; it reads the same otherwise
+SCHEMA_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)  # 2: effects in % of base and the claim's own p; 1: no premises or controls
 
 NUMBER_OR_NULL = {"type": ["number", "null"]}
 STRING_OR_NULL = {"type": ["string", "null"]}
@@ -128,6 +142,10 @@ RUN = {
         "key": {"type": "string"},
         "train_seconds": {"type": "number", "minimum": 0},
         "cached": {"type": "boolean"},
+        "iterations": {"type": ["integer", "null"], "minimum": 0},
+        "examples_seen": {"type": ["integer", "null"], "minimum": 0},
+        "epochs": NUMBER_OR_NULL,
+        "final_lr": NUMBER_OR_NULL,
     },
     "additionalProperties": False,
 }
@@ -171,6 +189,8 @@ RESULTS = {
         "claims": {"type": "array", "items": CLAIM},
         "premises": {"type": "array", "items": {"type": "object"}},
         "runs": {"type": "array", "items": RUN},
+        "design": {"type": "object", "required": ["replicates", "exploratory_replicates", "kind", "statement"]},
+        "training_record": {"type": "string"},
         "missing_runs": {"type": "array", "items": MISSING_RUN},
         "curves": {"type": "object"},
         "session": SESSION,

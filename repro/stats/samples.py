@@ -6,45 +6,40 @@ not independent: they are averaged into one value per replicate (`by_replicate`,
 the tests run across replicates. On the original study this gives 4 replicates for the random splits and 1
 for the natural/man-made split and for the random-feature control.
 
-Effects are relative to the base network of the treatment's own target half (repro.results.relative_to_base,
-the one home of that number), in percentage points (100 * (top1 - base)) or in relative % (100 * (top1 -
-base) / base).
+Effects are relative to the base network of the treatment's own target half (repro.results, the one home of
+each unit): in % of the base's accuracy over chance ('over_chance', the claims' unit: 100 * (top1 - base) /
+(base - chance), which carries across class counts), in percentage points ('points'), or in % of the base
+('relative', the premises' unit).
 
 A cell with a single replicate has no spread of its own. The one rule for it (`Spread`, `table_spread`): it
 borrows the LARGEST seed-to-seed spread among the table's cells of the same kind of treatment (frozen
 transfer AnB/BnB, fine-tuned AnB+/BnB+, random frozen) that hold two or more replicates (a cell: one
-treatment, one split family, one n; its values: the replicates' relative effects), with the degrees of
-freedom of that one cell (its replicates - 1). Not a pooled spread: cells differ up to tenfold in spread
+treatment, one split family, one n; its values: the replicates' effects), with the degrees of freedom of
+that one cell (its replicates - 1). Not a pooled spread: cells differ up to tenfold in spread
 (heterogeneity), and a cell that borrows may be among the noisy ones; and not the pooled degrees of freedom:
 the cells of one replicate share their bases, so they are not independent evidence about the spread. When
 no cell of the same kind has replicates, the largest spread of any replicated cell is borrowed, and the
 explanation says so. Used by every claim that meets such a cell (distance_penalty, random_features).
 
-Divergence, after MLPerf (`without_diverged`, `resolve_divergence`): within one comparison, one diverged
-network is either left out with its replicate or counted as the worst outcome (its replicate's value
-replaced by the value among the other replicates least favourable to the claim: the highest for a claimed
-drop, the lowest for a claimed gain, the farthest from zero for an equivalence); the test takes whichever of
-the two gives the larger p (repro.stats.tests), so that a diverged network can never help a claim, not even
-by adding a degree of freedom. Two or more diverged networks make that comparison inconclusive.
+Diverged networks never reach these functions: the claims judge a table without them and without what was
+built from them (repro.results.without_failures).
 
 Everything here is a pure function: samples in, new samples or arrays out.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from repro.format import signed
 
 
 @dataclass(frozen=True)
 class Sample:
-    """One value per replicate, and the diverged networks behind each replicate's value."""
+    """One value per replicate."""
 
     values: dict[int, float]
-    diverged: dict[int, frozenset] = field(default_factory=dict)  # replicate -> identities of diverged networks
 
     def __len__(self):
         return len(self.values)
@@ -81,29 +76,18 @@ def mean(values: list[float]) -> float:
     return math.fsum(values) / len(values)
 
 
-def _identity(row) -> tuple:
-    return (row.split, row.replicate, row.target, row.treatment, row.n)
+UNIT = "over_chance"  # the claims' unit: % of the base's accuracy over chance (repro.results.over_chance)
 
 
-def _diverged_by_replicate(pairs) -> dict[int, frozenset]:
-    out: dict[int, set] = {}
-    for p in pairs:
-        for row in (p.row, p.base):
-            if row.diverged:
-                out.setdefault(p.row.replicate, set()).add(_identity(row))
-    return {r: frozenset(s) for r, s in out.items()}
-
-
-def by_replicate(pairs, value: str = "relative") -> Sample:
-    """The mean effect ('relative' % or 'points') of each replicate, over its targets and layers."""
-    pairs = list(pairs)
+def by_replicate(pairs, value: str = UNIT) -> Sample:
+    """The mean effect ('over_chance', 'points' or 'relative') of each replicate, over its targets and layers."""
     groups: dict[int, list[float]] = {}
     for p in pairs:
         groups.setdefault(p.row.replicate, []).append(getattr(p, value))
-    return Sample({r: mean(v) for r, v in sorted(groups.items())}, _diverged_by_replicate(pairs))
+    return Sample({r: mean(v) for r, v in sorted(groups.items())})
 
 
-def slope_by_replicate(pairs, value: str = "relative", minus=None) -> Sample:
+def slope_by_replicate(pairs, value: str = UNIT, minus=None) -> Sample:
     """Per replicate, the least-squares slope of the effect on n (mean over targets at each n first).
 
     `minus` (other pairs) subtracts, per replicate and n, their mean effect first: the slope of a difference.
@@ -121,21 +105,19 @@ def slope_by_replicate(pairs, value: str = "relative", minus=None) -> Sample:
         theirs = by_rn(minus)
         ours = {r: {n: v - theirs[r][n] for n, v in by_n.items() if n in theirs.get(r, {})}
                 for r, by_n in ours.items()}
-        pairs = pairs + minus
     slopes = {}
     for r, by_n in sorted(ours.items()):
         if len(by_n) >= 2:
             ns = np.array(sorted(by_n), dtype=float)
             ys = np.array([by_n[n] for n in sorted(by_n)])
             slopes[r] = float(np.polyfit(ns, ys, 1)[0]) if np.all(np.isfinite(ys)) else math.nan
-    return Sample(slopes, {r: s for r, s in _diverged_by_replicate(pairs).items() if r in slopes})
+    return Sample(slopes)
 
 
 def difference(a: Sample, b: Sample) -> Sample:
     """a - b for the replicates both hold (paired by replicate)."""
     common = sorted(set(a.values) & set(b.values))
-    diverged = {r: a.diverged.get(r, frozenset()) | b.diverged.get(r, frozenset()) for r in common}
-    return Sample({r: a.values[r] - b.values[r] for r in common}, {r: s for r, s in diverged.items() if s})
+    return Sample({r: a.values[r] - b.values[r] for r in common})
 
 
 KINDS = {"AnB": "frozen transfer", "BnB": "frozen transfer", "AnB+": "fine-tuned transfer",
@@ -164,16 +146,16 @@ def largest_spread(cells: dict[str, Sample], what: str = "cells") -> Spread | No
                               f"degree{'s' if k != 2 else ''} of freedom; the smallest {low:.2f})",))
 
 
-def table_spread(table, treatment: str) -> Spread | None:
-    """The seed-to-seed spread a single-replicate cell of `treatment` borrows (module docstring): the largest
-    among the table's replicated cells of the same kind of treatment, else of any kind."""
+def table_spread(table, treatment: str, value: str = UNIT) -> Spread | None:
+    """The seed-to-seed spread of `value` a single-replicate cell of `treatment` borrows (module docstring): the
+    largest among the table's replicated cells of the same kind of treatment, else of any kind."""
     cells: dict[str, dict[str, Sample]] = {}
     for other in KINDS:
-        pairs = [p for p in table.paired(other, ("random", "natman", "all"))[0] if not p.diverged]
+        pairs = table.paired(other, ("random", "natman", "all"))[0]
         by_cell: dict[str, list] = {}
         for p in pairs:
             by_cell.setdefault(f"{other} n={p.row.n} ({_family(p.row.split)})", []).append(p)
-        cells[other] = {name: by_replicate(ps) for name, ps in sorted(by_cell.items())}
+        cells[other] = {name: by_replicate(ps, value) for name, ps in sorted(by_cell.items())}
     kind = KINDS.get(treatment, treatment)
     same = {name: s for other, found in cells.items() if KINDS[other] == kind for name, s in found.items()}
     spread = largest_spread(same, f"{kind} cells")
@@ -189,42 +171,7 @@ def _family(split: str) -> str:
     return family(split)
 
 
-def _worst(values: list[float], direction: str) -> float:
-    """The value least favourable to a claim of this direction."""
-    if direction == "less":
-        return max(values)
-    if direction == "greater":
-        return min(values)
-    return max(values, key=abs)
-
-
-def resolve_divergence(sample: Sample, direction: str) -> tuple[list[tuple[np.ndarray, str]], str]:
-    """The candidate replicate values under the divergence rule, each with its note for the explanation, and a
-    problem ('' if none). No diverged network: one candidate, the values. One: two candidates, its replicate
-    left out, and its replicate counted as the worst of the others; the test takes the one with the larger p.
-    Two or more: no candidate, and the problem."""
-    diverged = set().union(*sample.diverged.values()) if sample.diverged else set()
-    values = dict(sample.values)
-    if not diverged:
-        return [(np.array(list(values.values()), dtype=float), "")], ""
-    if len(diverged) >= 2:
-        return [], (f"{len(diverged)} diverged networks in this comparison, and more than one invalidates it "
-                    f"(MLPerf rule)")
-    (replicate,) = [r for r, s in sample.diverged.items() if s]
-    others = {r: v for r, v in values.items() if r != replicate and math.isfinite(v)}
-    if not others:
-        return [], "its only replicate holds a diverged network"
-    worst = _worst(list(others.values()), direction)
-    left_out = (np.array(list(others.values()), dtype=float),
-                f"one diverged network (replicate {replicate}): its replicate left out, which gives the larger p "
-                f"than counting it as the worst of the others ({signed(worst)})")
-    counted = (np.array([worst if r == replicate else v for r, v in values.items()], dtype=float),
-               f"one diverged network (replicate {replicate}) counted as the worst of the other replicates "
-               f"({signed(worst)}), which gives the larger p than leaving its replicate out")
-    return [left_out, counted], ""
-
-
-def difference_by_n(a_pairs, b_pairs, ns, value: str = "relative") -> Sample:
+def difference_by_n(a_pairs, b_pairs, ns, value: str = UNIT) -> Sample:
     """Per replicate, the mean over the n in `ns` that both hold in that replicate of (a at n - b at n), each
     the mean over its targets: a paired comparison of two treatments layer by layer."""
     def by_rn(ps):
@@ -240,5 +187,4 @@ def difference_by_n(a_pairs, b_pairs, ns, value: str = "relative") -> Sample:
     for (r, n), v in sorted(a.items()):
         if (r, n) in b:
             per.setdefault(r, []).append(v - b[(r, n)])
-    diverged = _diverged_by_replicate(a_pairs + b_pairs)
-    return Sample({r: mean(v) for r, v in sorted(per.items())}, {r: s for r, s in diverged.items() if r in per})
+    return Sample({r: mean(v) for r, v in sorted(per.items())})

@@ -2,30 +2,34 @@
 
 Every function returns a new `Test`; none changes its arguments.
 
-One decision rule for every test (`decide`):
-- reproduced: the (corrected) one-sided p < ALPHA in the paper's direction.
-- not_reproduced: the data reject the original study's own effect toward the null: a one-sided test that the
-  effect lies on the null's side of the original's effect (or, where the original's effect is unknown or not
-  in the claimed direction, on the wrong side of the null) has p < ALPHA (`p_short`); for an equivalence,
-  the effect lies significantly outside the margin. Under the original's true effect this happens with
-  probability ALPHA at most, so a study that is merely small comes out inconclusive, never not reproduced.
-- inconclusive: otherwise: too few replicates for the spread, no spread at all (a single replicate and no
-  replicated cell to borrow from), a layer the claim needs that was not trained, or diverged networks.
+Each part states, before any data, the smallest effect that would count as the paper's claim (`smallest`, in
+the part's unit; for an equivalence, its margin). One decision rule for every test (`decide`), at one level:
+- reproduced: the one-sided p < ALPHA in the claimed direction (after Holm across layers where a part holds
+  at the worst of several): the effect is in the claimed direction and distinguishable from its null. For
+  an equivalence (TOST), the effect lies within ±margin. A real effect in the claimed direction is never
+  called anything else, however small beside the original's; the magnitude label says how it compares.
+- not_reproduced: the data exclude the stated smallest effect from the null's side: a one-sided test that
+  the effect falls short of `smallest` has p < ALPHA (`p_short`), which covers an effect shown in the
+  opposite direction; for an equivalence, the effect lies outside ±margin. An effect at least as large as
+  the stated one is called not reproduced at most ALPHA of the time.
+- inconclusive: neither (the interval holds both the null and the stated effect), or nothing to test: a
+  single replicate with no replicated cell to borrow a spread from, a layer the claim needs that was not
+  trained, replicates that are all identical.
 A claim of several parts holds when every part holds (`all_of`): an intersection-union test (Berger 1982),
-each part at ALPHA, the claim's p the largest p of its parts. It fails when one part fails, and since any of
-m parts may fail, their `p_short` are Bonferroni-corrected (times m): the claim comes out not reproduced
-under the original's effects at most ALPHA of the time. A part that holds at *some* layer (BnB below base at
-the worst of n = 3..5) is Holm-corrected across those layers, and fails only if every layer fails (`any_of`).
+each part at ALPHA, the claim's p the largest p of its parts. It is not reproduced when one part is. A part
+that holds at *some* layer (BnB below base at the worst of n = 3..5) is Holm-corrected across those layers,
+and is not reproduced only if every layer is not (`any_of`).
 
-Confidence intervals are two-sided at LEVEL = 1 - 2 * ALPHA = 90%: each end is the one-sided 95% bound the
-decision uses, so for a single test the interval and the verdict never disagree (reproduced: the end on the
-null's side excludes the null, or for an equivalence the whole interval lies inside ±margin, as TOST at 0.05
-requires; not reproduced: the other end excludes the original's effect). Student t intervals on the
-replicate values; Welch's for two samples. The corrections (Holm across layers, Bonferroni on `p_short`
-across a claim's parts) adjust the p-values, not the intervals. Replicates that are all equal (spread 0)
-give no test: a p of exactly 0 or 1 would claim a certainty no finite study has, so such a test is
-inconclusive and says so. The replicates needed (80% power at the observed spread for the original's
-effect) are reported, not used to decide.
+Confidence intervals are two-sided at LEVEL = 1 - 2 * ALPHA = 90%, and every decision is made at that one
+level: each end of the interval is the one-sided 95% bound a decision uses, so for a single test the interval
+and the verdict never disagree (reproduced: the end on the null's side excludes the null, or for an
+equivalence the whole interval lies inside ±margin, as TOST at 0.05 requires; not reproduced: the far end
+excludes the stated smallest effect, or the whole interval lies outside ±margin). Student t intervals on
+the replicate values; Welch's for two samples. Holm adjusts the p-values across layers, not the intervals.
+Replicates that are all equal (spread 0) give no test: a p of exactly 0 or 1 would claim a certainty no
+finite study has, so such a test is inconclusive and says so. The replicates needed (80% power at the
+observed spread for the stated smallest effect; for an equivalence, to show it when the truth is 0) are
+reported, not used to decide (repro.stats.power).
 """
 from __future__ import annotations
 
@@ -35,16 +39,13 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import special
-from statsmodels.stats.power import TTestIndPower, ttest_power
 
 from repro.format import p_phrase, signed
-from repro.stats.samples import Sample, Spread, resolve_divergence
+from repro.stats.power import ALPHA, MAX_REPLICATES, replicates_needed
+from repro.stats.samples import Sample, Spread
 
-ALPHA = 0.05  # one-sided, in the paper's direction
 LEVEL = 1 - 2 * ALPHA  # two-sided confidence intervals whose ends are the one-sided bounds the tests use
-POWER = 0.8  # for the replicates needed
-MARGIN = 2.0  # equivalence / non-inferiority margin, % of the base's top-1 (see early_layer_generality)
-MAX_REPLICATES = 100  # replicates needed beyond this are reported as not computable (None)
+MARGIN = 2.0  # equivalence margin, % of the base's accuracy over chance (see early_layer_generality)
 BOOTSTRAP_RESAMPLES = 10_000
 BOOTSTRAP_SEED = 0
 DIRECTIONS = ("less", "greater", "equivalent")
@@ -73,11 +74,12 @@ class Test:
     unit: str = "%"
     null: float = 0.0
     margin: float | None = None  # equivalence: |effect| < margin
+    smallest: float | None = None  # the smallest effect that counts as the claim, stated before the data
     effect: float = math.nan  # mean over replicates (a - b for two samples)
     ci: tuple[float, float] = (math.nan, math.nan)
     p: float = math.nan  # after correction (Holm inside `any_of`)
     p_raw: float = math.nan
-    p_short: float = math.nan  # p that the effect falls short of the original's (after Bonferroni in all_of)
+    p_short: float = math.nan  # p that the effect falls short of the stated smallest effect
     replicates: int = 0
     needed: int | None = None
     sd: float = math.nan
@@ -98,6 +100,16 @@ class Test:
             return f"{len(self.values)} and {len(self.other)} replicates"
         return f"{self.replicates} replicate{'s' if self.replicates != 1 else ''}"
 
+    @property
+    def stated(self) -> str:
+        """The effect this part tests for, in words: what was stated before the data."""
+        if self.direction == "equivalent":
+            return f"within ±{self.margin:g} {self.unit}"
+        if self.smallest is None:
+            return ""
+        return f"{'below' if self.direction == 'less' else 'above'} {signed(self.null)} {self.unit}, at least " \
+               f"{signed(self.smallest)}"
+
     def part(self, name: str) -> "Test":
         """This test or one of its parts, at any depth, by name."""
         if self.name == name:
@@ -116,9 +128,9 @@ class Test:
         return list(self.notes) + [n for part in self.parts for n in part.all_notes()]
 
     def to_dict(self) -> dict:
-        d = {k: getattr(self, k) for k in ("name", "direction", "unit", "null", "margin", "effect", "p", "p_raw",
-                                           "p_short", "replicates", "needed", "sd", "paper_effect", "verdict",
-                                           "why", "reported", "borrowed")}
+        d = {k: getattr(self, k) for k in ("name", "direction", "unit", "null", "margin", "smallest", "effect", "p",
+                                           "p_raw", "p_short", "replicates", "needed", "sd", "paper_effect",
+                                           "verdict", "why", "reported", "borrowed")}
         d["values"] = list(self.values)
         d["other"] = None if self.other is None else list(self.other)
         d["ci"] = list(self.ci)
@@ -134,24 +146,26 @@ class Test:
 
 
 def untestable(name: str, why: str, direction: str = "less", unit: str = "%", effect: float = math.nan,
-               paper_effect: float | None = None) -> Test:
+               paper_effect: float | None = None, smallest: float | None = None,
+               margin: float | None = None) -> Test:
     """A part that cannot be tested (a layer not trained, no networks): inconclusive, saying why."""
-    return Test(name, direction, unit=unit, effect=effect, paper_effect=paper_effect, why=why)
+    return Test(name, direction, unit=unit, effect=effect, paper_effect=paper_effect, why=why, smallest=smallest,
+                margin=margin)
 
 
-def _p_less(mean: float, bound: float, se: float, df: int) -> float:  # H1: mean < bound
+def _p_less(mean: float, bound: float, se: float, df: float) -> float:  # H1: mean < bound
     if not se > 0:
         raise ValueError("a t-test needs a positive standard error (identical replicates are caught before)")
     return float(special.stdtr(df, (mean - bound) / se))
 
 
-def _p_greater(mean: float, bound: float, se: float, df: int) -> float:  # H1: mean > bound
+def _p_greater(mean: float, bound: float, se: float, df: float) -> float:  # H1: mean > bound
     if not se > 0:
         raise ValueError("a t-test needs a positive standard error (identical replicates are caught before)")
     return float(special.stdtr(df, -(mean - bound) / se))
 
 
-def p_value(mean: float, se: float, df: int, direction: str, null: float, margin: float | None) -> float:
+def p_value(mean: float, se: float, df: float, direction: str, null: float, margin: float | None) -> float:
     """One-sided p in the claimed direction; for an equivalence, TOST (both one-sided tests must reject)."""
     if direction == "less":
         return _p_less(mean, null, se, df)
@@ -160,46 +174,13 @@ def p_value(mean: float, se: float, df: int, direction: str, null: float, margin
     return max(_p_greater(mean, -margin, se, df), _p_less(mean, margin, se, df))
 
 
-def p_short(mean: float, se: float, df: int, direction: str, null: float, margin: float | None,
-            paper_effect: float | None) -> float:
-    """p that the effect falls short of the original's (module docstring): small when the data rule out
-    the original's effect toward the null, or, for an equivalence, rule out being inside the margin."""
+def p_short(mean: float, se: float, df: float, direction: str, margin: float | None, smallest: float) -> float:
+    """p that the effect falls short of the stated smallest effect (from the null's side, or beyond it): below
+    ALPHA exactly when the 90% interval excludes it. For an equivalence, p that the effect lies outside
+    ±margin: below ALPHA exactly when the whole 90% interval lies outside."""
     if direction == "equivalent":
-        return min(1.0, 2 * min(_p_greater(mean, margin, se, df), _p_less(mean, -margin, se, df)))
-    bound = null
-    if paper_effect is not None and math.isfinite(paper_effect) and distance_to_null(
-            paper_effect, direction, null, margin) > 0:
-        bound = paper_effect
-    return _p_greater(mean, bound, se, df) if direction == "less" else _p_less(mean, bound, se, df)
-
-
-def distance_to_null(effect: float, direction: str, null: float, margin: float | None) -> float:
-    """How far an effect lies inside the claimed region (positive) or outside it (negative)."""
-    if direction == "less":
-        return null - effect
-    if direction == "greater":
-        return effect - null
-    return margin - abs(effect)
-
-
-def replicates_needed(delta: float, sd: float, two_sample: bool = False, alpha: float = ALPHA,
-                      power: float = POWER, cap: int = MAX_REPLICATES) -> int | None:
-    """Replicates for `power` of a one-sided t-test of an effect `delta` inside the claimed region at spread `sd`.
-
-    Two samples: replicates per group, equal groups. None when not computable: no spread (sd 0 or undefined),
-    an effect not in the claimed direction (delta <= 0, no number of replicates finds it), or more than `cap`.
-    For an equivalence, `delta` is the distance to the nearer margin, and the power is that of the one-sided
-    test against it (the other side's test has more power).
-    """
-    if not (math.isfinite(delta) and math.isfinite(sd)) or sd <= 0 or delta <= 0:
-        return None
-    ks = np.arange(2, cap + 1)
-    if two_sample:
-        achieved = TTestIndPower().power(delta / sd, nobs1=ks, alpha=alpha, ratio=1.0, alternative="larger")
-    else:
-        achieved = ttest_power(delta / sd, nobs=ks, alpha=alpha, alternative="larger")
-    hits = np.nonzero(np.asarray(achieved) >= power)[0]
-    return int(ks[hits[0]]) if len(hits) else None
+        return min(_p_greater(mean, margin, se, df), _p_less(mean, -margin, se, df))
+    return _p_greater(mean, smallest, se, df) if direction == "less" else _p_less(mean, smallest, se, df)
 
 
 def _p(p: float) -> str:
@@ -213,43 +194,38 @@ def decide(test: Test) -> Test:
     lo, hi, where = test.ci[0], test.ci[1], test.where
     if test.borrowed:
         where += ", with a spread borrowed from the table's replicated cells"
+    interval = f"{signed(test.effect)} {test.unit}, {LEVEL:.0%} CI [{signed(lo)}, {signed(hi)}]"
     if test.p < ALPHA:
         bound = "" if test.p < 0.001 else f" < {ALPHA}"
-        return replace(test, verdict="reproduced", why=f"{_p(test.p)}{bound} with {where}")
+        return replace(test, verdict="reproduced", why=f"{interval}, {_p(test.p)}{bound} with {where}")
     if test.p_short < ALPHA:
-        short_bound = "" if test.p_short < 0.001 else f" < {ALPHA}"
         if test.direction == "equivalent":
-            against = f"outside ±{test.margin:g}"
-        elif test.paper_effect is not None and math.isfinite(test.paper_effect) and distance_to_null(
-                test.paper_effect, test.direction, test.null, test.margin) > 0:
-            against = f"short of the original study's {signed(test.paper_effect)} {test.unit}"
+            against = f"lies outside ±{test.margin:g} {test.unit}"
+        elif (lo > test.null) if test.direction == "less" else (hi < test.null):  # the whole interval
+            against = f"lies on the wrong side of {signed(test.null)}"
         else:
-            against = f"on the wrong side of {test.null:+g}"
-        return replace(test, verdict="not_reproduced",
-                       why=f"{signed(test.effect)} {test.unit}, {LEVEL:.0%} CI [{signed(lo)}, {signed(hi)}], is "
-                           f"significantly {against} ({_p(test.p_short)}{short_bound}, {where})")
+            against = f"excludes the stated smallest effect, {signed(test.smallest)} {test.unit}"
+        return replace(test, verdict="not_reproduced", why=f"{interval}, {against} (with {where})")
     if test.needed is not None:
-        need = f"{test.needed} are needed to detect the original study's effect at this spread"
-    elif test.paper_effect is None:
-        need = "the original study's effect is not known, so the replicates needed are not either"
+        need = f"{test.needed} would detect the stated effect at this spread (80% power)"
     elif not (math.isfinite(test.sd) and test.sd > 0):
         need = "the spread is zero, so the replicates needed cannot be computed"
-    elif distance_to_null(test.paper_effect, test.direction, test.null, test.margin) <= 0:
-        need = "the original study's own effect is not in the claimed direction"
     else:
-        need = f"more than {MAX_REPLICATES} would be needed to detect the original study's effect"
-    return replace(test, verdict="inconclusive", why=f"{_p(test.p)} with {where}; {need}")
+        need = f"more than {MAX_REPLICATES} would be needed to detect the stated effect at this spread"
+    holds = (f"holds both ±{test.margin:g} and values outside" if test.direction == "equivalent" else
+             f"holds both {signed(test.null)} and the stated smallest effect, {signed(test.smallest)}")
+    return replace(test, verdict="inconclusive",
+                   why=f"{interval} {holds} ({_p(test.p)} with {where}); {need}")
 
 
-def _finish(test: Test, sd: float, se: float, df: float, two: bool) -> Test:
-    """CI, p, p_short, replicates needed, verdict of a test whose effect, sd, standard error and df are known."""
+def _finish(test: Test, sd: float, se: float, df: float, groups: tuple[int, ...]) -> Test:
+    """CI, p, p_short, replicates needed, verdict of a test whose effect, sd, standard error and df are known.
+    `groups`: the replicates of each sample (one for a one-sample test), for the power analysis."""
     half = float(special.stdtrit(df, 0.5 + LEVEL / 2)) * se
     p = p_value(test.effect, se, df, test.direction, test.null, test.margin)
-    short = p_short(test.effect, se, df, test.direction, test.null, test.margin, test.paper_effect)
-    needed = None
-    if test.paper_effect is not None and _POWER_ANALYSIS[0]:
-        needed = replicates_needed(distance_to_null(test.paper_effect, test.direction, test.null, test.margin), sd,
-                                   two_sample=two)
+    short = p_short(test.effect, se, df, test.direction, test.margin, test.smallest)
+    needed = replicates_needed(test.direction, test.null, test.smallest, test.margin, sd,
+                               two_sample=len(groups) == 2) if _POWER_ANALYSIS[0] else None
     return decide(replace(test, sd=sd, ci=(test.effect - half, test.effect + half), p=p, p_raw=p, p_short=short,
                           needed=needed))
 
@@ -259,7 +235,7 @@ def _borrowed_notes(spread: Spread) -> tuple[str, ...]:
     return tuple(f"single replicates tested with a borrowed seed-to-seed spread: {s}" for s in spread.sources)
 
 
-ROUNDING = 1e-9  # a spread below this (in % of base) is rounding: the replicates are identical
+ROUNDING = 1e-9  # a spread below this (in the unit of the test) is rounding: the replicates are identical
 
 
 def _identical(sd: float, mean: float) -> bool:
@@ -270,33 +246,31 @@ IDENTICAL = ("the {k} replicates are identical (spread 0), so no t-test is possi
              "a certainty no finite study has (were the same networks counted twice?)")
 
 
-def _larger_p(tests: list[Test]) -> Test:
-    """The candidate with the larger p (an untestable one, p undefined, counts as the largest): the divergence
-    rule's choice, so that a diverged network can never help a claim."""
-    return max(tests, key=lambda t: t.p if math.isfinite(t.p) else math.inf)
+def _stated(direction: str, margin: float | None, smallest: float | None, null: float) -> None:
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+    if direction == "equivalent":
+        if not margin:
+            raise ValueError("an equivalence test needs a positive margin")
+        return
+    if smallest is None:
+        raise ValueError("a one-sided test needs the smallest effect that counts as the claim (stated before data)")
+    if (smallest > null) if direction == "less" else (smallest < null):
+        raise ValueError(f"the smallest effect {smallest:g} must lie on the claimed side of the null {null:g}")
 
 
 def one_sample(name: str, sample: Sample, direction: str, *, null: float = 0.0, margin: float | None = None,
-               paper_effect: float | None = None, unit: str = "%", spread: Spread | None = None) -> Test:
-    """One-sided t-test of the replicate values against `null` ('less'/'greater'), or TOST within ±margin.
+               smallest: float | None = None, paper_effect: float | None = None, unit: str = "%",
+               spread: Spread | None = None) -> Test:
+    """One-sided t-test of the replicate values against `null` ('less'/'greater'), or TOST within ±margin;
+    `smallest`: the stated smallest effect of a one-sided test (the module docstring says what it decides).
 
     A single replicate is tested with `spread` (repro.stats.samples.table_spread), if given.
     """
-    if direction not in DIRECTIONS:
-        raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
-    if direction == "equivalent" and not margin:
-        raise ValueError("an equivalence test needs a positive margin")
-    test = Test(name, direction, unit=unit, null=null, margin=margin, paper_effect=paper_effect)
-    candidates, problem = resolve_divergence(sample, direction)
-    if problem:
-        return replace(test, why=problem)
-    return _larger_p([_one_sample(test, values, note, spread) for values, note in candidates])
-
-
-def _one_sample(test: Test, values: np.ndarray, note: str, spread: Spread | None) -> Test:
-    values = values[np.isfinite(values)] if len(values) else values
-    test = replace(test, notes=(f"{test.name}: {note}",) if note else (), values=tuple(float(v) for v in values),
-                   replicates=len(values))
+    _stated(direction, margin, smallest, null)
+    test = Test(name, direction, unit=unit, null=null, margin=margin, smallest=smallest, paper_effect=paper_effect)
+    values = np.array([v for v in sample.values.values() if math.isfinite(v)], dtype=float)
+    test = replace(test, values=tuple(float(v) for v in values), replicates=len(values))
     if len(values) == 0:
         return replace(test, why="no networks of this comparison in the table")
     test = replace(test, effect=float(np.mean(values)))
@@ -306,43 +280,29 @@ def _one_sample(test: Test, values: np.ndarray, note: str, spread: Spread | None
             return replace(test, why="only 1 replicate (one independent split or initialisation), and no "
                                      "replicated cell in the table to borrow a spread from: no test is possible")
         return _finish(replace(test, borrowed=spread.source, notes=test.notes + _borrowed_notes(spread)),
-                       spread.sd, spread.sd, spread.df, False)
+                       spread.sd, spread.sd, spread.df, (1,))
     sd = float(np.std(values, ddof=1))
     if _identical(sd, test.effect):
         return replace(test, sd=0.0, why=IDENTICAL.format(k=k))
-    return _finish(test, sd, sd / math.sqrt(k), k - 1, False)
+    return _finish(test, sd, sd / math.sqrt(k), k - 1, (k,))
 
 
-def two_sample(name: str, a: Sample, b: Sample, direction: str, *, paper_effect: float | None = None,
-               unit: str = "%", spread: Spread | None = None) -> Test:
+def two_sample(name: str, a: Sample, b: Sample, direction: str, *, smallest: float,
+               paper_effect: float | None = None, unit: str = "%", spread: Spread | None = None) -> Test:
     """Welch's two-sample t-test of mean(a) - mean(b) against 0, one-sided: each group keeps its own spread
     (one natural/man-made split against several random ones need not share a spread), with the
-    Welch-Satterthwaite degrees of freedom.
+    Welch-Satterthwaite degrees of freedom; `smallest`: the stated smallest difference.
 
     A side with a single replicate takes `spread` (repro.stats.samples.table_spread) and its degrees of
     freedom in place of its own. Replicates used and needed are per group (the smaller group).
     """
     if direction not in ("less", "greater"):
         raise ValueError(f"a two-sample test here is one-sided: 'less' or 'greater', got {direction!r}")
-    opposite = "greater" if direction == "less" else "less"
-    test = Test(name, direction, unit=unit, paper_effect=paper_effect)
-    diverged = len(set().union(*a.diverged.values(), *b.diverged.values()))
-    if diverged >= 2:
-        return replace(test, why=f"{diverged} diverged networks in this comparison, and more than one invalidates "
-                                 f"it (MLPerf rule)")
-    side_a, problem_a = resolve_divergence(a, direction)
-    side_b, problem_b = resolve_divergence(b, opposite)
-    if problem_a or problem_b:
-        return replace(test, why=problem_a or problem_b)
-    return _larger_p([_two_sample(test, xa, xb, tuple(n for n in (note_a, note_b) if n), spread)
-                      for xa, note_a in side_a for xb, note_b in side_b])
-
-
-def _two_sample(test: Test, xa: np.ndarray, xb: np.ndarray, notes: tuple[str, ...], spread: Spread | None) -> Test:
-    xa = xa[np.isfinite(xa)] if len(xa) else xa
-    xb = xb[np.isfinite(xb)] if len(xb) else xb
-    test = replace(test, notes=tuple(f"{test.name}: {n}" for n in notes),
-                   values=tuple(float(v) for v in xa), other=tuple(float(v) for v in xb),
+    _stated(direction, None, smallest, 0.0)
+    test = Test(name, direction, unit=unit, smallest=smallest, paper_effect=paper_effect)
+    xa = np.array([v for v in a.values.values() if math.isfinite(v)], dtype=float)
+    xb = np.array([v for v in b.values.values() if math.isfinite(v)], dtype=float)
+    test = replace(test, values=tuple(float(v) for v in xa), other=tuple(float(v) for v in xb),
                    replicates=min(len(xa), len(xb)))
     if len(xa) == 0 or len(xb) == 0:
         return replace(test, why="one side of the comparison has no networks in the table")
@@ -364,7 +324,7 @@ def _two_sample(test: Test, xa: np.ndarray, xb: np.ndarray, notes: tuple[str, ..
     var = sides[0][0] + sides[1][0]
     df = var ** 2 / sum(v ** 2 / d for v, d in sides)  # Welch-Satterthwaite
     sd = math.sqrt(var / (1 / len(xa) + 1 / len(xb)))  # the spread a per-group power analysis would assume
-    return _finish(test, sd, math.sqrt(var), df, True)
+    return _finish(test, sd, math.sqrt(var), df, (len(xa), len(xb)))
 
 
 def holm(pvalues) -> list[float]:
@@ -411,30 +371,15 @@ def _combined(name: str, kind: str, parts: tuple[Test, ...], chosen: Test, p: fl
         why = first.why
     return Test(name, kind, unit=chosen.unit, effect=chosen.effect, ci=chosen.ci, p=p, p_raw=p, p_short=short,
                 replicates=min(t.replicates for t in parts), paper_effect=chosen.paper_effect, needed=needed,
-                parts=parts, why=why, reported=chosen.name, verdict=verdict)
-
-
-def _short_scaled(test: Test, factor: float) -> Test:
-    """The test with every p_short below it multiplied by `factor` (Bonferroni), verdicts re-decided."""
-    if factor == 1:
-        return test
-    short = min(1.0, test.p_short * factor) if math.isfinite(test.p_short) else test.p_short
-    if not test.parts:
-        return decide(replace(test, p_short=short))
-    parts = tuple(_short_scaled(t, factor) for t in test.parts)
-    why = test.why
-    verdict = _verdict_of(test.direction, parts)
-    if verdict != "reproduced":
-        why = next((t.why for t in parts if t.verdict == verdict), why)
-    return replace(test, parts=parts, p_short=short, verdict=verdict, why=why)
+                smallest=chosen.smallest, parts=parts, why=why, reported=chosen.name, verdict=verdict)
 
 
 def all_of(name: str, parts: list[Test]) -> Test:
     """Every part must hold (intersection-union test): p = the largest p; reported effect = the weakest part.
-    The parts' p_short are Bonferroni-corrected across the m parts (returned as new parts)."""
+    Not reproduced when any part is (each at the one level of the intervals: see the module docstring)."""
     if not parts:
         raise ValueError(f"{name}: a combination needs at least one part")
-    parts = tuple(_short_scaled(t, len(parts)) for t in parts)
+    parts = tuple(parts)
     weakest = max(parts, key=lambda t: t.p if math.isfinite(t.p) else math.inf)
     p = max((t.p for t in parts), key=lambda x: x if math.isfinite(x) else math.inf)
     return _combined(name, "all", parts, weakest, p)

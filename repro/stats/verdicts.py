@@ -17,15 +17,18 @@ VERDICTS = ("reproduced", "not_reproduced", "inconclusive", "premise_not_met")
 
 @dataclass
 class Verdict:
+    """A claim's verdict. Its effect, interval, p and replicates are those of the part the verdict names
+    (`deciding_part`): the row, the sentence, the page and results.json all speak of that one part."""
+
     claim: str  # claim id, e.g. 'coadaptation_dip'
     verdict: str  # one of VERDICTS
-    effect: float  # the claim's headline effect, relative to the base of the target half
-    unit: str  # 'points' (percentage points of top-1) or '%' (relative)
-    ci: tuple[float, float]  # confidence interval at LEVEL (90%: its ends are the one-sided tests' bounds)
-    p: float  # p-value after correction
-    paper_effect: float | None  # the same effect measured on the original study's numbers
-    replicates: int  # replicates (independent pairs) used
-    replicates_needed: int | None  # for 80% power at the observed spread
+    effect: float  # the named part's effect, relative to the base of the target half
+    unit: str  # its unit: '% of base over chance', 'points', ...
+    ci: tuple[float, float]  # its confidence interval at LEVEL (90%: its ends are the one-sided tests' bounds)
+    p: float  # its p-value (Holm-corrected across layers where the part holds at the worst of several)
+    paper_effect: float | None  # the same part measured on the original study's numbers
+    replicates: int  # its replicates (independent pairs) used
+    replicates_needed: int | None  # its replicates for 80% power at its stated effect and observed spread
     explanation: str  # one sentence
     evidence: str = ""  # 'original', 'smoke', 'cpu', ...
     details: dict = field(default_factory=dict)
@@ -55,14 +58,14 @@ def _first(test: Test, verdict: str) -> Test:
     return test
 
 
-MAGNITUDES = ("consistent with the original", "smaller than the original", "larger than the original")
+MAGNITUDES = ("similar to the original", "smaller than the original", "larger than the original")
 
 
 def magnitude(test: Test) -> str:
     """How a test's effect compares with the original study's effect of the same test, by its confidence
     interval: 'smaller than the original' or 'larger' when the interval excludes the original's effect (for a
     one-sided test: weaker or stronger in the claimed direction; for an equivalence: closer to zero or farther
-    from it), 'consistent with the original' when it holds it, '' when there is nothing to compare."""
+    from it), 'similar to the original' when it holds it, '' when there is nothing to compare."""
     paper, (lo, hi) = test.paper_effect, test.ci
     if paper is None or not all(math.isfinite(x) for x in (paper, lo, hi)):
         return ""
@@ -83,13 +86,11 @@ def deciding_part(root: Test, headline: Test) -> Test:
 
 
 def explain(root: Test, headline: Test) -> str:
-    """One sentence: why the test got its verdict."""
+    """One sentence: why the test got its verdict, with the numbers of the part it names."""
     notes = list(dict.fromkeys(root.all_notes()))  # each note once
     tail = f" ({'; '.join(notes)})" if notes else ""
     if root.verdict == "reproduced":
-        return (f"Reproduced: every part holds at α = {ALPHA} (largest {p_phrase(root.p)}); {headline.name}: "
-                f"{signed(headline.effect)} {headline.unit}, {LEVEL:.0%} CI [{signed(headline.ci[0])}, "
-                f"{signed(headline.ci[1])}]{tail}.")
+        return f"Reproduced: every part holds at α = {ALPHA}; {headline.name}: {headline.why}{tail}."
     leaf = _first(root, root.verdict)
     label = "Not reproduced" if root.verdict == "not_reproduced" else "Inconclusive"
     return f"{label}: {leaf.name}: {leaf.why}{tail}."
@@ -102,6 +103,14 @@ def premise_sentence(failed: list[dict], would_be: str) -> str:
             f"speak for the claim while the premise fails.")
 
 
+def check_sentence(failed: list[dict], would_be: str) -> str:
+    """One sentence for a claim a failed control check leaves inconclusive (repro.premises: a control that did
+    not do what it must is broken, not beaten, and never counts as an effect)."""
+    said = "; ".join(f"{p['title']}: {p['measured']} (rule: {p['rule']})" for p in failed)
+    return (f"Inconclusive: a control the claim leans on failed its check: {said}; the test alone would say "
+            f"{would_be.replace('_', ' ')}, but a broken control cannot speak for the claim.")
+
+
 def control_json(test: Test, meaning: str = "") -> dict:
     """A control shown under its claim: its own verdict, effect and sentence (and what it means)."""
     return {"name": test.name, "verdict": test.verdict, "effect": test.effect, "unit": test.unit,
@@ -112,27 +121,31 @@ def control_json(test: Test, meaning: str = "") -> dict:
 def make_verdict(claim: str, root: Test, headline: Test, paper_effect: float | None, evidence: str,
                  details: dict | None = None, premises: list[dict] | None = None,
                  controls: list[dict] | None = None) -> Verdict:
-    """The Verdict of a claim from its combined test and its premises. The reported effect, CI and original
-    effect are those of the part the verdict names (`deciding_part`: the claim's headline when every part
-    holds, else the part that fails), and so is the magnitude label. A failed premise turns any verdict into
-    premise_not_met (the test stays in the details). `paper_effect`: the original's effect of the claim's
-    headline, used when the part named has none of its own."""
+    """The Verdict of a claim from its combined test and its premises and checks. The reported effect, CI, p,
+    replicates, replicates needed and original effect are those of the part the verdict names
+    (`deciding_part`: the claim's headline when every part holds, else the part that fails), and so is the
+    magnitude label; the claim's own p (the largest of its parts') stays in the details. A failed premise turns
+    any verdict into premise_not_met, a failed control check into inconclusive (the test stays in the
+    details). `paper_effect`: the original's effect of the claim's headline, used when the part named has none
+    of its own."""
     named = deciding_part(root, headline)
     if named is not headline or (named.paper_effect is not None and math.isfinite(named.paper_effect)):
         paper_effect = named.paper_effect
-    headline = named
     premises = premises or []
-    failed = [p for p in premises if p["blocks"]]
-    verdict, explanation = root.verdict, explain(root, headline)
+    failed = [p for p in premises if p["blocks"] and p["gates"] == "premise_not_met"]
+    broken = [p for p in premises if p["blocks"] and p["gates"] == "inconclusive"]
+    verdict, explanation = root.verdict, explain(root, named)
     if failed:
         verdict, explanation = "premise_not_met", premise_sentence(failed, root.verdict)
+    elif broken:
+        verdict, explanation = "inconclusive", check_sentence(broken, root.verdict)
     return Verdict(
-        claim=claim, verdict=verdict, effect=headline.effect, unit=headline.unit, ci=tuple(headline.ci),
-        p=root.p, paper_effect=paper_effect, replicates=root.replicates, replicates_needed=root.needed,
+        claim=claim, verdict=verdict, effect=named.effect, unit=named.unit, ci=tuple(named.ci), p=named.p,
+        paper_effect=paper_effect, replicates=named.replicates, replicates_needed=named.needed,
         explanation=explanation, evidence=evidence,
-        details={"alpha": ALPHA, "level": LEVEL, "margin_percent": MARGIN, "headline": headline.name,
-                 "magnitude": magnitude(headline),
-                 "verdict_of_the_test": root.verdict, "explanation_of_the_test": explain(root, headline),
-                 "bootstrap_ci": list(bootstrap_ci(headline.values, headline.other)),
+        details={"alpha": ALPHA, "level": LEVEL, "margin": MARGIN, "headline": named.name,
+                 "stated_effect": named.stated, "claim_p": root.p, "magnitude": magnitude(named),
+                 "verdict_of_the_test": root.verdict, "explanation_of_the_test": explain(root, named),
+                 "bootstrap_ci": list(bootstrap_ci(named.values, named.other)),
                  "tests": root.to_dict(), **(details or {})},
         premises=premises, controls=controls or [])
