@@ -116,7 +116,7 @@ def _claims(args) -> list:
 
 
 def cmd_plan(args) -> int:
-    from repro.planned_power import planned_power
+    from repro.planned_power import planned_power, shown_power
     from repro.runs import COMPUTE_MATCHED
     from repro.schedule import plan_projection
     from repro.store import Store
@@ -160,8 +160,8 @@ def cmd_plan(args) -> int:
         print(f"power at {power['replicates']} replicates (each part at its stated effect; spreads measured on "
               f"{power['measured_on']}):")
         for claim in power["claims"]:
-            parts = ", ".join(f"{part['part']} {part['power']:.2f}" for part in claim["parts"])
-            print(f"  {claim['id']}: at most {claim['claim_power_at_most']:.2f} ({parts})")
+            parts = ", ".join(f"{part['part']} {shown_power(part['power'])}" for part in claim["parts"])
+            print(f"  {claim['id']}: at most {shown_power(claim['claim_power_at_most'])} ({parts})")
         for family, why in p["left_out"].items():
             print(f"  no {'natural/man-made' if family == 'natman' else family} runs: {why}")
         for s in p["specs"]:

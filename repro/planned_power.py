@@ -138,6 +138,11 @@ def _number(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
+def shown_power(x: float | None, prefix: str = "") -> str:
+    """A power for people: a dash where it is not computable (a group too small to have a spread of its own)."""
+    return "—" if x is None else f"{prefix}{x:.2f}"
+
+
 def format_power(plans: dict[int, dict]) -> str:
     """The README's table: per claim part, its stated effect, spread and power at each number of replicates."""
     counts = sorted(plans)
@@ -145,16 +150,13 @@ def format_power(plans: dict[int, dict]) -> str:
     lines = [f"spreads measured on {first['measured_on']}",
              "| claim | part | stated effect | sd | " + " | ".join(f"power at {r}" for r in counts) + " |",
              "| --- | --- | --- | --- | " + " | ".join("---" for _ in counts) + " |"]
-    def shown(x, prefix=""):
-        return "—" if x is None else f"{prefix}{x:.2f}"
-
     for i, claim in enumerate(first["claims"]):
         for j, part in enumerate(claim["parts"]):
             stated = f"±{part['margin']:g}" if part["direction"] == "equivalent" else f"{part['stated_effect']:+.2f}"
-            powers = " | ".join(shown(plans[r]["claims"][i]["parts"][j]["power"]) for r in counts)
+            powers = " | ".join(shown_power(plans[r]["claims"][i]["parts"][j]["power"]) for r in counts)
             lines.append(f"| {claim['id'] if j == 0 else ''} | {part['part']} | {stated} {part['unit']} | "
-                         f"{shown(part['sd'])} | {powers} |")
-        bounds = " | ".join(shown(plans[r]["claims"][i]["claim_power_at_most"], "≤ ") for r in counts)
+                         f"{shown_power(part['sd'])} | {powers} |")
+        bounds = " | ".join(shown_power(plans[r]["claims"][i]["claim_power_at_most"], "≤ ") for r in counts)
         lines.append(f"| | the claim (every part) | | | {bounds} |")
     return "\n".join(lines)
 

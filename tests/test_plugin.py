@@ -18,7 +18,10 @@ from pathlib import Path
 import pytest
 
 from repro.claims import CLAIMS
+from repro.profiles import get_profile
 from repro.pytest_plugin import profile_for_markers
+from repro.runs import specs_for
+from repro.study import all_needs
 from tests.test_reliability import environment
 
 pytestmark = pytest.mark.smoke
@@ -154,12 +157,13 @@ def test_a_bad_option_is_one_usage_error_before_the_workers_start(tmp_path, args
 
 
 def test_a_gpu_marker_on_a_machine_without_a_gpu_is_refused_with_the_projection_and_the_cpu_command(tmp_path):
+    networks = len(specs_for(get_profile("gpu"), all_needs()))
     result = pytest_session(tmp_path, "claims/", "-m", "full", "-n", "2", "--repro-store", str(tmp_path / "store"),
                             CUDA_VISIBLE_DEVICES="")
     assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.stdout + result.stderr
     [line] = [line for line in result.stderr.splitlines() if line.strip()]
     assert re.fullmatch(r"ERROR: repro: -m full trains the gpu profile, sized for GPUs, and no GPU is visible here: "
-                        r"its 170 networks are projected to take .+ on this CPU \(\d+ workers?, fp32\)\. For the "
+                        rf"its {networks} networks are projected to take .+ on this CPU \(\d+ workers?, fp32\)\. For the "
                         r"study on a CPU: pytest claims/ -m cpu; to train the gpu profile here all the same, name "
                         r"it: --repro-profile gpu", line), line
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # the CPU's step times measured, not kept

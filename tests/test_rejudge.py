@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from repro.claims import CLAIMS, coadaptation_dip, evaluate, evaluate_all, finetune_boost
-from repro.cli import main
+from repro.cli import EXIT, main
 from repro.paper import original_table
 from repro.premises import CONVERGED, chance_to_pass, converged, measure_premises
 from repro.report.document import RUN_FIELDS
@@ -211,6 +211,13 @@ def write_csv(path, rows: list[dict], fields=RUN_FIELDS):
     return path
 
 
+def exit_status_of(report_dir) -> int:
+    """What `repro report` must return for the verdicts it wrote: 1 when a claim is not reproduced, else 0."""
+    claims = json.loads((report_dir / "results.json").read_text())["claims"]
+    return EXIT["a claim not reproduced" if any(c["verdict"] == "not_reproduced" for c in claims)
+                else "no claim refuted"]
+
+
 def original_rows() -> list[dict]:
     return [{name: getattr(r, name) for name in RUN_FIELDS} for r in original_table().rows]
 
@@ -220,7 +227,7 @@ def test_a_csv_of_the_original_networks_is_judged_as_the_original_study(tmp_path
     table, header = table_from_file(path)
     assert len(table) == len(original_table()) and header == {}
     out = tmp_path / "report"
-    assert main(["report", "--results", str(path), "--report-dir", str(out)]) == 0
+    assert main(["report", "--results", str(path), "--report-dir", str(out)]) == EXIT["a claim not reproduced"]  # claim 4
     doc = json.loads((out / "results.json").read_text())
     expected = {v.claim: v.verdict for v in evaluate_all(original_table())}
     assert {c["id"]: c["verdict"] for c in doc["claims"]} == expected
@@ -230,7 +237,7 @@ def test_a_csv_of_the_original_networks_is_judged_as_the_original_study(tmp_path
 
 def _verdicts_through_the_cli(tmp_path, table: Table, name: str) -> dict:
     path = write_csv(tmp_path / f"{name}.csv", [{f: getattr(r, f) for f in RUN_FIELDS} for r in table.rows])
-    assert main(["report", "--results", str(path), "--report-dir", str(tmp_path / name)]) == 0
+    assert main(["report", "--results", str(path), "--report-dir", str(tmp_path / name)]) == exit_status_of(tmp_path / name)
     doc = json.loads((tmp_path / name / "results.json").read_text())
     return {c["id"]: c for c in doc["claims"]}
 
@@ -315,9 +322,9 @@ def test_a_csv_needs_only_the_required_columns(tmp_path):
 
 def test_a_results_json_written_by_the_suite_is_judged_again_without_training(tmp_path):
     first = tmp_path / "first"
-    assert main(["report", "--profile", "original", "--report-dir", str(first)]) == 0
+    assert main(["report", "--profile", "original", "--report-dir", str(first)]) == EXIT["a claim not reproduced"]
     again = tmp_path / "again"
-    assert main(["report", "--results", str(first / "results.json"), "--report-dir", str(again)]) == 0
+    assert main(["report", "--results", str(first / "results.json"), "--report-dir", str(again)]) == exit_status_of(again)
     a, b = (json.loads((d / "results.json").read_text()) for d in (first, again))
     assert [c["verdict"] for c in a["claims"]] == [c["verdict"] for c in b["claims"]]
     plateau = [{p["id"]: p["status"] for p in doc["premises"]}["bases_plateaued"] for doc in (a, b)]

@@ -2,6 +2,7 @@
 nothing), a claim stopped by a premise nobody could measure says so, free text without raw backticks, a
 header that does not pass a report written from a full store for the study, a run's time named as its
 group's, and mean lines that do not cross the n nobody trained."""
+import dataclasses
 import math
 
 import pytest
@@ -86,3 +87,12 @@ def test_a_mean_line_joins_only_adjacent_n():
     xs = list(line.get_xdata())
     assert xs[:2] == [1, 2] and math.isnan(xs[2]) and xs[3] == 7
     assert line.get_marker() == "_"  # a lone n still shows its mean
+
+
+def test_the_header_counts_the_replicates_in_the_table_not_only_those_the_profile_plans():
+    rows = [dataclasses.replace(r, evidence="cpu") for r in original_table().rows]
+    session = session_info("repro report --results one.json", CPU)  # the cpu profile plans 3 replicates
+    one = Table([r for r in rows if r.replicate == 0])
+    assert dict(header_items("cpu", session, one)[0])["Replicates"] == "1 in the table (the profile plans 3)"
+    three = Table([r for r in rows if r.replicate <= 2])
+    assert dict(header_items("cpu", session, three)[0])["Replicates"] == "3"

@@ -175,7 +175,7 @@ def header_items(profile_name: str, session: dict, table: Table, design: dict | 
         ("Profile", profile_name),
         ("Dataset", session.get("dataset") or "—"),
         ("Splits", session.get("split_family") or "—"),
-        ("Replicates", "—" if session.get("replicates") is None else str(session["replicates"])),
+        ("Replicates", replicates_fact(session.get("replicates"), table)),
         *([("Evidence", design["statement"])] if design else []),
         ("Runs", runs),
         ("Training wall time", f"{duration(session['training_wall_seconds'])} (the runs' first start to last finish)"
@@ -200,6 +200,14 @@ def header_items(profile_name: str, session: dict, table: Table, design: dict | 
         ("Created", session.get("created") or "—"),
     ]
     return facts, environment + replicate_items(session)
+
+
+def replicates_fact(planned: int | None, table) -> str:
+    """The replicates in the table; the profile's count beside them only where the table holds another."""
+    held = len({r.replicate for r in table.rows if r.evidence != "original"})
+    if planned is None or not held:
+        return "—" if planned is None else str(planned)
+    return str(held) if held == planned else f"{held} in the table (the profile plans {planned})"
 
 
 def replicate_items(session: dict) -> list[tuple[str, str]]:
