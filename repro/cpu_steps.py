@@ -89,8 +89,8 @@ def _timed(run, steps: int) -> float:
 
 def measure(profile: Profile, specs: list[RunSpec], precision: str) -> dict:
     """Time the steps (see the module's docstring); returns the cost model's timing dict."""
-    from repro.models import Net, init_weights
-    from repro.schedule import half_sizes, layer_flops, step_ms
+    from repro.models import Net, init_weights, layer_flops
+    from repro.schedule import half_sizes, step_ms
     from repro.train import Group
 
     recipe = profile.recipe

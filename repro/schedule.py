@@ -29,12 +29,12 @@ width or crop than the one measured is scaled by its FLOPs per image.
 """
 from __future__ import annotations
 
-import functools
 import heapq
 import json
 from importlib import resources
 
 from repro.budget import DATASET_SIZES, iterations, recipe_from_config
+from repro.models import layer_flops
 from repro.profiles import Profile
 from repro.runs import BASES, RunSpec, groups
 from repro.transfer import prefix_source_id
@@ -63,15 +63,6 @@ def measurement_from_gpu_check(check: dict, source: str) -> dict:
         p[key] = min(p.get(key, float("inf")), r["step_ms"])
     return {"source": source, "device": check["device"]["name"], "torch": check["device"]["torch"],
             "profiles": profiles}
-
-
-@functools.lru_cache(maxsize=None)
-def layer_flops(arch, num_classes: int, crop: int) -> tuple[int, ...]:
-    """Forward FLOPs per image of layers 1..8 (repro.models.layer_flops), once per network shape."""
-    from repro.models import Net
-    from repro.models import layer_flops as count
-
-    return count(Net(arch, num_classes, crop), crop)
 
 
 def half_sizes(profile: Profile, spec: RunSpec) -> tuple[int, int, int]:
