@@ -19,9 +19,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from repro.cost import fit_member_overhead, fit_member_overhead_step, measurement_from_gpu_check  # noqa: E402
 from repro.profiles import get_profile  # noqa: E402
 from repro.runs import RunSpec, canonical, groups, specs_for, training_config  # noqa: E402
-from repro.schedule import fit_member_overhead, fit_member_overhead_step, measurement_from_gpu_check  # noqa: E402
 from repro.study import all_needs  # noqa: E402
 
 NOTE = ("'network_ms': forward + backward + fused SGD of one network on a ready batch; 'group_ms': Group.step of "

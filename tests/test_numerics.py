@@ -157,7 +157,7 @@ def test_the_projection_is_told_before_training_and_suggests_the_quicker_profile
 
 def test_the_cost_model_scales_transfer_groups_by_the_measured_factor():
     from repro.runs import groups, specs_for
-    from repro.schedule import step_ms
+    from repro.cost import step_ms
     from repro.study import all_needs
 
     profile = get_profile("cpu")
