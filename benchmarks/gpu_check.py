@@ -17,13 +17,13 @@ what it measured):
  5. sub-groups: the step time of each kind of sub-group the scheduler makes (a base or fine-tuned run alone,
     BnB/AnB 1-7 sharing a frozen prefix, the random control 1-7) and of the bare network (eager and as one
     CUDA graph), for the `gpu-wide`, `paper` and `paper-fast` networks (the bare network for `gpu` too); TFLOP/s of the work done and % of the bf16 peak; the cost model's
-    prediction beside each (repro.schedule.step_ms).
+    prediction beside each (repro.cost.step_ms).
  6. decode: JPEG decoding per CPU core for ILSVRC-sized images (500x375) at 256 and 144 px.
  7. plan: the `gpu` profile's plan with replicates=1 (its steps replayed CUDA graphs), trained by
     `train_group` as `repro run` does, for half the time left; wall time, network-iterations/s. Tiny ImageNet where REPRO_DATA points at it; else synthetic
     images of the same count and size (the same iterations and so the same time; accuracies mean nothing).
  7b. gpu_wide_plan: the same for the `gpu-wide` profile (the 64 px network, eager), for the time left.
- 8. projections: the step times of steps 5 and 7 as a measurement file for repro.schedule
+ 8. projections: the step times of steps 5 and 7 as a measurement file for the cost model (repro.cost)
     ($OUT/gpu_step_times.json, benchmarks/step_times.py), and `projected_hours` of the `paper` and `paper-fast`
     plans on 8 GPUs, the `gpu` plan on 1 and 8 and the `gpu-wide` plan on 1, simulated with them.
 """
@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from repro.data.base import ImageSet  # noqa: E402
-from repro.models import Net, flops_per_image  # noqa: E402
+from repro.models import Net, layer_flops  # noqa: E402
 from repro.profiles import get_profile  # noqa: E402
 from repro.runs import RunSpec, canonical, groups, specs_for, training_config  # noqa: E402
 from repro.train import Group, Task, iterations  # noqa: E402
@@ -147,11 +147,6 @@ def run_tests(out: Path, device: torch.device, dry: bool, timeout: float) -> dic
 
 
 # ---- 3. throughput ------------------------------------------------------------------------------------
-def network(profile_name: str, num_classes: int):
-    profile = get_profile(profile_name)
-    return profile, Net(profile.arch, num_classes, profile.recipe.crop)
-
-
 def fake_task(profile, num_classes: int, batch: int, device: torch.device) -> Task:
     """Random uint8 images already on the device: data loading is not measured here."""
     n = 4 * batch
@@ -163,9 +158,9 @@ def fake_task(profile, num_classes: int, batch: int, device: torch.device) -> Ta
 def measure(profile_name: str, num_classes: int, mode: str, compile: bool, device: torch.device, batch: int,
             steps: int, warmup: int) -> dict:
     """Training images/s of one network: `mode` 'group' (Group.step) or 'network' (the bare network)."""
-    profile, net = network(profile_name, num_classes)
+    profile = get_profile(profile_name)
     recipe = dataclasses.replace(profile.recipe, batch_size=batch)
-    flops = flops_per_image(net, recipe.crop)
+    flops = sum(layer_flops(profile.arch, num_classes, recipe.crop))
     spec = RunSpec("random:0", "A", "base", 0, 0, canonical(training_config(profile)))
     group = Group.build([spec], fake_task(profile, num_classes, batch, device), {}, arch=profile.arch,
                         recipe=recipe, device=device, bf16=True, channels_last=True,
@@ -343,7 +338,7 @@ KINDS = {"alone (base, fine-tuned)": ("base",), "BnB 1-7 (shared prefix)": tuple
 def sub_groups(device: torch.device, dry: bool, report: "Report", stop_at: float) -> list[dict]:
     """Step time of each kind of sub-group, with the FLOPs its members and prefixes compute, and the cost
     model's prediction (from the committed step times) beside it."""
-    from repro.schedule import layer_flops, load_measurement, step_ms
+    from repro.cost import load_measurement, step_ms
 
     peak = report.data["device"]["bf16_peak_tflops"]
     batch, steps, warmup = (8, 2, 1) if dry else (256, 30, 5)
@@ -507,7 +502,7 @@ def project_wall_time(profile, images_per_second_per_gpu: float, gpus: int = 8) 
     through its frozen layers 1..n, forward + backward (3x) through layers n+1..8 only. (A shared sweep
     computes a frozen prefix once per source, so this overestimates frozen runs a little.) Assumes the GPUs
     stay busy: the input pipeline keeps up and the DAG has enough ready runs."""
-    from repro.schedule import half_sizes, layer_flops
+    from repro.cost import half_sizes
     from repro.study import all_needs
 
     specs = specs_for(profile, all_needs())

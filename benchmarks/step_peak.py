@@ -42,9 +42,10 @@ def matmul_gflops(dtype: torch.dtype, repeats: int = 5) -> float:
 
 
 def _group(profile, precision: str):
+    from repro.cost import half_sizes
     from repro.cpu_steps import _task
+    from repro.models import layer_flops
     from repro.runs import Need, specs_for
-    from repro.schedule import half_sizes, layer_flops
     from repro.train import Group
 
     recipe = dataclasses.replace(profile.recipe, epochs=1000)  # enough iterations; a step's time is the same

@@ -19,9 +19,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from repro.cost import fit_member_overhead, fit_member_overhead_step, measurement_from_gpu_check  # noqa: E402
 from repro.profiles import get_profile  # noqa: E402
 from repro.runs import RunSpec, canonical, groups, specs_for, training_config  # noqa: E402
-from repro.schedule import fit_member_overhead, fit_member_overhead_step, measurement_from_gpu_check  # noqa: E402
 from repro.study import all_needs  # noqa: E402
 
 NOTE = ("'network_ms': forward + backward + fused SGD of one network on a ready batch; 'group_ms': Group.step of "
@@ -82,15 +82,14 @@ def fit_to_plan(timing: dict, plan: dict, profile, source: str) -> dict:
 def replayed(plan: dict, profile, source: str, plan_key: str) -> dict | None:
     """Step times of a network whose steps are replayed CUDA graphs, from a plan the check trained: a one-network
     group's time per iteration (evaluations included) and the per-member time fitted to the largest group."""
-    from repro.models import Net, flops_per_image
+    from repro.models import layer_flops
 
     alone = [g for g in plan.get("groups", []) if g.get("runs") == 1 and g.get("iterations")]
     if not alone:
         return None
     per_iteration = 1000 * sum(g["seconds"] for g in alone) / sum(g["iterations"] for g in alone)
-    net = Net(profile.arch, 100, profile.recipe.crop)
-    timing = {"batch": profile.recipe.batch_size, "gflop_per_image_fwd": round(flops_per_image(net, profile.recipe.crop)
-                                                                               / 1e9, 3),
+    gflop = sum(layer_flops(profile.arch, 100, profile.recipe.crop)) / 1e9
+    timing = {"batch": profile.recipe.batch_size, "gflop_per_image_fwd": round(gflop, 3),
               "network_ms": round(per_iteration, 3), "group_ms": round(per_iteration, 3),
               "from": f"{source} ({plan_key}: {len(alone)} one-network groups, "
                       f"{sum(g['iterations'] for g in alone)} iterations in "

@@ -18,7 +18,7 @@ import torch
 
 from repro.execute import execute, load_task
 from repro.profiles import get_profile
-from repro.models import Net, flops_per_image
+from repro.models import Net, layer_flops
 from repro.runs import RunSpec, canonical, groups, specs_for, training_config
 from repro.store import Store
 from repro.study import all_needs
@@ -201,7 +201,7 @@ def test_how_close_a_training_step_comes_to_this_cpu_peak(benchmark, what):
         optimizer = make_optimizer(net, profile.recipe, torch.device("cpu"))
         x = torch.randn(128, 3, 28, 28).contiguous(memory_format=torch.channels_last)
         y = torch.randint(0, 100, (128,))
-        flops = 3 * flops_per_image(net, profile.recipe.crop) * 128
+        flops = 3 * sum(layer_flops(profile.arch, 100, profile.recipe.crop)) * 128
 
         def step():
             with torch.autocast("cpu", torch.bfloat16, enabled=bf16):

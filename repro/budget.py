@@ -1,7 +1,8 @@
-"""What a network trains: iterations from a recipe and a training set, the learning-rate schedule, and the
-record every result carries of what its network trained (iterations, examples seen, epochs, final learning
-rate). No torch here: the results table derives the record of runs stored before it existed from their
-recipe (repro.results), and the claims compare it (repro.premises.trained_alike).
+"""What a network trains: iterations from a recipe and a training set, the learning-rate schedule, the
+iterations it is tested at, and the record every result carries of what its network trained (iterations,
+examples seen, epochs, final learning rate). No torch here: the results table derives the record of runs
+stored before it existed from their recipe (repro.results), and the claims compare it
+(repro.premises.trained_alike).
 """
 from __future__ import annotations
 
@@ -35,6 +36,11 @@ def iterations(recipe: Recipe, num_train: int) -> tuple[int, int]:
     """(iterations per epoch, iterations in all) of a network trained by `recipe` on `num_train` images."""
     per_epoch = max(1, num_train // recipe.batch_size)
     return per_epoch, max(1, round(recipe.epochs * per_epoch))
+
+
+def eval_points(recipe: Recipe, total: int) -> list[int]:
+    """The iterations after which a network of `total` iterations is tested on its validation set."""
+    return sorted({max(1, round(total * k / recipe.evals)) for k in range(1, recipe.evals + 1)})
 
 
 def recipe_from_config(recipe: dict) -> Recipe:

@@ -24,6 +24,7 @@ import shlex
 import sys
 
 from repro.errors import UserError
+from repro.provenance import git_state
 from repro.study import StudyOptions, add_study_options
 
 
@@ -34,8 +35,6 @@ EXIT = {"no claim refuted": 0, "a claim not reproduced": 1, "bad input": 2, "int
 def version() -> str:
     """The installed version, and the suite's commit where it runs from a git checkout."""
     import importlib.metadata
-
-    from repro.report.session import git_state
 
     commit, dirty = git_state()
     where = f" (commit {commit[:12]}{', with uncommitted changes' if dirty else ''})" if commit else ""

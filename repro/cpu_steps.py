@@ -1,4 +1,4 @@
-"""A short measurement of this machine's CPU training steps, for the cost model of repro.schedule.
+"""A short measurement of this machine's CPU training steps, for the cost model (repro.cost).
 
     repro plan --profile cpu --json      # ... "projected_hours": ..., "precision": "fp32"
 
@@ -8,11 +8,11 @@ A few steps of each kind of group the plan has, timed with the real `Group.step`
 - `network_ms`: one base network's forward, backward and SGD on a ready batch (`Group.training_step.body`);
 - `group_ms`: the same network's whole `Group.step` (drawing the batch, crops and mirrors as well);
 - `transfer_scale`: the measured step of the plan's largest transfer group (frozen prefixes shared per source,
-  fine-tuned members) over what the cost model gives it from the FLOP shares of its members (on this CPU the
-  frozen layers in inference mode and the trained layers' backward cost less than their FLOP share says, so
-  about 0.7-0.8 here); it multiplies the FLOP-share part of every transfer group's step. (On the GPU the
-  cost model fits a time per member instead, `fit_member_overhead_step`: there a member's step waits on
-  kernel launches, here on arithmetic.)
+  fine-tuned members) over what the cost model gives it from the FLOP shares of its members (on a CPU the
+  frozen layers in inference mode and the trained layers' backward cost less than their FLOP share says;
+  docs/performance.md has the factor measured there); it multiplies the FLOP-share part of every transfer
+  group's step. (On the GPU the cost model fits a time per member instead, `fit_member_overhead_step`: there
+  a member's step waits on kernel launches, here on arithmetic.)
 
 The result is kept per machine (CPU model, instruction set, native bf16, oneDNN limit, torch), network,
 precision and threads under $REPRO_CACHE/step_times, so `repro plan` measures once. Not measured: several
@@ -29,8 +29,13 @@ from pathlib import Path
 
 import torch
 
+from repro.cost import half_sizes, step_ms
+from repro.data.base import ImageSet
+from repro.models import Net, init_weights, layer_flops
+from repro.numerics import provenance
 from repro.profiles import Profile
 from repro.runs import RunSpec, canonical, groups
+from repro.train import Group, Task
 
 WARMUP, STEPS = 2, 4
 BUDGET_SECONDS = 8  # the most one kind of step is timed for (at least one call)
@@ -47,8 +52,6 @@ def _largest_transfer_group(specs: list[RunSpec], share: bool) -> list[RunSpec]:
 
 
 def _identity(profile: Profile, group: list[RunSpec], precision: str) -> dict:
-    from repro.numerics import provenance
-
     machine = provenance()
     return {"cpu_model": machine["cpu_model"], "cpu_capability": machine["cpu_capability"],
             "native_bf16": machine["native_bf16"], "onednn_max_cpu_isa": machine["onednn_max_cpu_isa"],
@@ -59,9 +62,6 @@ def _identity(profile: Profile, group: list[RunSpec], precision: str) -> dict:
 
 
 def _task(profile: Profile, classes: int, images: int):
-    from repro.data.base import ImageSet
-    from repro.train import Task
-
     g = torch.Generator().manual_seed(0)
     size = profile.image_size
 
@@ -89,10 +89,6 @@ def _timed(run, steps: int) -> float:
 
 def measure(profile: Profile, specs: list[RunSpec], precision: str) -> dict:
     """Time the steps (see the module's docstring); returns the cost model's timing dict."""
-    from repro.models import Net, init_weights
-    from repro.schedule import half_sizes, layer_flops, step_ms
-    from repro.train import Group
-
     recipe = profile.recipe
     first = specs[0]
     base = RunSpec(first.split, "A", "base", 0, first.replicate, first.config)
@@ -132,7 +128,7 @@ def measure(profile: Profile, specs: list[RunSpec], precision: str) -> dict:
 
 def cpu_measurement(profile: Profile, specs: list[RunSpec], precision: str, refresh: bool = False,
                     keep: bool = True, stream=None) -> dict:
-    """The measurement in repro.schedule's format ({'source', 'device', 'torch', 'profiles': {name: timing}}),
+    """The measurement in repro.cost's format ({'source', 'device', 'torch', 'profiles': {name: timing}}),
     from the cache when this machine measured this network before; a new one is cached unless `keep` is False
     (a command that is refused leaves nothing behind), and said on `stream` before it starts."""
     group = _largest_transfer_group(specs, profile.share)

@@ -3,9 +3,10 @@
 All executors do the same thing with a group of runs (`train_group`): claim the runs (file locks, so two
 sessions on one store never train a run twice), load the target half's data, train, store the results.
 They differ only in where that happens: this process, one worker process per GPU or CPU slot
-(`--gpus N` / `--workers N`), or Slurm jobs through submitit (`repro.slurm`). One loop (`schedule`) hands
-the groups to each of these backends, in the order `repro.runs.groups` gives (longest critical path first);
-`repro.schedule` simulates that same schedule to project a plan's hours.
+(`--gpus N` / `--workers N`; by default `default_workers`: one CPU worker per `recipe.cpu_threads` cores), or
+Slurm jobs through submitit (`repro.slurm`). One loop (`schedule`) hands the groups to each of these backends,
+in the order `repro.runs.groups` gives (longest critical path first); `repro.schedule` simulates that same
+schedule to project a plan's hours.
 """
 from __future__ import annotations
 
@@ -354,6 +355,21 @@ def gpu_slots(gpus: int) -> list[str]:
         raise UserError(f"--gpus must be a positive number of GPUs, got {gpus}")
     check_gpus(gpus)
     return visible_gpus()[:gpus]
+
+
+def machine_cores() -> int:
+    """The cores this process may run on (a container's or taskset's share, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def default_workers(profile: Profile) -> int:
+    """CPU worker processes when none are asked for: one per `recipe.cpu_threads` cores. Each training
+    process runs with exactly that many intra-op threads (part of the run key), so the numbers are the same
+    on a machine of any size; the machine's size only sets how many networks train at once."""
+    return max(1, machine_cores() // profile.recipe.cpu_threads)
 
 
 def _gpu_worker_init(slots, lock, decoders: int = 0):

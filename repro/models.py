@@ -7,6 +7,8 @@ can compute once.
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -139,9 +141,11 @@ def layer_parameters(net: Net, k: int) -> dict[str, nn.Parameter]:
     return {name: p for name, p in net.named_parameters() if name.startswith(prefix)}
 
 
-def layer_flops(net: Net, crop: int) -> tuple[int, ...]:
-    """Forward FLOPs per image of layers 1..8: multiply-adds x 2 of each layer's conv or linear, counted on one
-    image of `crop` x `crop` pixels."""
+@functools.lru_cache(maxsize=None)
+def layer_flops(arch: Arch, num_classes: int, crop: int) -> tuple[int, ...]:
+    """Forward FLOPs per image of layers 1..8 of the network of this shape: multiply-adds x 2 of each layer's
+    conv or linear, counted on one image of `crop` x `crop` pixels (once per shape)."""
+    net = Net(arch, num_classes, crop).eval()
     counts = [0] * len(net.layers)
 
     def counter(k):
@@ -152,19 +156,8 @@ def layer_flops(net: Net, crop: int) -> tuple[int, ...]:
                 counts[k] += 2 * module.in_features * module.out_features
         return count
 
-    hooks = [layer.weights.register_forward_hook(counter(k)) for k, layer in enumerate(net.layers)]
-    was_training = net.training
-    net.eval()
-    try:
-        with torch.no_grad():
-            net(torch.zeros(1, 3, crop, crop, device=next(net.parameters()).device))
-    finally:
-        net.train(was_training)
-        for h in hooks:
-            h.remove()
+    for k, layer in enumerate(net.layers):
+        layer.weights.register_forward_hook(counter(k))
+    with torch.no_grad():
+        net(torch.zeros(1, 3, crop, crop))
     return tuple(counts)
-
-
-def flops_per_image(net: Net, crop: int) -> int:
-    """Forward FLOPs of one image through the whole network, for throughput in TFLOP/s."""
-    return sum(layer_flops(net, crop))

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from repro.errors import UserError
 from repro.files import atomic_write_text
+from repro.provenance import git_state, hardware, training_provenance
 from repro.runs import RunSpec, identity
 
 FOLDER = "replicates"
@@ -159,8 +160,6 @@ def write_record(study_dir, replicate: int, specs, store, command: str = "",
                  previous: ReplicateRecord | None = None) -> Path:
     """Write the file of a finished replicate from the run store (every spec must be finished there), or, with
     `previous`, that record extended by the runs it lacks (its own runs keep their recorded numbers)."""
-    from repro.report.session import git_state, hardware, training_provenance
-
     recorded = {identity(s): (s, m) for s, m in previous.runs.values()} if previous else {}
     runs, fresh = [], []
     for spec in specs:

@@ -9,7 +9,6 @@ have) is not judged on what is there: `settle` makes its verdict inconclusive an
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -243,21 +242,6 @@ def read_study(profile: Profile, needs: list[Need], store: Store, outcome: Outco
     return Study(profile, specs, store, outcome, table, started or time.time(), left_out, replicates, recorded)
 
 
-def machine_cores() -> int:
-    """The cores this process may run on (a container's or taskset's share, not the host's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def default_workers(profile: Profile) -> int:
-    """CPU worker processes when none are asked for: one per `recipe.cpu_threads` cores. Each training
-    process runs with exactly that many intra-op threads (part of the run key), so the numbers are the same
-    on a machine of any size; the machine's size only sets how many networks train at once."""
-    return max(1, machine_cores() // profile.recipe.cpu_threads)
-
-
 def train_study(options: StudyOptions, needs: list[Need], *, profile: Profile | None = None, progress: bool = True,
                 report_needs: list[Need] | None = None, quicker: str = "--profile cpu-quick") -> Study:
     """Train what `needs` call for and the store lacks, on this machine or as Slurm jobs (--executor slurm);
@@ -277,7 +261,7 @@ def train_study(options: StudyOptions, needs: list[Need], *, profile: Profile | 
                             partition=options.slurm_partition, minutes=options.slurm_time, gpus=options.gpus,
                             progress=progress)
     else:
-        from repro.execute import execute
+        from repro.execute import default_workers, execute
         from repro.schedule import tell_projection
 
         specs = specs_for(profile, trainable)

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from repro.budget import iterations, schedule
+from repro.budget import eval_points, iterations, schedule
 from repro.data.base import ImageSet
 from repro.loader import BatchStream, batch_indices, epoch_order, val_chunks
 from repro.models import Net
@@ -70,10 +70,6 @@ class Member:
     diverged: bool = False
     done: bool = False
     tally: Tally | None = None  # the same, on the training device (from the member's first step)
-
-
-def eval_points(recipe: Recipe, total: int) -> list[int]:
-    return sorted({max(1, round(total * k / recipe.evals)) for k in range(1, recipe.evals + 1)})
 
 
 def paper_metric(curve: list, k: int) -> float:

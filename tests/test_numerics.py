@@ -157,7 +157,7 @@ def test_the_projection_is_told_before_training_and_suggests_the_quicker_profile
 
 def test_the_cost_model_scales_transfer_groups_by_the_measured_factor():
     from repro.runs import groups, specs_for
-    from repro.schedule import step_ms
+    from repro.cost import step_ms
     from repro.study import all_needs
 
     profile = get_profile("cpu")
@@ -198,7 +198,7 @@ def test_compare_counts_the_runs_that_share_a_key_but_not_their_numbers_and_name
 
 
 def test_the_training_wall_time_comes_from_the_runs_own_records(store):
-    from repro.report.session import training_provenance
+    from repro.provenance import training_provenance
 
     smoke = get_profile("smoke")
     specs = [RunSpec("random:0", h, "base", 0, 0, canonical(training_config(smoke, "cpu"))) for h in "AB"]

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from repro.profiles import PROFILES, SMOKE, get_profile
+from repro.profiles import PROFILES, SMOKE, Arch, Profile, Recipe, get_profile
 from repro.runs import (BASES, COMPUTE_MATCHED, TREATMENTS, Need, RunSpec, canonical, groups, specs_for,
                         training_config)
 
@@ -114,6 +114,51 @@ def test_every_committed_networks_key_is_still_planned():
                       "results.json").read_text())
     planned = specs_for(get_profile("cpu", ["first_replicate=0"]), all_needs(), device="cpu")
     assert {r["key"] for r in doc["runs"]} == {s.key for s in planned if s.treatment != COMPUTE_MATCHED}
+
+
+REPORTS = sorted((Path(__file__).parent.parent / "reports").glob("*/results.json"))
+# Trained before the run key held the numerics (commit d28f686): their key's config is the profile's fields as
+# they were then, the recipe whole (cpu_bf16 included) and no "numerics".
+BEFORE_NUMERICS_IN_THE_KEY = {"cpu-tiny-imagenet", "cpu-tiny-imagenet-6-epochs"}
+
+
+def stored_profile(fields: dict) -> Profile:
+    """The Profile of a results.json's session['profile'] (JSON lists back to tuples)."""
+    def tuples(d):
+        return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+
+    return Profile(**{**tuples(fields), "arch": Arch(**tuples(fields["arch"])),
+                      "recipe": Recipe(**tuples(fields["recipe"]))})
+
+
+def key_config(doc: dict, report: str) -> str:
+    """The config of the run keys of a committed study, from what its results.json stored."""
+    fields = doc["session"]["profile"]
+    if report in BEFORE_NUMERICS_IN_THE_KEY:
+        return canonical({name: fields[name] for name in ("dataset", "image_size", "arch", "recipe", "num_classes",
+                                                           "images_per_class", "train_per_class", "val_per_class")})
+    (device,), (precision,) = doc["session"]["training"]["devices"], doc["session"]["training"]["precision"]
+    config = training_config(stored_profile(fields), device)
+    # the precision the study trained in (bf16 on a CPU that has it natively), whatever this machine has
+    config["numerics"]["precision"] = precision
+    return canonical(config)
+
+
+def test_every_committed_report_is_checked_for_its_keys():
+    assert len(REPORTS) >= 4 and BEFORE_NUMERICS_IN_THE_KEY <= {path.parent.name for path in REPORTS}
+
+
+@pytest.mark.parametrize("results", REPORTS, ids=lambda path: path.parent.name)
+def test_every_committed_networks_key_is_its_stored_spec_hashed_again(results):
+    """Each network of each committed results.json: its key recomputed from its spec (the stored profile, as
+    the key's config, and the row's split, target, treatment, n and replicate; a transfer's key holds its
+    base's) is the key it was stored under. A change to RunSpec.key or training_config that moves a
+    committed key fails here."""
+    doc = json.loads(results.read_text())
+    config = key_config(doc, results.parent.name)
+    for run in doc["runs"]:
+        spec = RunSpec(run["split"], run["target"], run["treatment"], run["n"], run["replicate"], config)
+        assert (spec.key, spec.source) == (run["key"], run["source"]), spec.label
 
 
 def test_groups_share_one_target_and_level():

@@ -8,7 +8,8 @@ import torch
 
 from repro.profiles import get_profile
 from repro.runs import groups, specs_for
-from repro.schedule import load_measurement, projection, simulate
+from repro.cost import load_measurement
+from repro.schedule import projection, simulate
 from repro.study import all_needs
 
 pytestmark = pytest.mark.smoke

@@ -10,8 +10,8 @@ the session), the scorecard of verdicts, the paper's figures redrawn from our ru
 study's, and every run. Figures are inline SVG from matplotlib, the page a jinja2 template with inline CSS:
 nothing is fetched when it is opened. The results.json schema is documented in repro/report/schema.py.
 
-One module per job: session.py (provenance), document.py (results.json), page.py (the HTML), figures.py,
-compare.py; this file writes them. Numbers are formatted by repro.format.
+One module per job: session.py (the session's header: command, hardware, versions, commit), document.py
+(results.json), page.py (the HTML), figures.py, compare.py; this file writes them. Numbers are formatted by repro.format.
 """
 from __future__ import annotations
 
