@@ -22,6 +22,7 @@ import json
 import os
 import shlex
 import sys
+from pathlib import Path
 
 from repro.errors import UserError
 from repro.provenance import git_state
@@ -89,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     """The command's exit status (EXIT)."""
     try:
         args = _parser().parse_args(argv)
+        args.command_line = reproduce_command(argv)
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:
         print("\nrepro: interrupted; finished runs and checkpoints are kept, rerun to resume", file=sys.stderr)
@@ -184,7 +186,8 @@ def _train(args, report_needs=None):
     """The study API's train_study with the command's options; says what it trained."""
     from repro.study import train_study
 
-    study = train_study(StudyOptions.read(lambda dest: getattr(args, dest)), _claims(args),
+    options = StudyOptions.read(lambda dest: getattr(args, dest), command=args.command_line)
+    study = train_study(options, _claims(args),
                         progress=not args.quiet, report_needs=report_needs)
     o, store = study.outcome, study.store
     print(f"repro: {len(o.trained)} trained, {len(o.cached)} cached, {len(o.diverged)} diverged, "
@@ -206,7 +209,10 @@ def cmd_run(args) -> int:
 
 
 def reproduce_command(argv: list[str] | None = None) -> str:
-    return " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv))
+    """The command line as a user would type it again (`argv`: its arguments, by default this process's):
+    `repro ...` or `python -m repro.cli ...`, not the interpreter's path to the script."""
+    program = "python -m repro.cli" if Path(sys.argv[0]).name == "cli.py" else "repro"
+    return " ".join([program, *(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))])
 
 
 def cmd_report(args) -> int:
@@ -222,11 +228,11 @@ def cmd_report(args) -> int:
         from repro.paper import original_table
 
         verdicts = evaluate_all(original_table())
-        html, _ = write_study_report(out, verdicts, reproduce_command())
+        html, _ = write_study_report(out, verdicts, args.command_line)
     else:
         study = _train(args, report_needs=all_needs())  # every claim is reported: --claims chooses what to train
         verdicts = judge(study)
-        html, _ = write_study_report(out, verdicts, reproduce_command(), study)
+        html, _ = write_study_report(out, verdicts, args.command_line, study)
     print(verdict_table(verdicts, str(html)))
     return verdicts_status(verdicts)
 

@@ -134,9 +134,13 @@ def profile_for_markers(expression: str) -> str:
     return "smoke"
 
 
+def invocation_command(config) -> str:
+    return "pytest " + " ".join(config.invocation_params.args)
+
+
 def study_options(config) -> StudyOptions:
     """The study's options of this pytest session; the profile from the marker expression unless given."""
-    options = StudyOptions.read(config.getoption, prefix=PREFIX)
+    options = StudyOptions.read(config.getoption, prefix=PREFIX, command=invocation_command(config))
     return dataclasses.replace(options, profile=options.profile or profile_for_markers(config.getoption("-m") or ""))
 
 
@@ -360,7 +364,7 @@ def _write_reports(config, state: Session) -> list[tuple[str, str]]:
     for v in state.verdicts:
         by_evidence.setdefault(v.evidence, []).append(v)
     study = state.study
-    command = "pytest " + " ".join(config.invocation_params.args)
+    command = invocation_command(config)
     written = []
     for evidence, verdicts in by_evidence.items():
         ours = study is not None and evidence == study.profile.name

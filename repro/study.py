@@ -73,12 +73,13 @@ class StudyOptions:
     executor: str = "local"
     slurm_partition: str | None = None
     slurm_time: int = 24 * 60
+    command: str = ""  # the command line that asked for the study: each replicate's record keeps it
 
     @classmethod
-    def read(cls, get, prefix: str = "") -> "StudyOptions":
+    def read(cls, get, prefix: str = "", command: str = "") -> "StudyOptions":
         """The options as `get(dest)` gives them (argparse: getattr on the namespace; pytest: getoption)."""
         values = {name: get(f"{prefix}{option}".replace("-", "_")) for option, name, _ in OPTIONS}
-        return cls(**{**values, "sets": tuple(values["sets"] or ())})
+        return cls(**{**values, "sets": tuple(values["sets"] or ())}, command=command)
 
 
 def check_options(options: StudyOptions, trains: bool = True) -> Profile:
@@ -318,7 +319,8 @@ def train_replicates(profile: Profile, specs: list[RunSpec], store: Store, optio
             getattr(outcome, name).extend(getattr(done, name))
         outcome.seconds += done.seconds
         if all(store.is_done(s) or identity(s) in held for s in group):
-            say(f"replicate r{r} written to {write_record(options.study_dir, r, group, store, previous=previous)}")
+            written = write_record(options.study_dir, r, group, store, options.command, previous=previous)
+            say(f"replicate r{r} written to {written}")
     return outcome
 
 

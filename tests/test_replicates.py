@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from repro.cli import main
+from repro.cli import main, reproduce_command
 from repro.profiles import SMOKE
 from repro.replicates import read_records, replicate_status, study_specs
 from repro.runs import Need, identity, specs_for
@@ -42,6 +42,9 @@ def test_a_study_in_pieces_trains_each_missing_replicate_once_and_judges_them_al
     assert sorted(records) == [0, 1] and all(len(r.runs) == 4 for r in records.values())
     trained_by = records[0].trained_by
     assert trained_by["precision"] == ["fp32"] and trained_by["cpus"] and trained_by["training_wall_seconds"] > 0
+    assert trained_by["command"] == reproduce_command(["run", *common, "--store", str(tmp_path / "store1"),
+                                                       "--workers", "2"])  # what a later sitting types again
+    assert trained_by["command"].startswith(("repro run --profile smoke", "python -m repro.cli run --profile"))
 
     # a later sitting on a machine with an empty store: the folder lacks r1 only, so r1 alone is trained
     first_r0 = (study / "replicates" / "r0.json").read_text()
