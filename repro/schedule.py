@@ -22,7 +22,7 @@ from repro.cost import group_seconds, load_measurement
 from repro.cpu_steps import cpu_measurement
 from repro.execute import default_workers
 from repro.format import duration
-from repro.numerics import precision, training_device
+from repro.numerics import precision_for, training_device
 from repro.profiles import Profile
 from repro.replicates import by_replicate
 from repro.runs import RunSpec, groups
@@ -84,7 +84,7 @@ def plan_projection(profile: Profile, specs: list[RunSpec], *, gpus: int = 0, wo
     the networks train in there. `split_groups`: the CPU workers split a target's group as GPUs do and train
     one replicate after another (repro.study.train_replicates)."""
     device = "cuda" if gpus else training_device(profile)
-    used = precision(profile, device)
+    used = precision_for(profile, device)
     todo = specs if todo is None else todo
     if device == "cuda":
         return {**projection(profile, todo, max(1, gpus)), "device": "cuda", "precision": used}

@@ -82,7 +82,7 @@ def test_a_tally_starts_from_the_members_resumed_sums():
 # ---- evaluation ----------------------------------------------------------------------------------------
 def test_evaluation_is_the_top1_of_centre_crops(tiny_task):
     m = member()
-    evaluate = Evaluation(tiny_task.val, SMOKE.recipe.crop, {}, torch.device("cpu"), autocast=False)
+    evaluate = Evaluation(tiny_task.val, SMOKE.recipe.crop, {}, torch.device("cpu"), precision="fp32")
     [accuracy] = evaluate([m], chunk=24)  # chunks that do not divide the set
     assert m.net.training  # left in training mode
     with torch.no_grad():
