@@ -50,7 +50,7 @@ from repro.data.base import ImageSet  # noqa: E402
 from repro.models import Net, layer_flops  # noqa: E402
 from repro.profiles import get_profile  # noqa: E402
 from repro.runs import RunSpec, canonical, groups, specs_for, training_config  # noqa: E402
-from repro.train import Group, Task, iterations  # noqa: E402
+from repro.train import Group, Task, iterations, read_tallies  # noqa: E402
 
 # Dense bf16 tensor-core peaks from the vendors' datasheets (TFLOP/s, without sparsity), by device name.
 BF16_PEAKS = [("H200", 989), ("GH200", 989), ("H100 PCIe", 756), ("H100 NVL", 835), ("H100", 989),
@@ -277,7 +277,7 @@ def graphs(device: torch.device, dry: bool, stop_at: float) -> dict:
             continue
         group = small_group(profile, device, batch, kinds=kinds, steps=steps, cuda_graphs=on)
         ms = timed_ms(lambda i: group.step(i, group.members), timed_from, steps, device)
-        group.settle(group.members)
+        read_tallies(group.members)
         states[on] = ([torch.cat([v.detach().float().flatten().cpu() for v in m.net.state_dict().values()])
                        for m in group.members], [m.loss_sum for m in group.members])
         out[f"cuda_graphs={on}"] = {"step_ms": round(ms, 3), "captured": bool(group.graph and group.graph.graph),

@@ -230,10 +230,10 @@ def execute(specs: list[RunSpec], profile: Profile, store: Store, *, data_root: 
         backend = Pool([None] * workers, store, profile, data_root, split_groups)
     else:
         backend = Inline(store, profile, data_root, device)
-    return schedule(specs, store, backend, share=profile.share, progress=progress, poll_seconds=poll_seconds)
+    return train_groups(specs, store, backend, share=profile.share, progress=progress, poll_seconds=poll_seconds)
 
 
-def schedule(specs, store: Store, backend, *, share: bool = True, progress: bool = True,
+def train_groups(specs, store: Store, backend, *, share: bool = True, progress: bool = True,
              poll_seconds: float = 2.0) -> Outcome:
     """The one scheduling loop of every backend (in-process, worker pool, Slurm): the runs not in the store
     in groups sized to the backend's slots (repro.runs.groups), each free slot given the first ready group in

@@ -28,7 +28,7 @@ from repro.replicates import by_replicate
 from repro.runs import RunSpec, groups
 
 
-def simulate(grouped: list[list[RunSpec]], seconds: list[float], gpus: int) -> float:
+def makespan(grouped: list[list[RunSpec]], seconds: list[float], gpus: int) -> float:
     """Makespan in seconds of list-scheduling `grouped` (in priority order) on `gpus` GPUs: whenever a GPU is
     free, it takes the first group in order whose parents are all trained (as repro.execute does)."""
     owner = {s.key: k for k, g in enumerate(grouped) for s in g}
@@ -67,10 +67,10 @@ def projection(profile: Profile, specs: list[RunSpec], gpus: int, measurement: d
                             f"{', '.join(measurement['profiles'])}); benchmarks/gpu_check.sh measures it"}
     grouped = groups(specs, share=profile.share, slots=gpus if split_for is None else split_for)
     seconds = [group_seconds(g, profile, timing) for g in grouped]
-    makespan = simulate(grouped, seconds, gpus)
+    span = makespan(grouped, seconds, gpus)
     busy = sum(seconds)
-    return {**out, "projected_hours": round(makespan / 3600, 3), "groups": len(grouped),
-            "gpu_hours": round(busy / 3600, 2), "gpu_utilisation": round(busy / (gpus * makespan), 3) if makespan
+    return {**out, "projected_hours": round(span / 3600, 3), "groups": len(grouped),
+            "gpu_hours": round(busy / 3600, 2), "gpu_utilisation": round(busy / (gpus * span), 3) if span
             else None, "longest_group_hours": round(max(seconds, default=0) / 3600, 2)}
 
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from repro.budget import eval_points, iterations, schedule
+from repro.budget import eval_points, iterations, lr_multipliers
 from repro.data.base import ImageSet
 from repro.loader import BatchStream, batch_indices, epoch_order, val_chunks
 from repro.models import Net
@@ -310,7 +310,7 @@ class TrainingStep:
                  precision: str, divergence_loss: float, cuda_graphs: bool = False):
         self.sources, self.recipe, self.device = sources, recipe, device
         self.precision, self.divergence_loss = precision, divergence_loss
-        self.lr = schedule(recipe, total)
+        self.lr = lr_multipliers(recipe, total)
         # The iteration a divergence is dated to, as a device tensor the step reads (a captured step cannot
         # bake a Python number in). On CUDA the learning rates too: one tensor per lr multiplier, shared by the
         # members' parameter groups and filled before every step, so eager and replayed steps do the same
@@ -615,10 +615,6 @@ class Group:
     def step(self, i: int, members) -> None:
         x, y = self.batches.get(i)
         self.training_step(i, x, y, members)
-
-    def settle(self, members) -> None:
-        """What the loop does at an evaluation or a checkpoint: read the members' tallies back."""
-        read_tallies(members)
 
     def run(self, progress=None) -> list[dict]:
         """Train every member to the end (or divergence) and return their metrics, in member order."""

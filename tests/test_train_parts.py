@@ -97,7 +97,7 @@ def test_a_checkpoint_round_trips_weights_momentum_and_history(tiny_task, store)
     group = Group.build([BASE], tiny_task, {}, arch=SMOKE.arch, recipe=SMOKE.recipe)
     for i in range(3):
         group.step(i, group.members)
-    group.settle(group.members)
+    read_tallies(group.members)
     [trained] = group.members
     trained.curve, trained.losses = [(2, 0.5)], [(2, 1.25)]
     checkpoints = Checkpoints(store, total=10)
