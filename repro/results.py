@@ -14,7 +14,7 @@ from repro import budget
 from repro.budget import Trained, recipe_from_config, train_images_per_class
 from repro.errors import MissingFile, UserError
 from repro.runs import BASES, COMPUTE_MATCHED, label
-from repro.split import Split
+from repro.split_names import Split
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from repro.errors import UserError
 from repro.profiles import Profile
-from repro.split import Split
+from repro.split_names import Split
 
 TREATMENTS = ("base", "BnB", "BnB+", "AnB", "AnB+", "random", "base-2x")
 # `base-2x`: the compute-matched base. A base of the target half trained twice the recipe's iterations: as many
