@@ -31,6 +31,7 @@ import torch
 
 from repro.cost import half_sizes, step_ms
 from repro.data.base import ImageSet
+from repro.files import atomic_write_text
 from repro.models import Net, init_weights, layer_flops
 from repro.numerics import cpu_summary
 from repro.profiles import Profile
@@ -161,9 +162,7 @@ def _save(path: Path, identity: dict, timing: dict) -> str:
     """Cache a measurement; '' or what the source says when it could not be (measured again next time)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        staged = path.with_suffix(f".{os.getpid()}.tmp")
-        staged.write_text(json.dumps({"identity": identity, "timing": timing}, indent=1))
-        staged.replace(path)
+        atomic_write_text(path, json.dumps({"identity": identity, "timing": timing}, indent=1))
     except OSError as error:  # a read-only cache
         return f", not cached ({error.strerror})"
     return ""

@@ -34,8 +34,8 @@ from repro.budget import eval_points, iterations, lr_multipliers
 from repro.data.base import ImageSet
 from repro.loader import BatchStream, batch_indices, epoch_order, val_chunks
 from repro.models import Net
-from repro.profiles import Arch, Recipe
-from repro.runs import MAX_LAYER, RunSpec, stable_seed
+from repro.profiles import MAX_LAYER, Arch, Recipe
+from repro.runs import RunSpec, stable_seed
 from repro.transfer import build_treatment, prefix_source_id, random_source, transfer_layers
 
 # ImageNet channel statistics; the paper subtracted the mean image, which at these scales is near-constant.
