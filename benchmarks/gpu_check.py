@@ -50,7 +50,7 @@ from repro.data.base import ImageSet  # noqa: E402
 from repro.models import Net, layer_flops  # noqa: E402
 from repro.profiles import get_profile  # noqa: E402
 from repro.runs import RunSpec, canonical, groups, specs_for, training_config  # noqa: E402
-from repro.train import Group, Task, iterations  # noqa: E402
+from repro.train import Group, Task, iterations, read_tallies  # noqa: E402
 
 # Dense bf16 tensor-core peaks from the vendors' datasheets (TFLOP/s, without sparsity), by device name.
 BF16_PEAKS = [("H200", 989), ("GH200", 989), ("H100 PCIe", 756), ("H100 NVL", 835), ("H100", 989),
@@ -163,7 +163,7 @@ def measure(profile_name: str, num_classes: int, mode: str, compile: bool, devic
     flops = sum(layer_flops(profile.arch, num_classes, recipe.crop))
     spec = RunSpec("random:0", "A", "base", 0, 0, canonical(training_config(profile)))
     group = Group.build([spec], fake_task(profile, num_classes, batch, device), {}, arch=profile.arch,
-                        recipe=recipe, device=device, bf16=True, channels_last=True,
+                        recipe=recipe, device=device, channels_last=True,
                         compile=compile and mode == "group")
     member = group.members[0]
     if mode == "group":
@@ -258,7 +258,7 @@ def small_group(profile, device, batch, deterministic=True, kinds=("base", "BnB"
     torch.manual_seed(0)  # the same parent every time
     parents = {base.key: Net(profile.arch, classes, recipe.crop).state_dict()}
     return Group.build(specs, fake_task(profile, classes, batch, device), parents, arch=profile.arch,
-                       recipe=recipe, device=device, bf16=True, channels_last=True, deterministic=deterministic,
+                       recipe=recipe, device=device, channels_last=True, deterministic=deterministic,
                        cuda_graphs=cuda_graphs)
 
 
@@ -277,7 +277,7 @@ def graphs(device: torch.device, dry: bool, stop_at: float) -> dict:
             continue
         group = small_group(profile, device, batch, kinds=kinds, steps=steps, cuda_graphs=on)
         ms = timed_ms(lambda i: group.step(i, group.members), timed_from, steps, device)
-        group.settle(group.members)
+        read_tallies(group.members)
         states[on] = ([torch.cat([v.detach().float().flatten().cpu() for v in m.net.state_dict().values()])
                        for m in group.members], [m.loss_sum for m in group.members])
         out[f"cuda_graphs={on}"] = {"step_ms": round(ms, 3), "captured": bool(group.graph and group.graph.graph),
@@ -360,7 +360,7 @@ def sub_groups(device: torch.device, dry: bool, report: "Report", stop_at: float
                 recipe = dataclasses.replace(profile.recipe, batch_size=batch, epochs=(warmup + steps) / 4 + 1)
                 parents = {base.key: Net(profile.arch, classes, recipe.crop).state_dict()}
                 group = Group.build(specs, fake_task(profile, classes, batch, device), parents, arch=profile.arch,
-                                    recipe=recipe, device=device, bf16=True, channels_last=True,
+                                    recipe=recipe, device=device, channels_last=True,
                                     cuda_graphs=profile.cuda_graphs)
                 ms = timed_ms(lambda i: group.step(i, group.members), warmup, warmup + steps, device)
                 deepest = max((s.n for s in specs if s.frozen), default=0)

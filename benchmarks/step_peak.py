@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from repro.numerics import native_bf16, provenance
+from repro.numerics import cpu_summary, native_bf16
 from repro.profiles import get_profile
 
 MATMUL = 2048
@@ -53,7 +53,7 @@ def _group(profile, precision: str):
     classes, _, _ = half_sizes(profile, base)
     group = Group.build([base], _task(profile, classes, 2 * recipe.batch_size), {}, arch=profile.arch,
                         recipe=recipe, device="cpu", channels_last=profile.channels_last,
-                        autocast=precision == "bf16")
+                        precision=precision)
     gflop = sum(layer_flops(profile.arch, classes, recipe.crop)) * recipe.batch_size / 1e9
     return group, gflop
 
@@ -93,7 +93,7 @@ def main() -> None:
     torch.set_num_threads(profile.recipe.cpu_threads)
     native, why = native_bf16()
     precisions = ["fp32"] + (["bf16"] if native else [])
-    out = {"profile": profile.name, "threads": profile.recipe.cpu_threads, "machine": provenance(),
+    out = {"profile": profile.name, "threads": profile.recipe.cpu_threads, "machine": cpu_summary(),
            "torch": torch.__version__, "python": platform.python_version(), "bf16": why, "precisions": {}}
     for precision in precisions:
         dtype = torch.bfloat16 if precision == "bf16" else torch.float32

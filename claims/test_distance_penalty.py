@@ -12,7 +12,7 @@ import pytest
 from repro.claims import distance_penalty as claim
 from repro.claims import evaluate
 from repro.pytest_plugin import expect_reproduced
-from repro.simulate import paper_truth, simulate_table, swapped_families
+from repro.simulated_tables import paper_truth, simulate_table, swapped_families
 
 pytestmark = pytest.mark.claim(claim)  # the `study` fixture trains the runs this claim needs
 

@@ -15,7 +15,7 @@ import pytest
 from repro.claims import early_layer_generality as claim
 from repro.claims import evaluate
 from repro.pytest_plugin import expect_reproduced
-from repro.simulate import shuffled
+from repro.simulated_tables import shuffled
 
 pytestmark = pytest.mark.claim(claim)  # the `study` fixture trains the runs this claim needs
 

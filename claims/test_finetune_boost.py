@@ -20,7 +20,7 @@ from repro.claims import evaluate
 from repro.paper import original_table
 from repro.pytest_plugin import expect_reproduced
 from repro.results import Table
-from repro.simulate import shuffled, transfer_adds_nothing
+from repro.simulated_tables import shuffled, transfer_adds_nothing
 from repro.stats import ALPHA
 
 pytestmark = pytest.mark.claim(claim)  # the `study` fixture trains the runs this claim needs

@@ -13,7 +13,7 @@ import pytest
 from repro.claims import random_features as claim
 from repro.claims import evaluate
 from repro.pytest_plugin import expect_reproduced
-from repro.simulate import paper_truth, shuffled, simulate_table, swapped
+from repro.simulated_tables import paper_truth, shuffled, simulate_table, swapped
 
 pytestmark = pytest.mark.claim(claim)  # the `study` fixture trains the runs this claim needs
 

@@ -15,7 +15,7 @@ from repro.profiles import Recipe
 DATASET_SIZES = {"imagenet": (1_281_167, 50, 1000, 449), "tiny-imagenet": (100_000, 50, 200, 72)}
 
 
-def schedule(recipe: Recipe, total: int) -> list[float]:
+def lr_multipliers(recipe: Recipe, total: int) -> list[float]:
     """The learning-rate multiplier of each iteration: linear warm-up, then steps of `gamma` or a linear decay
     to zero at the last iteration (budget-aware: Li, Yumer & Ramanan, "Budgeted Training", ICLR 2020)."""
     warm = int(recipe.warmup * total)
@@ -63,7 +63,7 @@ def trained(recipe: Recipe, total: int, num_train: int | None) -> Trained:
     examples = total * recipe.batch_size
     return Trained(iterations=total, examples_seen=examples,
                    epochs=examples / num_train if num_train else None,
-                   final_lr=recipe.lr * schedule(recipe, total)[-1])
+                   final_lr=recipe.lr * lr_multipliers(recipe, total)[-1])
 
 
 def same_training(a: Trained, b: Trained) -> list[str]:

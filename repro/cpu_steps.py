@@ -31,8 +31,9 @@ import torch
 
 from repro.cost import half_sizes, step_ms
 from repro.data.base import ImageSet
+from repro.files import atomic_write_text
 from repro.models import Net, init_weights, layer_flops
-from repro.numerics import provenance
+from repro.numerics import cpu_summary
 from repro.profiles import Profile
 from repro.runs import RunSpec, canonical, groups
 from repro.train import Group, Task
@@ -52,7 +53,7 @@ def _largest_transfer_group(specs: list[RunSpec], share: bool) -> list[RunSpec]:
 
 
 def _identity(profile: Profile, group: list[RunSpec], precision: str) -> dict:
-    machine = provenance()
+    machine = cpu_summary()
     return {"cpu_model": machine["cpu_model"], "cpu_capability": machine["cpu_capability"],
             "native_bf16": machine["native_bf16"], "onednn_max_cpu_isa": machine["onednn_max_cpu_isa"],
             "torch": torch.__version__, "arch": dataclasses.asdict(profile.arch), "image_size": profile.image_size,
@@ -97,7 +98,7 @@ def measure(profile: Profile, specs: list[RunSpec], precision: str) -> dict:
     timing_recipe = dataclasses.replace(recipe, epochs=10 * (WARMUP + STEPS))
     task = _task(profile, classes, 2 * recipe.batch_size)
     kw = dict(arch=profile.arch, recipe=timing_recipe, device="cpu", channels_last=profile.channels_last,
-              autocast=precision == "bf16")
+              precision=precision)
     threads = torch.get_num_threads()
     torch.set_num_threads(recipe.cpu_threads)
     try:
@@ -161,9 +162,7 @@ def _save(path: Path, identity: dict, timing: dict) -> str:
     """Cache a measurement; '' or what the source says when it could not be (measured again next time)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        staged = path.with_suffix(f".{os.getpid()}.tmp")
-        staged.write_text(json.dumps({"identity": identity, "timing": timing}, indent=1))
-        staged.replace(path)
+        atomic_write_text(path, json.dumps({"identity": identity, "timing": timing}, indent=1))
     except OSError as error:  # a read-only cache
         return f", not cached ({error.strerror})"
     return ""

@@ -26,7 +26,7 @@ from repro.errors import UserError
 from repro.profiles import Arch, Profile
 from repro.runs import RunSpec, groups, work
 from repro.store import Store
-from repro.train import Group, Task
+from repro.train import Group, Task, default_precision
 
 _DATASETS: dict = {}  # one decoded dataset per process and configuration
 
@@ -125,9 +125,9 @@ def train_group(specs: list[RunSpec], store_root: str, profile: Profile, data_ro
         recipe = recipe_from_config(mine[0].cfg["recipe"])
         task = load_task(mine[0], data_root)
         parents = {s.parent.key: store.weights(s.parent) for s in mine if s.parent}
-        precision = mine[0].cfg.get("numerics", {}).get("precision")  # as planned (None: a spec of before)
-        group = Group.build(mine, task, parents, arch=arch, recipe=recipe, device=device, bf16=profile.bf16,
-                            autocast=None if precision is None else precision == "bf16",
+        precision = (mine[0].cfg.get("numerics", {}).get("precision")  # as planned, or for a spec of before:
+                     or default_precision(torch.device(device), recipe, profile.bf16))
+        group = Group.build(mine, task, parents, arch=arch, recipe=recipe, device=device, precision=precision,
                             channels_last=profile.channels_last, store=store,
                             checkpoint_every=profile.checkpoint_every, divergence_loss=profile.divergence_loss,
                             compile=profile.compile, deterministic=profile.deterministic,
@@ -138,8 +138,8 @@ def train_group(specs: list[RunSpec], store_root: str, profile: Profile, data_ro
         started = time.time()
         results = group.run(progress)
         # provenance of each run: when it trained, and on which CPU arithmetic (repro compare names differences)
-        trained = {"started": started, "finished": time.time(), "cpu": numerics.provenance(),
-                   "precision": "bf16" if group.autocast else "fp32"}
+        trained = {"started": started, "finished": time.time(), "cpu": numerics.cpu_summary(),
+                   "precision": group.precision}
         results = [{**metrics, **trained} for metrics in results]
         for spec, member, metrics in zip(mine, group.members, results):
             store.save_result(spec, member.net.state_dict(), metrics)
@@ -230,10 +230,10 @@ def execute(specs: list[RunSpec], profile: Profile, store: Store, *, data_root: 
         backend = Pool([None] * workers, store, profile, data_root, split_groups)
     else:
         backend = Inline(store, profile, data_root, device)
-    return schedule(specs, store, backend, share=profile.share, progress=progress, poll_seconds=poll_seconds)
+    return train_groups(specs, store, backend, share=profile.share, progress=progress, poll_seconds=poll_seconds)
 
 
-def schedule(specs, store: Store, backend, *, share: bool = True, progress: bool = True,
+def train_groups(specs, store: Store, backend, *, share: bool = True, progress: bool = True,
              poll_seconds: float = 2.0) -> Outcome:
     """The one scheduling loop of every backend (in-process, worker pool, Slurm): the runs not in the store
     in groups sized to the backend's slots (repro.runs.groups), each free slot given the first ready group in

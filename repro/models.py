@@ -13,9 +13,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from repro.profiles import Arch
+from repro.profiles import MAX_LAYER, Arch
 
-NUM_LAYERS = 8
+NUM_LAYERS = MAX_LAYER + 1  # and the classifier
 LAYER_NAMES = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8")
 
 

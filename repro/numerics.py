@@ -122,7 +122,7 @@ def _warn_once(message: str) -> None:
     warnings.warn(message, stacklevel=3)
 
 
-def precision(profile, device) -> str:
+def precision_for(profile, device) -> str:
     """'bf16' or 'fp32': what the profile's networks compute in on `device` on this machine."""
     kind = device_type(device)
     if kind == "cuda":
@@ -139,12 +139,12 @@ def precision(profile, device) -> str:
 
 def numerics(profile, device) -> dict:
     """The settings that decide a network's arithmetic beyond its recipe, as used on `device` (in the run key)."""
-    return {"device": device_type(device), "precision": precision(profile, device),
+    return {"device": device_type(device), "precision": precision_for(profile, device),
             "memory_format": "channels_last" if profile.channels_last else "contiguous",
             "compile": bool(profile.compile), "divergence_loss": float(profile.divergence_loss)}
 
 
-def provenance() -> dict:
+def cpu_summary() -> dict:
     """What a report says about this machine's CPU arithmetic."""
     native, why = native_bf16()
     return {"cpu_model": cpu_model(), "cpu_capability": cpu_capability(), "native_bf16": native,

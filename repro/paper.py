@@ -27,6 +27,7 @@ from dataclasses import replace
 from importlib import resources
 
 from repro.results import Row, Table, family
+from repro.runs import TRANSFERRED
 
 PER_NETWORK = "yosinski2014_per_network_top1.csv"
 CURVES = "yosinski2014_val_curves.csv"
@@ -55,7 +56,7 @@ def _row(group: str, net: str, top1: float, final: float) -> Row:
             seed, half = int(m[1]), m[2]
             return Row(split=f"random:{seed}", replicate=seed, treatment="base", n=0, source=None, target=half,
                        num_classes=HALF_CLASSES[half], key=f"half{net}", **common)
-    elif group in ("BnB", "AnB", "BnB+", "AnB+"):
+    elif group in TRANSFERRED:
         m = _TRANSFER.fullmatch(net)
         if m and m[1] == m[3] and (m[2] == m[4]) == group.startswith("B"):
             folder = ("transfer-ft" if group.endswith("+") else "transfer") + net

@@ -62,7 +62,7 @@ def _layout(profile: Profile):
     import numpy as np
 
     from repro.claims import CLAIMS
-    from repro.simulate import simulate_table
+    from repro.simulated_tables import simulate_table
 
     layers = {"BnB": profile.layers, "AnB": profile.layers, "BnB+": profile.finetune_layers,
               "AnB+": profile.finetune_layers, "random": profile.random_layers, "base-2x": (0,)}

@@ -13,7 +13,10 @@ from dataclasses import dataclass, field
 
 from repro.errors import UserError
 
-LAYERS = (1, 2, 3, 4, 5, 6, 7)
+# Layers 1..MAX_LAYER of the network (conv1..conv5, fc6, fc7) can be copied from a base; the classifier above
+# them never is.
+MAX_LAYER = 7
+LAYERS = tuple(range(1, MAX_LAYER + 1))
 DATASETS = ("synthetic", "tiny-imagenet", "imagenet")  # and folder:PATH (repro.data)
 DATASET_NAMES = "'synthetic', 'tiny-imagenet', 'imagenet' or 'folder:PATH'"
 
@@ -224,7 +227,7 @@ CPU = Profile(
     replicates=3,
     first_replicate=3,  # replicates 0-2 sized the profile (docs/performance.md): its study confirms on 3-5
     exploratory_replicates=(0, 1, 2),
-    layers=(1, 2, 3, 4, 5, 6, 7),
+    layers=LAYERS,
     finetune_layers=(4,),
     natman_layers=(1, 2, 7),
     random_layers=(1, 2, 7),

@@ -62,7 +62,7 @@ _WORKER_OUTPUT = "repro"
 
 
 @dataclass
-class Session:
+class StudySession:
     """What the plugin keeps for one pytest session (config.stash)."""
 
     options: StudyOptions  # the profile already chosen (from -m when no --repro-profile)
@@ -75,10 +75,10 @@ class Session:
     reports: list[tuple[str, str]] = field(default_factory=list)  # (index.html, results.json) written
 
 
-_SESSION = pytest.StashKey[Session]()
+_SESSION = pytest.StashKey[StudySession]()
 
 
-def study_session(config) -> Session:
+def study_session(config) -> StudySession:
     """This pytest session's study state: its options, profile, study and verdicts."""
     return config.stash[_SESSION]
 
@@ -197,7 +197,7 @@ def pytest_configure(config):
             _refuse_a_gpu_marker_without_a_gpu(config, profile)
     except UserError as e:
         raise pytest.UsageError(f"repro: {_in_pytest_terms(str(e), config.invocation_params.args)}") from None
-    config.stash[_SESSION] = Session(options, profile)
+    config.stash[_SESSION] = StudySession(options, profile)
 
 
 def _is_worker(config) -> bool:
@@ -225,7 +225,7 @@ def pytest_collection_finish(session):
 
 
 @contextlib.contextmanager
-def _one_worker_trains(config, state: Session):
+def _one_worker_trains(config, state: StudySession):
     """Under pytest-xdist, hold the study's lock while training, so that one worker trains and the others
     wait and then find every run in the store. Outside xdist, nothing."""
     if not _is_worker(config):
@@ -274,13 +274,13 @@ def expect_reproduced(verdict) -> None:
 @pytest.fixture
 def record_verdict(request):
     """Hand a claim's Verdict to the session's report; returns it, made inconclusive where the claim waits for
-    runs that are not finished or cannot be planned (repro.study.settle)."""
+    runs that are not finished or cannot be planned (repro.study.inconclusive_if_waiting)."""
     def record(verdict):
-        from repro.study import settle
+        from repro.study import inconclusive_if_waiting
 
         state = request.config.stash[_SESSION]
         if state.study is not None:
-            verdict = settle(verdict, state.study)
+            verdict = inconclusive_if_waiting(verdict, state.study)
         state.verdicts.append(verdict)
         return verdict
 
@@ -307,7 +307,7 @@ def pytest_testnodedown(node, error):
         node.config.stash[_SESSION].from_workers.append(json.loads(sent))
 
 
-def _merge_workers(state: Session) -> None:
+def _merge_workers(state: StudySession) -> None:
     """(controller) The verdicts of every worker, and the study they shared read back from the store."""
     from repro.execute import Outcome
     from repro.store import Store
@@ -354,7 +354,7 @@ def _in_claim_order(verdicts: list) -> list:
     return sorted(verdicts, key=lambda v: (v.evidence != "original", order.get(v.claim, len(order))))
 
 
-def _write_reports(config, state: Session) -> list[tuple[str, str]]:
+def _write_reports(config, state: StudySession) -> list[tuple[str, str]]:
     """One report per evidence source (repro.study.write_study_report): our runs (a study) and/or the original
     study's numbers. --repro-report-dir names the folder of the first; a second goes to its default folder."""
     from repro.report import default_report_dir

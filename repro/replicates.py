@@ -128,7 +128,7 @@ def trained_here_alike(record: ReplicateRecord, planned: list[RunSpec]) -> bool:
     with the same precision, torch, CPU model, kernel instruction set, bf16 support and oneDNN limit (same key,
     same computation: the runs it lacks can then be added to it, and a base retrained for them comes back bit
     for bit). A GPU record is never extended: its replicate is trained again whole."""
-    from repro.numerics import provenance
+    from repro.numerics import cpu_summary
 
     import torch
 
@@ -136,7 +136,7 @@ def trained_here_alike(record: ReplicateRecord, planned: list[RunSpec]) -> bool:
     if len(kinds) != 1 or not planned:
         return False
     numerics = planned[0].cfg.get("numerics", {})
-    here = provenance()
+    here = cpu_summary()
     return next(iter(kinds)) == ("cpu", numerics.get("precision"), torch.__version__, here["cpu_model"],
                                  here["cpu_capability"], here["native_bf16"], here["onednn_max_cpu_isa"]) \
         and numerics.get("device") == "cpu"

@@ -13,8 +13,9 @@ from dataclasses import replace
 from repro import budget
 from repro.budget import Trained, recipe_from_config, train_images_per_class
 from repro.errors import MissingFile, UserError
-from repro.runs import BASES, COMPUTE_MATCHED, label
-from repro.split import Split
+from repro.profiles import MAX_LAYER
+from repro.runs import BASES, COMPUTE_MATCHED, HALVES, label, source_half
+from repro.split_names import Split
 
 
 @dataclass(frozen=True)
@@ -272,13 +273,13 @@ def _parse_row(raw: dict, where: str, evidence: str) -> Row:
     if treatment not in TREATMENTS:
         raise bad("treatment", f"is not one of {', '.join(TREATMENTS)}")
     n = integer("n")
-    if (n == 0) != (treatment in BASES) or n > 7:
-        raise bad("n", f"must be 0 for a base ({', '.join(BASES)}) and 1..7 for any other treatment")
+    if (n == 0) != (treatment in BASES) or n > MAX_LAYER:
+        raise bad("n", f"must be 0 for a base ({', '.join(BASES)}) and 1..{MAX_LAYER} for any other treatment")
     target = str(raw["target"]).strip()
     source = raw.get("source")
     source = None if source is None or str(source).strip() in ("", "None", "null") else str(source).strip()
-    if source is None and treatment in ("BnB", "BnB+", "AnB", "AnB+") and target in ("A", "B"):
-        source = target if treatment.startswith("B") else {"A": "B", "B": "A"}[target]
+    if source is None and target in HALVES:
+        source = source_half(treatment, target)
     top1 = number("top1")
     final = number("final_top1") if str(raw.get("final_top1") or "").strip() not in ("", "None") else top1
     seconds = raw.get("train_seconds")

@@ -11,8 +11,8 @@ import json
 from dataclasses import dataclass
 
 from repro.errors import UserError
-from repro.profiles import Profile
-from repro.split import Split
+from repro.profiles import MAX_LAYER, Profile
+from repro.split_names import Split
 
 TREATMENTS = ("base", "BnB", "BnB+", "AnB", "AnB+", "random", "base-2x")
 # `base-2x`: the compute-matched base. A base of the target half trained twice the recipe's iterations: as many
@@ -22,11 +22,19 @@ BASES = ("base", "base-2x")  # trained from scratch, n = 0
 COMPUTE_MATCHED = "base-2x"
 FROZEN = {"BnB": True, "BnB+": False, "AnB": True, "AnB+": False, "random": True}
 HALVES = ("A", "B")
-MAX_LAYER = 7
+SELFFERS = ("BnB", "BnB+")  # layers copied from the base of their own half
+TRANSFERRED = SELFFERS + ("AnB", "AnB+")  # networks that start from layers copied from a base
 
 
 def other_half(half: str) -> str:
     return {"A": "B", "B": "A"}[half]
+
+
+def source_half(treatment: str, target: str) -> str | None:
+    """The half whose base a network's layers are copied from (None for a base and the random control)."""
+    if treatment not in TRANSFERRED:
+        return None
+    return target if treatment in SELFFERS else other_half(target)
 
 
 def stable_seed(*parts) -> int:
@@ -106,11 +114,7 @@ class RunSpec:
     @property
     def source(self) -> str | None:
         """The half whose base the layers come from (None for base and random)."""
-        if self.treatment in ("BnB", "BnB+"):
-            return self.target
-        if self.treatment in ("AnB", "AnB+"):
-            return other_half(self.target)
-        return None
+        return source_half(self.treatment, self.target)
 
     @property
     def parent(self) -> "RunSpec | None":
@@ -299,7 +303,7 @@ def sub_group(spec: RunSpec) -> str:
 def work(spec: RunSpec) -> float:
     """Rough training cost of a run per iteration, relative to a base: the share of the 8 layers it trains
     (frozen layers are computed once per group and source, see repro.train)."""
-    frozen = spec.n if spec.treatment in ("BnB", "AnB", "random") else 0
+    frozen = spec.n if spec.frozen else 0
     return (MAX_LAYER + 1 - frozen) / (MAX_LAYER + 1)
 
 

@@ -22,13 +22,13 @@ from repro.cost import group_seconds, load_measurement
 from repro.cpu_steps import cpu_measurement
 from repro.execute import default_workers
 from repro.format import duration
-from repro.numerics import precision, training_device
+from repro.numerics import precision_for, training_device
 from repro.profiles import Profile
 from repro.replicates import by_replicate
 from repro.runs import RunSpec, groups
 
 
-def simulate(grouped: list[list[RunSpec]], seconds: list[float], gpus: int) -> float:
+def makespan(grouped: list[list[RunSpec]], seconds: list[float], gpus: int) -> float:
     """Makespan in seconds of list-scheduling `grouped` (in priority order) on `gpus` GPUs: whenever a GPU is
     free, it takes the first group in order whose parents are all trained (as repro.execute does)."""
     owner = {s.key: k for k, g in enumerate(grouped) for s in g}
@@ -67,10 +67,10 @@ def projection(profile: Profile, specs: list[RunSpec], gpus: int, measurement: d
                             f"{', '.join(measurement['profiles'])}); benchmarks/gpu_check.sh measures it"}
     grouped = groups(specs, share=profile.share, slots=gpus if split_for is None else split_for)
     seconds = [group_seconds(g, profile, timing) for g in grouped]
-    makespan = simulate(grouped, seconds, gpus)
+    span = makespan(grouped, seconds, gpus)
     busy = sum(seconds)
-    return {**out, "projected_hours": round(makespan / 3600, 3), "groups": len(grouped),
-            "gpu_hours": round(busy / 3600, 2), "gpu_utilisation": round(busy / (gpus * makespan), 3) if makespan
+    return {**out, "projected_hours": round(span / 3600, 3), "groups": len(grouped),
+            "gpu_hours": round(busy / 3600, 2), "gpu_utilisation": round(busy / (gpus * span), 3) if span
             else None, "longest_group_hours": round(max(seconds, default=0) / 3600, 2)}
 
 
@@ -84,7 +84,7 @@ def plan_projection(profile: Profile, specs: list[RunSpec], *, gpus: int = 0, wo
     the networks train in there. `split_groups`: the CPU workers split a target's group as GPUs do and train
     one replicate after another (repro.study.train_replicates)."""
     device = "cuda" if gpus else training_device(profile)
-    used = precision(profile, device)
+    used = precision_for(profile, device)
     todo = specs if todo is None else todo
     if device == "cuda":
         return {**projection(profile, todo, max(1, gpus)), "device": "cuda", "precision": used}

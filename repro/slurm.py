@@ -13,14 +13,14 @@ finds their runs in the store (or still locked by them) and submits only what is
 Preemption and time limits: Slurm signals a job before it stops it; submitit then calls `checkpoint`, which
 requeues the same group, and the requeued job resumes from the store's last checkpoint (every
 `checkpoint_minutes` of wall time or `checkpoint_every` iterations of the profile). The loop that submits and
-watches is `repro.execute.schedule`, the same as for local workers; this module is its Slurm backend. Job logs: <store>/slurm/<job id>_0_log.{out,err}.
+watches is `repro.execute.train_groups`, the same as for local workers; this module is its Slurm backend. Job logs: <store>/slurm/<job id>_0_log.{out,err}.
 """
 from __future__ import annotations
 
 import time
 
 from repro.errors import UserError
-from repro.execute import Outcome, schedule, train_group
+from repro.execute import Outcome, train_group, train_groups
 from repro.profiles import Profile
 from repro.runs import specs_for
 from repro.store import Store
@@ -111,5 +111,5 @@ def run_slurm(profile: Profile, needs, store: Store, *, data_root: str | None = 
         raise UserError(f"--slurm-time must be a positive number of minutes, got {minutes}")
     executor = executor or slurm_executor(store, partition, minutes)
     backend = Slurm(executor, store, profile, data_root, gpus)
-    return schedule(specs_for(profile, needs), store, backend, share=profile.share, progress=progress,
-                    poll_seconds=poll_seconds)
+    return train_groups(specs_for(profile, needs), store, backend, share=profile.share, progress=progress,
+                        poll_seconds=poll_seconds)

@@ -4,7 +4,7 @@ The `repro` command (repro.cli) and the pytest plugin (repro.pytest_plugin) are 
 reads the options of `add_study_options` into a `StudyOptions`, and calls `check_options` (every option
 checked before anything is created or trained), `train_study` and `write_study_report`. A claim whose runs are
 not all finished (a study stopped half way, one run with --claims, natural/man-made runs a dataset cannot
-have) is not judged on what is there: `settle` makes its verdict inconclusive and says what it waits for.
+have) is not judged on what is there: `inconclusive_if_waiting` makes its verdict inconclusive and says what it waits for.
 """
 from __future__ import annotations
 
@@ -325,10 +325,10 @@ def train_replicates(profile: Profile, specs: list[RunSpec], store: Store, optio
 
 
 def judge(study: Study) -> list[Verdict]:
-    """Every claim's verdict on the study's runs, settled (inconclusive where it waits for runs)."""
+    """Every claim's verdict on the study's runs, inconclusive where it waits for runs."""
     from repro.claims import evaluate_all
 
-    return [settle(v, study) for v in evaluate_all(study.table)]
+    return [inconclusive_if_waiting(v, study) for v in evaluate_all(study.table)]
 
 
 def write_study_report(out, verdicts: list[Verdict], command: str, study: Study | None = None,
@@ -349,7 +349,7 @@ def write_study_report(out, verdicts: list[Verdict], command: str, study: Study 
                         session=session, missing=study.missing)
 
 
-def settle(verdict: Verdict, study: Study) -> Verdict:
+def inconclusive_if_waiting(verdict: Verdict, study: Study) -> Verdict:
     """The verdict of a claim on our runs, made inconclusive when some of the runs it needs are not finished
     or cannot be planned on this dataset; details['waits_for'] lists the keys of the missing runs."""
     from repro.claims import CLAIMS

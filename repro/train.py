@@ -30,12 +30,12 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from repro.budget import eval_points, iterations, schedule
+from repro.budget import eval_points, iterations, lr_multipliers
 from repro.data.base import ImageSet
 from repro.loader import BatchStream, batch_indices, epoch_order, val_chunks
 from repro.models import Net
-from repro.profiles import Arch, Recipe
-from repro.runs import MAX_LAYER, RunSpec, stable_seed
+from repro.profiles import MAX_LAYER, Arch, Recipe
+from repro.runs import RunSpec, stable_seed
 from repro.transfer import build_treatment, prefix_source_id, random_source, transfer_layers
 
 # ImageNet channel statistics; the paper subtracted the mean image, which at these scales is near-constant.
@@ -177,20 +177,27 @@ def has_dropout(net: Net) -> bool:
     return any(layer.dropout > 0 for layer in net.layers)
 
 
-def precision(device: torch.device, autocast: bool, capturing: bool = False):
-    """The autocast context of every forward pass: bf16 where `autocast`, else the tensors' own dtype. Under a
-    CUDA graph capture autocast must not cache its casts."""
-    return torch.autocast(device.type, torch.bfloat16, enabled=autocast, cache_enabled=not capturing)
+def default_precision(device: torch.device, recipe: Recipe, bf16: bool = True) -> str:
+    """The precision of a group built without one planned (tests, benchmarks, a spec planned before its key
+    named one): bf16 on CUDA if the profile's `bf16` asks, on the CPU if the recipe's `cpu_bf16` does."""
+    asked = bf16 if device.type == "cuda" else recipe.cpu_bf16 if device.type == "cpu" else False
+    return "bf16" if asked else "fp32"
 
 
-def frozen_features(sources: dict[str, Net], x: torch.Tensor, members, autocast: bool,
+def autocast_context(device: torch.device, precision: str, capturing: bool = False):
+    """The autocast context of every forward pass, from the precision ('bf16' or 'fp32'): bf16 autocast, or
+    the tensors' own dtype. Under a CUDA graph capture autocast must not cache its casts."""
+    return torch.autocast(device.type, torch.bfloat16, enabled=precision == "bf16", cache_enabled=not capturing)
+
+
+def frozen_features(sources: dict[str, Net], x: torch.Tensor, members, precision: str,
                     capturing: bool = False) -> dict[str, list[torch.Tensor]]:
     """Outputs of the frozen layers, once per source, as deep as its deepest member needs."""
     upto: dict[str, int] = {}
     for m in members:
         if m.source:
             upto[m.source] = max(upto.get(m.source, 0), m.start)
-    with torch.no_grad(), precision(x.device, autocast, capturing):
+    with torch.no_grad(), autocast_context(x.device, precision, capturing):
         return {s: sources[s].features(x, k) for s, k in upto.items()}
 
 
@@ -300,10 +307,10 @@ class TrainingStep:
     `cuda_graphs` (CUDA only) the step is captured once and replayed (`StepGraph`)."""
 
     def __init__(self, members, sources: dict[str, Net], recipe: Recipe, total: int, device: torch.device,
-                 autocast: bool, divergence_loss: float, cuda_graphs: bool = False):
+                 precision: str, divergence_loss: float, cuda_graphs: bool = False):
         self.sources, self.recipe, self.device = sources, recipe, device
-        self.autocast, self.divergence_loss = autocast, divergence_loss
-        self.lr = schedule(recipe, total)
+        self.precision, self.divergence_loss = precision, divergence_loss
+        self.lr = lr_multipliers(recipe, total)
         # The iteration a divergence is dated to, as a device tensor the step reads (a captured step cannot
         # bake a Python number in). On CUDA the learning rates too: one tensor per lr multiplier, shared by the
         # members' parameter groups and filled before every step, so eager and replayed steps do the same
@@ -333,13 +340,13 @@ class TrainingStep:
     def body(self, x: torch.Tensor, y: torch.Tensor, members, i: int | None, capturing: bool = False) -> None:
         """Forward, backward and SGD of every member on one batch (what a CUDA graph captures). `i` seeds the
         dropout masks (None only where no member has dropout)."""
-        feats = frozen_features(self.sources, x, members, self.autocast, capturing)
+        feats = frozen_features(self.sources, x, members, self.precision, capturing)
         for m in members:
             h = feats[m.source][m.start - 1] if m.source else x
             # On the training device: drawing masks on the CPU would stall a GPU every step.
             gen = None if not has_dropout(m.net) else \
                 torch.Generator(self.device).manual_seed(stable_seed(m.spec.init_seed, "dropout", i))
-            with precision(self.device, self.autocast, capturing):
+            with autocast_context(self.device, self.precision, capturing):
                 logits = m.net(h, start=m.start, generator=gen)
                 loss = F.cross_entropy(logits.float(), y, label_smoothing=self.recipe.label_smoothing)
             if m.tally is None:
@@ -401,10 +408,10 @@ class Evaluation:
     """Top-1 accuracy of members on the validation set (centre crops), their frozen prefixes computed once per
     source. An in-memory set that fits is copied to the device once."""
 
-    def __init__(self, val: ImageSet, crop: int, sources: dict[str, Net], device: torch.device, autocast: bool,
+    def __init__(self, val: ImageSet, crop: int, sources: dict[str, Net], device: torch.device, precision: str,
                  memory_format=torch.contiguous_format):
         self.val, self.crop, self.sources, self.device = val, crop, sources, device
-        self.autocast, self.memory_format = autocast, memory_format
+        self.precision, self.memory_format = precision, memory_format
         self.mean, self.std = MEAN.to(device), STD.to(device)
         self.on_device = None  # (uint8 images, labels) on the device, once, where the set is in memory and fits
 
@@ -427,10 +434,10 @@ class Evaluation:
         for images, y in self.batches(chunk):
             x = crop_and_normalise(images, self.crop, None, self.mean, self.std)
             x = x.contiguous(memory_format=self.memory_format)
-            feats = frozen_features(self.sources, x, members, self.autocast)
+            feats = frozen_features(self.sources, x, members, self.precision)
             for k, m in enumerate(members):
                 h = feats[m.source][m.start - 1] if m.source else x
-                with precision(self.device, self.autocast):
+                with autocast_context(self.device, self.precision):
                     correct[k] += (m.net(h, start=m.start).argmax(1) == y).sum()
         for m in members:
             m.net.train()
@@ -549,14 +556,12 @@ class Checkpoints:
 class Group:
     """Networks of one target trained together. Build with `Group.build`, then `run`."""
 
-    def __init__(self, members, sources, task, arch, recipe, device, bf16, channels_last, store=None,
-                 checkpoint_every=0, divergence_loss=1e3, checkpoint_minutes=0.0, cuda_graphs=False, autocast=None):
+    def __init__(self, members, sources, task, arch, recipe, device, precision, channels_last, store=None,
+                 checkpoint_every=0, divergence_loss=1e3, checkpoint_minutes=0.0, cuda_graphs=False):
         self.members, self.sources, self.task = members, sources, task
         self.arch, self.recipe, self.device = arch, recipe, device
-        # The precision, decided here only: `autocast` as planned (repro.numerics, in the run key); None: bf16
-        # autocast on CUDA if the profile asks, on the CPU if the recipe does.
-        self.autocast = ((bf16 and device.type == "cuda") or (recipe.cpu_bf16 and device.type == "cpu")
-                         if autocast is None else autocast)
+        # 'bf16' or 'fp32': as planned (repro.numerics, in the run key), else `default_precision`.
+        self.precision = precision or default_precision(device, recipe)
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.per_epoch, self.total = iterations(recipe, len(task.train))
         self.evals = eval_points(recipe, self.total)
@@ -564,15 +569,15 @@ class Group:
         if any(m.spec.data_seed != data_seed for m in members):
             raise ValueError("a group must share one target and replicate (one data seed)")
         self.batches = Batches(task.train, recipe, data_seed, self.per_epoch, self.total, device, memory_format)
-        self.training_step = TrainingStep(members, sources, recipe, self.total, device, self.autocast,
+        self.training_step = TrainingStep(members, sources, recipe, self.total, device, self.precision,
                                           divergence_loss, cuda_graphs)
-        self.evaluate = Evaluation(task.val, recipe.crop, sources, device, self.autocast, memory_format)
+        self.evaluate = Evaluation(task.val, recipe.crop, sources, device, self.precision, memory_format)
         self.checkpoints = Checkpoints(store, self.total, checkpoint_every, checkpoint_minutes)
 
     @classmethod
     def build(cls, specs: list[RunSpec], task: Task, parents: dict[str, dict], *, arch: Arch, recipe: Recipe,
-              device="cpu", bf16=True, channels_last=True, store=None, checkpoint_every=0, divergence_loss=1e3,
-              compile=False, deterministic=True, checkpoint_minutes=0.0, cuda_graphs=False, autocast=None):
+              device="cpu", precision: str | None = None, channels_last=True, store=None, checkpoint_every=0,
+              divergence_loss=1e3, compile=False, deterministic=True, checkpoint_minutes=0.0, cuda_graphs=False):
         device = torch.device(device)
         determinism(deterministic)
         fmt = torch.channels_last if channels_last else torch.contiguous_format
@@ -595,8 +600,8 @@ class Group:
         if compile and device.type == "cuda":  # pays on the GPU only (see benchmarks/gpu_check.py)
             for net in [m.net for m in members] + list(sources.values()):
                 compile_layers(net)
-        return cls(members, sources, task, arch, recipe, device, bf16, channels_last, store, checkpoint_every,
-                   divergence_loss, checkpoint_minutes, cuda_graphs, autocast)
+        return cls(members, sources, task, arch, recipe, device, precision, channels_last, store, checkpoint_every,
+                   divergence_loss, checkpoint_minutes, cuda_graphs)
 
     @property
     def stream(self):
@@ -610,10 +615,6 @@ class Group:
     def step(self, i: int, members) -> None:
         x, y = self.batches.get(i)
         self.training_step(i, x, y, members)
-
-    def settle(self, members) -> None:
-        """What the loop does at an evaluation or a checkpoint: read the members' tallies back."""
-        read_tallies(members)
 
     def run(self, progress=None) -> list[dict]:
         """Train every member to the end (or divergence) and return their metrics, in member order."""
@@ -673,7 +674,7 @@ class Group:
             "train_seconds": seconds,
             "group_size": len(self.members),
             "device": str(self.device),
-            "autocast": "bf16" if self.autocast else "none",
+            "autocast": "bf16" if self.precision == "bf16" else "none",
             "threads": self.recipe.cpu_threads if self.device.type == "cpu" else torch.get_num_threads(),
             "torch": torch.__version__,
         }

@@ -1,4 +1,4 @@
-"""Calibration of the claims' verdicts on simulated studies shaped like ours (repro.simulate), against the
+"""Calibration of the claims' verdicts on simulated studies shaped like ours (repro.simulated_tables), against the
 confounds a skeptical reader would build, each one a table of its own:
 
 1. a dip made by short training: BnB at n = 3-5 loses 5% because it trained half as long as its base, and
@@ -32,10 +32,10 @@ import pytest
 from repro.claims import (CLAIMS, coadaptation_dip, distance_penalty, early_layer_generality, evaluate,
                           finetune_boost, outcome, random_features)
 from repro.results import Table
-from repro.simulate import (FEW_CLASSES, ORIGINAL_BASES, REPLICATES, control_at_chance, diverge_base,
-                            no_lingering_transfer, null_truths, paper_truth, paper_truth_rates, reproduced_rate,
-                            scaled, shifted, simulate_table, table1_truth, trained_short, verdict_rates,
-                            weaker_bases_equal_points)
+from repro.simulated_tables import (FEW_CLASSES, ORIGINAL_BASES, REPLICATES, control_at_chance, diverge_base,
+                                    no_lingering_transfer, null_truths, paper_truth, paper_truth_rates, reproduced_rate,
+                                    scaled, shifted, simulate_table, table1_truth, trained_short, verdict_rates,
+                                    weaker_bases_equal_points)
 from repro.stats import ALPHA, power
 from repro.stats.tests import without_power_analysis
 

@@ -35,12 +35,12 @@ def build(specs, task, parents=None, **kw):
 
 
 # ---- bf16 and channels_last ----------------------------------------------------------------------------
-def test_autocast_is_used_on_cuda_and_on_the_cpu_only_when_the_recipe_asks(tiny_task):
-    assert not build([BASE], tiny_task, device="cpu", bf16=True).autocast
-    assert build([BASE], tiny_task, device=DEVICE, bf16=True).autocast == ON_CUDA
-    assert not build([BASE], tiny_task, device=DEVICE, bf16=False).autocast
+def test_bf16_is_the_default_on_cuda_and_on_the_cpu_only_when_the_recipe_asks(tiny_task):
+    assert build([BASE], tiny_task, device="cpu").precision == "fp32"
+    assert build([BASE], tiny_task, device=DEVICE).precision == ("bf16" if ON_CUDA else "fp32")
+    assert build([BASE], tiny_task, device=DEVICE, precision="fp32").precision == "fp32"
     cpu_bf16 = dataclasses.replace(SMOKE.recipe, cpu_bf16=True)
-    assert build([BASE], tiny_task, device="cpu", recipe=cpu_bf16).autocast
+    assert build([BASE], tiny_task, device="cpu", recipe=cpu_bf16).precision == "bf16"
 
 
 def test_cpu_bf16_learns_like_fp32_and_is_repeatable(tiny_task):

@@ -30,20 +30,20 @@ def key(profile, device="cpu") -> str:
 def test_every_profile_trains_in_fp32_on_the_cpu_by_default(bf16_hardware):
     for profile in PROFILES.values():
         assert not profile.recipe.cpu_bf16, profile.name
-        assert numerics.precision(profile, "cpu") == "fp32", profile.name
-    assert numerics.precision(get_profile("gpu"), "cuda") == "bf16"  # on a GPU the profile's bf16 decides
-    assert numerics.precision(get_profile("gpu", ["bf16=false"]), "cuda") == "fp32"
+        assert numerics.precision_for(profile, "cpu") == "fp32", profile.name
+    assert numerics.precision_for(get_profile("gpu"), "cuda") == "bf16"  # on a GPU the profile's bf16 decides
+    assert numerics.precision_for(get_profile("gpu", ["bf16=false"]), "cuda") == "fp32"
 
 
 def test_bf16_on_the_cpu_only_where_it_is_native(bf16_hardware, monkeypatch):
     asked = get_profile("cpu", ["recipe.cpu_bf16=true"])
-    assert numerics.native_bf16()[0] and numerics.precision(asked, "cpu") == "bf16"
+    assert numerics.native_bf16()[0] and numerics.precision_for(asked, "cpu") == "bf16"
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")  # the kernels decide, not only the CPU's flags
     native, why = numerics.native_bf16()
     assert not native and "ONEDNN_MAX_CPU_ISA" in why
     numerics._warn_once.cache_clear()
     with pytest.warns(UserWarning, match="train in fp32"):
-        assert numerics.precision(asked, "cpu") == "fp32"
+        assert numerics.precision_for(asked, "cpu") == "fp32"
     monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
     monkeypatch.setattr(numerics, "cpu_capability", lambda: "AVX2")  # ATEN_CPU_CAPABILITY=avx2
     assert not numerics.native_bf16()[0]
@@ -94,7 +94,7 @@ def test_a_run_planned_for_one_device_is_not_trained_on_another():
 
 
 def test_train_group_trains_in_the_planned_precision(tmp_path, monkeypatch):
-    """The autocast flag comes from the key's precision, not from the recipe's request."""
+    """The group's precision is the key's, not the recipe's request."""
     from repro.execute import train_group
     from repro.store import Store
     from repro.train import Group
@@ -106,10 +106,10 @@ def test_train_group_trains_in_the_planned_precision(tmp_path, monkeypatch):
         spec = RunSpec("random:0", "B", "base", 0, 0, canonical(training_config(profile, "cpu")))
     seen = []
     build = Group.build
-    monkeypatch.setattr(Group, "build", classmethod(lambda cls, *a, **kw: seen.append(kw["autocast"]) or
+    monkeypatch.setattr(Group, "build", classmethod(lambda cls, *a, **kw: seen.append(kw["precision"]) or
                                                     build.__func__(cls, *a, **kw)))
     train_group([spec], str(tmp_path / "store"), profile, device="cpu")
-    assert seen == [False]
+    assert seen == ["fp32"]
     metrics = Store(tmp_path / "store").result(spec)
     assert metrics["precision"] == "fp32" and metrics["autocast"] == "none"
     assert metrics["cpu"]["cpu_capability"] and metrics["finished"] >= metrics["started"]
@@ -206,6 +206,6 @@ def test_the_training_wall_time_comes_from_the_runs_own_records(store):
         store.save_result(spec, {"w": torch.zeros(1)}, {"top1": 0.5, "diverged": False, "started": start,
                                                         "finished": end, "device": "cpu", "precision": "fp32",
                                                         "torch": torch.__version__,
-                                                        "cpu": numerics.provenance()})
+                                                        "cpu": numerics.cpu_summary()})
     out = training_provenance(store, specs)
     assert out["training_wall_seconds"] == 600.0 and out["precision"] == ["fp32"] and len(out["cpus"]) == 1

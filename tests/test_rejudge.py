@@ -26,8 +26,8 @@ from repro.premises import CONVERGED, chance_to_pass, converged, measure_premise
 from repro.report.document import RUN_FIELDS
 from repro.premises import random_control_trains, selffer_fine_tuned_holds, trained_alike
 from repro.results import Row, Table, table_from_file
-from repro.simulate import (FEW_CLASSES, control_at_chance, diverge_base, paper_truth, scaled, simulate_table,
-                            trained_short, transfer_adds_nothing, weaker_bases_equal_points)
+from repro.simulated_tables import (FEW_CLASSES, control_at_chance, diverge_base, paper_truth, scaled, simulate_table,
+                                    trained_short, transfer_adds_nothing, weaker_bases_equal_points)
 
 pytestmark = pytest.mark.smoke
 

@@ -9,7 +9,7 @@ import torch
 from repro.profiles import get_profile
 from repro.runs import groups, specs_for
 from repro.cost import load_measurement
-from repro.schedule import projection, simulate
+from repro.schedule import makespan, projection
 from repro.study import all_needs
 
 pytestmark = pytest.mark.smoke
@@ -36,9 +36,9 @@ def test_the_simulation_keeps_every_gpu_busy_and_waits_for_parents():
     grouped = groups(plan, slots=2)
     hour = [3600.0] * len(grouped)
     bases = sum(1 for g in grouped if not any(s.parent for s in g))
-    assert simulate(grouped, hour, 1) == 3600 * len(grouped)
-    assert simulate(grouped, hour, len(grouped)) == 3600 * 2  # bases, then every transfer at once
-    two = simulate(grouped, hour, 2)
+    assert makespan(grouped, hour, 1) == 3600 * len(grouped)
+    assert makespan(grouped, hour, len(grouped)) == 3600 * 2  # bases, then every transfer at once
+    two = makespan(grouped, hour, 2)
     assert 3600 * len(grouped) / 2 <= two <= 3600 * (len(grouped) + 1) / 2 + 3600 * (bases % 2)
 
 
@@ -120,11 +120,11 @@ class Recording:
 
 @pytest.mark.parametrize("gpus", [1, 4])
 def test_the_one_loop_trains_parents_first_and_splits_groups_for_several_gpus(store, gpus):
-    from repro.execute import schedule
+    from repro.execute import train_groups
 
     plan = specs_for(get_profile("smoke"), all_needs())
     backend = Recording(store, slots=gpus, split_for=gpus)
-    outcome = schedule(plan, store, backend, progress=False, poll_seconds=0.01)
+    outcome = train_groups(plan, store, backend, progress=False, poll_seconds=0.01)
     assert sorted(outcome.trained) == sorted(s.key for s in plan)
     assert backend.submitted == groups(plan, slots=gpus)  # the order the simulation assumes
     assert backend.most_running <= gpus

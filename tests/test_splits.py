@@ -140,7 +140,7 @@ def test_repro_splits_prints_the_halves_from_the_shipped_class_lists_without_dat
 # ---- the split type: one parser for specs, halves and tables ---------------------------------------------
 @pytest.mark.parametrize("text", ["random:0", "random:4294967295", "natman"])
 def test_a_split_round_trips_through_its_name(text):
-    from repro.split import Split
+    from repro.split_names import Split
 
     assert str(Split.parse(text)) == text
     assert Split.parse(text).is_random == text.startswith("random:")

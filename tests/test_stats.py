@@ -475,7 +475,7 @@ def test_the_summary_table_has_one_row_per_claim_and_says_where_the_report_is():
 
 def _profile_like(layers: dict[tuple[str, str], tuple[int, ...]], replicates: int) -> Table:
     """A simulated study with the original's effects, holding only the given (family, treatment) -> n."""
-    from repro.simulate import paper_truth, simulate_table
+    from repro.simulated_tables import paper_truth, simulate_table
 
     truth = {k: {n: v[n] for n in layers.get(k, ())} for k, v in paper_truth().items()}
     return simulate_table(truth, replicates, np.random.default_rng(0))

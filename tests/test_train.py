@@ -4,9 +4,10 @@ import dataclasses
 import pytest
 import torch
 
+from repro.budget import lr_multipliers
 from repro.profiles import SMOKE
 from repro.runs import BASES, TREATMENTS, RunSpec, canonical, training_config
-from repro.train import Group, augment, paper_metric, schedule
+from repro.train import Group, augment, paper_metric, read_tallies
 
 pytestmark = pytest.mark.smoke
 CONFIG = canonical(training_config(SMOKE))
@@ -79,13 +80,13 @@ def test_divergence_stops_the_run_and_keeps_its_curve(tiny_task):
 
 def test_schedule_warms_up_and_steps():
     recipe = dataclasses.replace(SMOKE.recipe, warmup=0.1, lr_steps=(0.5,), gamma=0.1)
-    lr = schedule(recipe, 100)
+    lr = lr_multipliers(recipe, 100)
     assert lr[0] == pytest.approx(0.1) and lr[9] == 1.0 and lr[49] == 1.0 and lr[50] == pytest.approx(0.1)
 
 
 def test_linear_schedule_warms_up_then_decays_to_zero_at_the_last_iteration():
     recipe = dataclasses.replace(SMOKE.recipe, warmup=0.1, decay="linear", lr_steps=(0.5,))
-    lr = schedule(recipe, 100)
+    lr = lr_multipliers(recipe, 100)
     assert lr[0] == pytest.approx(0.1) and lr[9] == 1.0 and lr[10] == 1.0  # warm-up, then the peak
     assert lr[55] == pytest.approx(0.5) and lr[99] == pytest.approx(1 / 90)  # halfway down, one step left
     assert all(a > b for a, b in zip(lr[10:], lr[11:]))  # no steps of gamma: lr_steps are for 'step' only
@@ -179,7 +180,7 @@ def test_a_training_step_never_waits_for_the_device(tiny_task, parents, host_rea
     for i in range(20):
         group.step(i, group.members)
     assert host_reads == []
-    group.settle(group.members)  # what the loop does at an evaluation or a checkpoint: one read for all
+    read_tallies(group.members)  # what the loop does at an evaluation or a checkpoint: one read for all
     assert host_reads == ["tolist"]
 
 

@@ -82,7 +82,7 @@ def test_a_tally_starts_from_the_members_resumed_sums():
 # ---- evaluation ----------------------------------------------------------------------------------------
 def test_evaluation_is_the_top1_of_centre_crops(tiny_task):
     m = member()
-    evaluate = Evaluation(tiny_task.val, SMOKE.recipe.crop, {}, torch.device("cpu"), autocast=False)
+    evaluate = Evaluation(tiny_task.val, SMOKE.recipe.crop, {}, torch.device("cpu"), precision="fp32")
     [accuracy] = evaluate([m], chunk=24)  # chunks that do not divide the set
     assert m.net.training  # left in training mode
     with torch.no_grad():
@@ -97,7 +97,7 @@ def test_a_checkpoint_round_trips_weights_momentum_and_history(tiny_task, store)
     group = Group.build([BASE], tiny_task, {}, arch=SMOKE.arch, recipe=SMOKE.recipe)
     for i in range(3):
         group.step(i, group.members)
-    group.settle(group.members)
+    read_tallies(group.members)
     [trained] = group.members
     trained.curve, trained.losses = [(2, 0.5)], [(2, 1.25)]
     checkpoints = Checkpoints(store, total=10)

@@ -1,4 +1,5 @@
-"""The two halves of a dataset's classes, as in the original study.
+"""The two halves of a dataset's classes, as in the original study (the split names they are drawn for:
+repro.split_names).
 
 `random:<seed>`: numpy's legacy generator seeded with [seed] draws C // 2 of the class indices without
 replacement: that sorted list is half A, the rest half B. The original code called the global generator
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from repro.data.base import Dataset, ImageSet
-from repro.split import Split
+from repro.split_names import Split
 from repro.errors import UserError
 
 NO_NATMAN = "this dataset has no natural/man-made labels; pass --natman FILE"

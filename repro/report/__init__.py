@@ -56,7 +56,7 @@ def write_report(out_dir, *, profile_name: str, table: Table, verdicts: list[Ver
     """Write out_dir/index.html and out_dir/results.json; return their paths.
 
     `missing`: the planned runs (repro.runs.RunSpec) that are not finished, listed in both files; a claim that
-    waits for some of them says so (details['waits_for'] of its verdict, see repro.study.settle).
+    waits for some of them says so (details['waits_for'] of its verdict, see repro.study.inconclusive_if_waiting).
     `original` (the original study's table, drawn beside ours) defaults to repro.paper.original_table();
     when profile_name is 'original', `table` is the original study and is drawn alone.
     """

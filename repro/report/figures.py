@@ -20,7 +20,9 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from repro.profiles import LAYERS, MAX_LAYER
 from repro.results import Row, Table, family, relative_to_base
+from repro.runs import TRANSFERRED
 
 # The paper's Figure 2 colours: selffer in blues, transfer in reds, fine-tuned in the lighter shade.
 COLORS = {"base": "#ffffff", "BnB": "#1d3f91", "BnB+": "#6ea6f0", "AnB": "#a3161b", "AnB+": "#f28b82",
@@ -28,7 +30,6 @@ COLORS = {"base": "#ffffff", "BnB": "#1d3f91", "BnB+": "#6ea6f0", "AnB": "#a3161
 OFFSET = {"base": 0.0, "BnB": -0.21, "BnB+": -0.07, "AnB": 0.07, "AnB+": 0.21}  # side by side at each n
 NAT_TO_MAN = "#2f7d4f"  # target man-made (B), layers from natural (A)
 MAN_TO_NAT = "#7b4fb8"  # target natural (A), layers from man-made (B)
-TRANSFERS = ("BnB", "BnB+", "AnB", "AnB+")
 EMPTY = "no runs of this kind in this session"
 RC = {"font.size": 9.5, "axes.spines.top": False, "axes.spines.right": False, "axes.titlesize": 10.5,
       "axes.titleweight": "bold", "legend.frameon": False, "svg.fonttype": "path"}
@@ -118,9 +119,9 @@ def _empty(ax, message: str = EMPTY):
 
 def _layer_axis(ax, label=True, with_base=True):
     first = 0 if with_base else 1
-    ax.set_xticks(range(first, 8))
-    ax.set_xticklabels((["base"] if with_base else []) + ["1", "2", "3", "4", "5", "6", "7"])
-    ax.set_xlim(first - 0.5, 7.5)
+    ax.set_xticks(range(first, MAX_LAYER + 1))
+    ax.set_xticklabels((["base"] if with_base else []) + [str(n) for n in LAYERS])
+    ax.set_xlim(first - 0.5, MAX_LAYER + 0.5)
     if label:
         ax.set_xlabel("n: layers copied from the base (1-5 conv, 6-7 fc)")
     ax.grid(axis="y", color="#e6e6e6", linewidth=0.8)
@@ -143,7 +144,7 @@ def figure2(panels: list[tuple[str, Table]]) -> Figure:
     fig, axes = _new(panels, rows=2, height=7.4, sharey_rows=(1,))
     for col, (_, table) in enumerate(panels):
         top, bottom = axes[0][col], axes[1][col]
-        rows = [r for r in table.rows if is_random_split(r) and r.treatment in ("base",) + TRANSFERS]
+        rows = [r for r in table.rows if is_random_split(r) and r.treatment in ("base",) + TRANSFERRED]
         bases = bases_by_pair(table)
         _layer_axis(top, label=False)
         _layer_axis(bottom)
@@ -157,7 +158,7 @@ def figure2(panels: list[tuple[str, Table]]) -> Figure:
         bottom.axhline(0.0, color="#222222", linestyle="--", linewidth=1, zorder=1)
         _scatter(top, [0] * len(base_rows), [r.top1 for r in base_rows], [r.diverged for r in base_rows],
                  COLORS["base"], size=30)
-        for treatment in TRANSFERS:
+        for treatment in TRANSFERRED:
             group = [r for r in rows if r.treatment == treatment and _finite(r.top1)]
             if not group:
                 continue
@@ -173,7 +174,7 @@ def figure2(panels: list[tuple[str, Table]]) -> Figure:
         bottom.set_ylabel("top-1 vs own base (%)")
     handles = [Line2D([], [], color="#222222", linestyle="--", marker="o", markerfacecolor="white",
                       label="base (dashed: mean)")]
-    handles += [Line2D([], [], color=COLORS[t], marker="o", markeredgecolor="white", label=t) for t in TRANSFERS]
+    handles += [Line2D([], [], color=COLORS[t], marker="o", markeredgecolor="white", label=t) for t in TRANSFERRED]
     handles += [Line2D([], [], color="#222222", marker="x", linestyle="none", label="diverged (not in means)")]
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles) if len(panels) > 1 else 3)
     return fig

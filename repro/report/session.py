@@ -36,9 +36,9 @@ def cpu_arithmetic(profile=None) -> dict:
     """This machine's CPU instruction set and bf16 support, and the precision the profile trains in here."""
     from repro import numerics
 
-    info = numerics.provenance()
+    info = numerics.cpu_summary()
     if profile is not None:
-        info["precision"] = numerics.precision(profile, numerics.training_device(profile))
+        info["precision"] = numerics.precision_for(profile, numerics.training_device(profile))
     return info
 
 

@@ -28,10 +28,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from repro.results import Row, Table, family
-from repro.runs import COMPUTE_MATCHED, other_half
+from repro.runs import COMPUTE_MATCHED, SELFFERS, TRANSFERRED, source_half
 from repro.stats import MARGIN
 
-LAYERS = (1, 2, 3, 4, 5, 6, 7)
 NOISE = 0.5  # points of top-1, per network
 BASE_NOISE = 0.5  # points of top-1, per replicate and half (which classes, which initialisation)
 TARGETS = {"random": ("B",), "natman": ("A", "B")}
@@ -120,9 +119,6 @@ def _with(truth: Truth, key: tuple[str, str], values: dict[int, float]) -> Truth
     return out
 
 
-TRANSFERRED = ("BnB", "BnB+", "AnB", "AnB+")  # networks that start from copied layers
-
-
 def shifted(truth: Truth, percent: float) -> Truth:
     """Every transferred network `percent` % of its base higher (undertrained bases: the extra training a
     transfer gets shows up as a gain); the random-feature control and the bases unchanged."""
@@ -205,8 +201,7 @@ def simulate_table(truth: Truth, replicates: int, rng: np.random.Generator, *, n
                         and r >= finetune_replicates:
                     continue
                 for target in TARGETS[fam]:
-                    source = {"BnB": target, "BnB+": target, "AnB": other_half(target),
-                              "AnB+": other_half(target)}.get(treatment)
+                    source = source_half(treatment, target)
                     chance = 1 / classes[target]
                     for n, effect in by_n.items():
                         spread = noise * scale.get((fam, treatment), 1.0)
@@ -376,7 +371,7 @@ def transfer_adds_nothing(table: Table) -> Table:
     bases = {r.pair_key: r.top1 for r in table.rows if r.treatment == "base"}
     gains: dict[str, dict[int, dict[int, list[float]]]] = {}
     for r in table.rows:
-        if r.treatment in ("BnB", "BnB+") and r.pair_key in bases:
+        if r.treatment in SELFFERS and r.pair_key in bases:
             gains.setdefault(r.treatment, {}).setdefault(r.replicate, {}).setdefault(r.n, []).append(
                 r.top1 / bases[r.pair_key] - 1)
     rows = []
