@@ -26,6 +26,7 @@ import re
 import runpy
 import shlex
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -248,8 +249,9 @@ def dry_run_repro(args: list[str]) -> None:
 class Options:
     """What repro.pytest_plugin.study_options reads of a pytest config, from a parsed command's namespace."""
 
-    def __init__(self, namespace):
+    def __init__(self, namespace, args=()):
         self.namespace = namespace
+        self.invocation_params = types.SimpleNamespace(args=tuple(args))  # the command the records keep
 
     def getoption(self, name):
         return getattr(self.namespace, "markexpr" if name == "-m" else name)
@@ -272,7 +274,7 @@ def dry_run_pytest(args: list[str], config) -> None:
     if namespace.markexpr:
         Expression.compile(namespace.markexpr)
 
-    check_options(study_options(Options(namespace)), trains=False)
+    check_options(study_options(Options(namespace, args)), trains=False)
 
 
 @pytest.mark.parametrize("where, command", COMMANDS, ids=[w for w, _ in COMMANDS])
@@ -337,7 +339,7 @@ def test_a_reports_command_for_today_trains_exactly_its_networks(request):
                 and "cpu_bf16=true" not in command):
             continue
         namespace, _ = request.config._parser.parse_known_and_unknown_args([*words[1:], "--repro-set", "device=cpu"])
-        profile = check_options(study_options(Options(namespace)), trains=False)
+        profile = check_options(study_options(Options(namespace, words[1:])), trains=False)
         results = ROOT / Path(where.split(":")[0]).parent / "results.json"
         committed = {r["key"] for r in json.loads(results.read_text())["runs"]}
         planned = specs_for(profile, all_needs())
