@@ -99,6 +99,11 @@ class TrainingSettings:
                    cuda_graphs=config.get("cuda_graphs", False),
                    natural_classes=tuple(config.get("natural_classes", ())))
 
+    def with_precision(self, precision: str) -> "TrainingSettings":
+        """The same settings in another precision ('bf16' or 'fp32'), as decided elsewhere (a measurement of a
+        precision, a test of bf16 on a CPU that only emulates it)."""
+        return dataclasses.replace(self, numerics=dataclasses.replace(self.numerics, precision=precision))
+
     def to_config(self) -> dict:
         """The run key's config (repro.runs.canonical makes it the key's JSON)."""
         recipe = dataclasses.asdict(self.recipe)
