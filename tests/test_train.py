@@ -141,7 +141,8 @@ def test_checkpoints_by_wall_time_are_written_while_training_goes_on(tiny_task, 
             raise Interrupt
 
     monkeypatch.setattr(store, "save_checkpoint", slow_save)
-    group = Group.build([BASE], tiny_task, {}, SETTINGS, store=store, checkpoint_every=0, checkpoint_minutes=1e-9)  # a checkpoint after every iteration
+    # a checkpoint after every iteration
+    group = Group.build([BASE], tiny_task, {}, SETTINGS, store=store, checkpoint_every=0, checkpoint_minutes=1e-9)
     with pytest.raises(Interrupt):
         group.run(progress=stop_at_9)
     first = min(writing)
