@@ -50,6 +50,7 @@ from repro.data.base import ImageSet  # noqa: E402
 from repro.models import Net, layer_flops  # noqa: E402
 from repro.profiles import get_profile  # noqa: E402
 from repro.runs import RunSpec, canonical, groups, specs_for, training_config  # noqa: E402
+from repro.settings import TrainingSettings  # noqa: E402
 from repro.train import Group, Task, iterations, read_tallies  # noqa: E402
 
 # Dense bf16 tensor-core peaks from the vendors' datasheets (TFLOP/s, without sparsity), by device name.
@@ -155,6 +156,14 @@ def fake_task(profile, num_classes: int, batch: int, device: torch.device) -> Ta
     return Task(train, train, num_classes)
 
 
+def device_settings(profile, recipe, device: torch.device, **fields) -> TrainingSettings:
+    """The profile's settings with `recipe` on `device`, channels_last, and the other profile `fields` given
+    (compile, deterministic, cuda_graphs: off and deterministic unless given)."""
+    fields = {"compile": False, "deterministic": True, "cuda_graphs": False, **fields}
+    profile = dataclasses.replace(profile, recipe=recipe, channels_last=True, **fields)
+    return TrainingSettings.from_profile(profile, device.type)
+
+
 def measure(profile_name: str, num_classes: int, mode: str, compile: bool, device: torch.device, batch: int,
             steps: int, warmup: int) -> dict:
     """Training images/s of one network: `mode` 'group' (Group.step) or 'network' (the bare network)."""
@@ -162,9 +171,8 @@ def measure(profile_name: str, num_classes: int, mode: str, compile: bool, devic
     recipe = dataclasses.replace(profile.recipe, batch_size=batch)
     flops = sum(layer_flops(profile.arch, num_classes, recipe.crop))
     spec = RunSpec("random:0", "A", "base", 0, 0, canonical(training_config(profile)))
-    group = Group.build([spec], fake_task(profile, num_classes, batch, device), {}, arch=profile.arch,
-                        recipe=recipe, device=device, channels_last=True,
-                        compile=compile and mode == "group")
+    settings = device_settings(profile, recipe, device, compile=compile and mode == "group")
+    group = Group.build([spec], fake_task(profile, num_classes, batch, device), {}, settings, device=device)
     member = group.members[0]
     if mode == "group":
         def step(i):
@@ -257,9 +265,8 @@ def small_group(profile, device, batch, deterministic=True, kinds=("base", "BnB"
     specs = [base if k == "base" else RunSpec("random:0", "B", k, n, 0, config) for k in kinds]
     torch.manual_seed(0)  # the same parent every time
     parents = {base.key: Net(profile.arch, classes, recipe.crop).state_dict()}
-    return Group.build(specs, fake_task(profile, classes, batch, device), parents, arch=profile.arch,
-                       recipe=recipe, device=device, channels_last=True, deterministic=deterministic,
-                       cuda_graphs=cuda_graphs)
+    settings = device_settings(profile, recipe, device, deterministic=deterministic, cuda_graphs=cuda_graphs)
+    return Group.build(specs, fake_task(profile, classes, batch, device), parents, settings, device=device)
 
 
 # ---- 3b. CUDA graphs ----------------------------------------------------------------------------------
@@ -359,9 +366,9 @@ def sub_groups(device: torch.device, dry: bool, report: "Report", stop_at: float
                 # enough epochs of the 4-batch stand-in set for the warm-up and timed steps at any profile
                 recipe = dataclasses.replace(profile.recipe, batch_size=batch, epochs=(warmup + steps) / 4 + 1)
                 parents = {base.key: Net(profile.arch, classes, recipe.crop).state_dict()}
-                group = Group.build(specs, fake_task(profile, classes, batch, device), parents, arch=profile.arch,
-                                    recipe=recipe, device=device, channels_last=True,
-                                    cuda_graphs=profile.cuda_graphs)
+                settings = device_settings(profile, recipe, device, cuda_graphs=profile.cuda_graphs)
+                group = Group.build(specs, fake_task(profile, classes, batch, device), parents, settings,
+                                    device=device)
                 ms = timed_ms(lambda i: group.step(i, group.members), warmup, warmup + steps, device)
                 deepest = max((s.n for s in specs if s.frozen), default=0)
                 work = sum(flops[:deepest]) + 3 * sum(sum(flops[(s.n if s.frozen else 0):]) for s in specs)

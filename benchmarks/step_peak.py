@@ -46,14 +46,14 @@ def _group(profile, precision: str):
     from repro.cpu_steps import _task
     from repro.models import layer_flops
     from repro.runs import Need, specs_for
+    from repro.settings import TrainingSettings
     from repro.train import Group
 
     recipe = dataclasses.replace(profile.recipe, epochs=1000)  # enough iterations; a step's time is the same
     base = specs_for(profile, [Need("random", "base")], device="cpu")[0]
     classes, _, _ = half_sizes(profile, base)
-    group = Group.build([base], _task(profile, classes, 2 * recipe.batch_size), {}, arch=profile.arch,
-                        recipe=recipe, device="cpu", channels_last=profile.channels_last,
-                        precision=precision)
+    settings = TrainingSettings.from_profile(dataclasses.replace(profile, recipe=recipe), "cpu")
+    group = Group.build([base], _task(profile, classes, 2 * recipe.batch_size), {}, settings.with_precision(precision))
     gflop = sum(layer_flops(profile.arch, classes, recipe.crop)) * recipe.batch_size / 1e9
     return group, gflop
 

@@ -20,6 +20,7 @@ from repro.execute import execute, load_task
 from repro.profiles import get_profile
 from repro.models import Net, layer_flops
 from repro.runs import RunSpec, canonical, groups, specs_for, training_config
+from repro.settings import TrainingSettings
 from repro.store import Store
 from repro.study import all_needs
 from repro.train import Group
@@ -67,11 +68,12 @@ def test_training_throughput_per_treatment(benchmark, treatment, n):
     config = canonical(training_config(profile))
     spec = RunSpec("random:0", "B", treatment, n, 0, config)
     task = load_task(spec, None)
+    settings = TrainingSettings.from_profile(profile, "cpu")
     parents = {}
     if spec.parent:
-        base = Group.build([spec.parent], task, {}, arch=profile.arch, recipe=profile.recipe)
+        base = Group.build([spec.parent], task, {}, settings)
         parents[spec.parent.key] = base.members[0].net.state_dict()
-    group = Group.build([spec], task, parents, arch=profile.arch, recipe=profile.recipe)
+    group = Group.build([spec], task, parents, settings)
     steps = 20
     group.step(0, group.members)  # warm-up
 
@@ -97,6 +99,7 @@ def test_what_sharing_can_save_at_most(benchmark):
     removes the repeated frozen-prefix forward passes and batch preparation, nothing else: the trained layers'
     forward and backward passes are the same work either way."""
     profile = get_profile("cpu-quick")
+    settings = TrainingSettings.from_profile(profile, "cpu")
     rows = []
 
     def measure():
@@ -105,8 +108,8 @@ def test_what_sharing_can_save_at_most(benchmark):
             task = load_task(group[0], None)
             parents = {s.parent.key: Net(profile.arch, task.num_classes, profile.recipe.crop).state_dict()
                        for s in group if s.parent}
-            shared = Group.build(group, task, parents, arch=profile.arch, recipe=profile.recipe)
-            alone = [Group.build([s], task, parents, arch=profile.arch, recipe=profile.recipe) for s in group]
+            shared = Group.build(group, task, parents, settings)
+            alone = [Group.build([s], task, parents, settings) for s in group]
             rows.append((len(group), shared.total, step_seconds(shared), sum(step_seconds(a) for a in alone)))
 
     benchmark.pedantic(measure, rounds=1, iterations=1)

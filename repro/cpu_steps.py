@@ -36,6 +36,7 @@ from repro.models import Net, init_weights, layer_flops
 from repro.numerics import cpu_summary
 from repro.profiles import Profile
 from repro.runs import RunSpec, canonical, groups
+from repro.settings import TrainingSettings
 from repro.train import Group, Task
 
 WARMUP, STEPS = 2, 4
@@ -97,12 +98,12 @@ def measure(profile: Profile, specs: list[RunSpec], precision: str) -> dict:
     # enough images and epochs for the steps timed here (the learning-rate schedule does not change a step's time)
     timing_recipe = dataclasses.replace(recipe, epochs=10 * (WARMUP + STEPS))
     task = _task(profile, classes, 2 * recipe.batch_size)
-    kw = dict(arch=profile.arch, recipe=timing_recipe, device="cpu", channels_last=profile.channels_last,
-              precision=precision)
+    settings = TrainingSettings.from_profile(dataclasses.replace(profile, recipe=timing_recipe), "cpu")
+    settings = settings.with_precision(precision)
     threads = torch.get_num_threads()
     torch.set_num_threads(recipe.cpu_threads)
     try:
-        one = Group.build([base], task, {}, **kw)
+        one = Group.build([base], task, {}, settings)
         x, y = one.batches.get(0)
         network_ms = _timed(lambda i: one.training_step.body(x, y, one.members, i), STEPS)
         group_ms = _timed(lambda i: one.step(i, one.members), STEPS)
@@ -116,7 +117,7 @@ def measure(profile: Profile, specs: list[RunSpec], precision: str) -> dict:
         elif group:
             parent_net = init_weights(Net(profile.arch, classes, recipe.crop), 0)
             parents = {s.parent.key: parent_net.state_dict() for s in group if s.parent}
-            big = Group.build(group, task, parents, **kw)
+            big = Group.build(group, task, parents, settings)
             measured = _timed(lambda i: big.step(i, big.members), 3)
             timing["transfer_group"] = {"members": len(group), "step_ms": round(measured, 1)}
             modelled, _ = step_ms(group, profile, timing)

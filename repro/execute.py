@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 import torch
 
 from repro import numerics
-from repro.budget import recipe_from_config
 from repro.errors import UserError
-from repro.profiles import Arch, Profile
+from repro.profiles import Profile
 from repro.runs import RunSpec, groups, work
+from repro.settings import TrainingSettings
 from repro.store import Store
-from repro.train import Group, Task, default_precision
+from repro.train import Group, Task
 
 _DATASETS: dict = {}  # one decoded dataset per process and configuration
 
@@ -121,17 +121,11 @@ def train_group(specs: list[RunSpec], store_root: str, profile: Profile, data_ro
         if not mine:
             return {"trained": [], "diverged": [], "elsewhere": elsewhere}
         device = planned_device(mine[0], device)
-        arch = Arch(**{**mine[0].cfg["arch"], "widths": tuple(mine[0].cfg["arch"]["widths"])})
-        recipe = recipe_from_config(mine[0].cfg["recipe"])
+        settings = TrainingSettings.from_config(mine[0].cfg, profile, device)
         task = load_task(mine[0], data_root)
         parents = {s.parent.key: store.weights(s.parent) for s in mine if s.parent}
-        precision = (mine[0].cfg.get("numerics", {}).get("precision")  # as planned, or for a spec of before:
-                     or default_precision(torch.device(device), recipe, profile.bf16))
-        group = Group.build(mine, task, parents, arch=arch, recipe=recipe, device=device, precision=precision,
-                            channels_last=profile.channels_last, store=store,
-                            checkpoint_every=profile.checkpoint_every, divergence_loss=profile.divergence_loss,
-                            compile=profile.compile, deterministic=profile.deterministic,
-                            checkpoint_minutes=profile.checkpoint_minutes, cuda_graphs=profile.cuda_graphs)
+        group = Group.build(mine, task, parents, settings, device=device, store=store,
+                            checkpoint_every=profile.checkpoint_every, checkpoint_minutes=profile.checkpoint_minutes)
         for spec in mine:
             store.append_log(spec, f"{time.strftime('%F %T')} start {spec.label} in a group of {len(mine)} "
                                    f"on {device}, {group.total} iterations")

@@ -123,7 +123,8 @@ def _warn_once(message: str) -> None:
 
 
 def precision_for(profile, device) -> str:
-    """'bf16' or 'fp32': what the profile's networks compute in on `device` on this machine."""
+    """'bf16' or 'fp32': what the profile's networks compute in on `device` on this machine. The one place the
+    precision is decided: into the run key (repro.settings), and for a key planned before it held one."""
     kind = device_type(device)
     if kind == "cuda":
         return "bf16" if profile.bf16 else "fp32"
@@ -135,13 +136,6 @@ def precision_for(profile, device) -> str:
                    f"slower than fp32), so the networks train in fp32 (and their run keys say so)")
         return "fp32"
     return "bf16"
-
-
-def numerics(profile, device) -> dict:
-    """The settings that decide a network's arithmetic beyond its recipe, as used on `device` (in the run key)."""
-    return {"device": device_type(device), "precision": precision_for(profile, device),
-            "memory_format": "channels_last" if profile.channels_last else "contiguous",
-            "compile": bool(profile.compile), "divergence_loss": float(profile.divergence_loss)}
 
 
 def cpu_summary() -> dict:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from repro.errors import UserError
 from repro.profiles import MAX_LAYER, Profile
+from repro.settings import TrainingSettings
 from repro.split_names import Split
 
 TREATMENTS = ("base", "BnB", "BnB+", "AnB", "AnB+", "random", "base-2x")
@@ -44,30 +45,8 @@ def stable_seed(*parts) -> int:
 
 
 def training_config(profile: Profile, device: str | None = None) -> dict:
-    """The profile fields that change what a network learns (and so belong in its key), with the numerics as
-    used on `device` (default: where this machine trains, repro.numerics.training_device): device type,
-    precision, memory format, compile, divergence threshold. So a CPU and a GPU run of one spec, or bf16 and
-    fp32, have different keys, and one key is one computation (on another CPU: other rounding only)."""
-    from repro.numerics import numerics, training_device
-
-    recipe = dataclasses.asdict(profile.recipe)
-    del recipe["cpu_bf16"]  # a request; what is used is numerics' precision
-    config = {
-        "dataset": profile.dataset,
-        "image_size": profile.image_size,
-        "arch": dataclasses.asdict(profile.arch),
-        "recipe": recipe,
-        "num_classes": profile.num_classes,
-        "images_per_class": profile.images_per_class,
-        "train_per_class": profile.train_per_class,
-        "val_per_class": profile.val_per_class,
-        "numerics": numerics(profile, device or training_device(profile)),
-    }
-    if not profile.deterministic:  # only when opted out: the keys of deterministic runs stay what they were
-        config["nondeterministic"] = True
-    if profile.cuda_graphs:  # replayed steps are checked against eager ones on a GPU, but kept apart all the same
-        config["cuda_graphs"] = True
-    return config
+    """The run key's config of a profile's networks on `device`: its TrainingSettings, written whole."""
+    return TrainingSettings.from_profile(profile, device).to_config()
 
 
 @dataclass(frozen=True)
@@ -79,7 +58,7 @@ class RunSpec:
     treatment: str  # one of TREATMENTS
     n: int  # layers 1..n transferred (0 for base)
     replicate: int  # seeds the initialisation (and, for random splits, nothing else: the split has its own)
-    config: str  # canonical JSON of training_config(profile)
+    config: str  # canonical JSON of its TrainingSettings (repro.settings)
 
     def __post_init__(self):
         for name, kind in (("split", str), ("target", str), ("treatment", str), ("n", int), ("replicate", int),
@@ -204,11 +183,11 @@ def specs_for(profile: Profile, needs, device: str | None = None) -> list[RunSpe
         """(the run key's config on random splits, on the natural/man-made split): a --natman file changes the
         natural/man-made halves, so the key of those runs (only), and is given only where a dataset has no
         labels of its own: every other study keeps its keys."""
-        config = canonical(training_config(profile, device))
+        settings = TrainingSettings.from_profile(profile, device)
+        config = canonical(settings.to_config())
         if not profile.natural_classes:
             return config, config
-        return config, canonical({**training_config(profile, device),
-                                  "natural_classes": sorted(profile.natural_classes)})
+        return config, canonical(dataclasses.replace(settings, natural_classes=profile.natural_classes).to_config())
 
     config, natman_config = configs(profile)
     twice = configs(compute_matched(profile))  # the compute-matched base's recipe: twice the iterations

@@ -34,8 +34,9 @@ from repro.budget import eval_points, iterations, lr_multipliers
 from repro.data.base import ImageSet
 from repro.loader import BatchStream, batch_indices, epoch_order, val_chunks
 from repro.models import Net
-from repro.profiles import MAX_LAYER, Arch, Recipe
+from repro.profiles import MAX_LAYER, Recipe
 from repro.runs import RunSpec, stable_seed
+from repro.settings import TrainingSettings
 from repro.transfer import build_treatment, prefix_source_id, random_source, transfer_layers
 
 # ImageNet channel statistics; the paper subtracted the mean image, which at these scales is near-constant.
@@ -175,13 +176,6 @@ def make_optimizer(net: Net, recipe: Recipe, device: torch.device) -> torch.opti
 
 def has_dropout(net: Net) -> bool:
     return any(layer.dropout > 0 for layer in net.layers)
-
-
-def default_precision(device: torch.device, recipe: Recipe, bf16: bool = True) -> str:
-    """The precision of a group built without one planned (tests, benchmarks, a spec planned before its key
-    named one): bf16 on CUDA if the profile's `bf16` asks, on the CPU if the recipe's `cpu_bf16` does."""
-    asked = bf16 if device.type == "cuda" else recipe.cpu_bf16 if device.type == "cpu" else False
-    return "bf16" if asked else "fp32"
 
 
 def autocast_context(device: torch.device, precision: str, capturing: bool = False):
@@ -556,34 +550,38 @@ class Checkpoints:
 class Group:
     """Networks of one target trained together. Build with `Group.build`, then `run`."""
 
-    def __init__(self, members, sources, task, arch, recipe, device, precision, channels_last, store=None,
-                 checkpoint_every=0, divergence_loss=1e3, checkpoint_minutes=0.0, cuda_graphs=False):
+    def __init__(self, members, sources, task: Task, settings: TrainingSettings, device: torch.device, store=None,
+                 checkpoint_every: int = 0, checkpoint_minutes: float = 0.0):
         self.members, self.sources, self.task = members, sources, task
-        self.arch, self.recipe, self.device = arch, recipe, device
-        # 'bf16' or 'fp32': as planned (repro.numerics, in the run key), else `default_precision`.
-        self.precision = precision or default_precision(device, recipe)
-        memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.per_epoch, self.total = iterations(recipe, len(task.train))
-        self.evals = eval_points(recipe, self.total)
+        self.settings, self.recipe, self.device = settings, settings.recipe, device
+        self.precision = settings.numerics.precision  # 'bf16' or 'fp32'
+        memory_format = torch.channels_last if settings.numerics.channels_last else torch.contiguous_format
+        self.per_epoch, self.total = iterations(self.recipe, len(task.train))
+        self.evals = eval_points(self.recipe, self.total)
         data_seed = members[0].spec.data_seed
         if any(m.spec.data_seed != data_seed for m in members):
             raise ValueError("a group must share one target and replicate (one data seed)")
-        self.batches = Batches(task.train, recipe, data_seed, self.per_epoch, self.total, device, memory_format)
-        self.training_step = TrainingStep(members, sources, recipe, self.total, device, self.precision,
-                                          divergence_loss, cuda_graphs)
-        self.evaluate = Evaluation(task.val, recipe.crop, sources, device, self.precision, memory_format)
+        self.batches = Batches(task.train, self.recipe, data_seed, self.per_epoch, self.total, device,
+                               memory_format)
+        self.training_step = TrainingStep(members, sources, self.recipe, self.total, device, self.precision,
+                                          settings.numerics.divergence_loss, settings.cuda_graphs)
+        self.evaluate = Evaluation(task.val, self.recipe.crop, sources, device, self.precision, memory_format)
         self.checkpoints = Checkpoints(store, self.total, checkpoint_every, checkpoint_minutes)
 
     @classmethod
-    def build(cls, specs: list[RunSpec], task: Task, parents: dict[str, dict], *, arch: Arch, recipe: Recipe,
-              device="cpu", precision: str | None = None, channels_last=True, store=None, checkpoint_every=0,
-              divergence_loss=1e3, compile=False, deterministic=True, checkpoint_minutes=0.0, cuda_graphs=False):
-        device = torch.device(device)
-        determinism(deterministic)
-        fmt = torch.channels_last if channels_last else torch.contiguous_format
+    def build(cls, specs: list[RunSpec], task: Task, parents: dict[str, dict], settings: TrainingSettings, *,
+              device=None, store=None, checkpoint_every: int = 0, checkpoint_minutes: float = 0.0) -> "Group":
+        """The group of `specs` trained by `settings` (`parents`: each transfer's base weights, by key). The
+        keywords are where and how the work is done, not what is learned: `device` (default: the settings'
+        device type; another type is refused), the store that checkpoints go to, and when."""
+        device = torch.device(settings.numerics.device if device is None else device)
+        if device.type != settings.numerics.device:
+            raise ValueError(f"settings for {settings.numerics.device} cannot train on {device}")
+        determinism(settings.deterministic)
+        fmt = torch.channels_last if settings.numerics.channels_last else torch.contiguous_format
 
         def make_net():
-            return Net(arch, task.num_classes, recipe.crop)
+            return Net(settings.arch, task.num_classes, settings.recipe.crop)
 
         members, sources = [], {}
         for spec in specs:
@@ -596,12 +594,11 @@ class Group:
                     transfer_layers(src, parent, MAX_LAYER)
                 sources[source] = src.to(device, memory_format=fmt).eval()
             start = spec.n if source else 0
-            members.append(Member(spec, net, make_optimizer(net, recipe, device), start, source))
-        if compile and device.type == "cuda":  # pays on the GPU only (see benchmarks/gpu_check.py)
+            members.append(Member(spec, net, make_optimizer(net, settings.recipe, device), start, source))
+        if settings.numerics.compile and device.type == "cuda":  # pays on the GPU only (benchmarks/gpu_check.py)
             for net in [m.net for m in members] + list(sources.values()):
                 compile_layers(net)
-        return cls(members, sources, task, arch, recipe, device, precision, channels_last, store, checkpoint_every,
-                   divergence_loss, checkpoint_minutes, cuda_graphs)
+        return cls(members, sources, task, settings, device, store, checkpoint_every, checkpoint_minutes)
 
     @property
     def stream(self):

@@ -6,6 +6,7 @@ import torch
 
 from repro.profiles import SMOKE
 from repro.runs import RunSpec, canonical, training_config
+from repro.settings import TrainingSettings
 from repro.train import Group
 
 pytestmark = pytest.mark.smoke
@@ -26,8 +27,7 @@ def restore_flags():
 
 def build(tiny_task, profile):
     spec = RunSpec("random:0", "B", "base", 0, 0, canonical(training_config(profile)))
-    return Group.build([spec], tiny_task, {}, arch=profile.arch, recipe=profile.recipe,
-                       deterministic=profile.deterministic)
+    return Group.build([spec], tiny_task, {}, TrainingSettings.from_profile(profile, "cpu"))
 
 
 def test_a_group_is_built_deterministic_by_default(tiny_task, restore_flags):

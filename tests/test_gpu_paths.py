@@ -17,6 +17,7 @@ from repro.loader import BatchStream, preprocess_imagenet, use_preprocessed, val
 from repro.models import layer_parameters
 from repro.profiles import SMOKE, get_profile
 from repro.runs import RunSpec, canonical, specs_for, training_config
+from repro.settings import TrainingSettings
 from repro.store import Store
 from repro.study import all_needs
 from repro.train import Group, Task, batch_indices, iterations
@@ -29,29 +30,41 @@ DEVICE = torch.device(os.environ.get("REPRO_TEST_DEVICE", "cpu"))
 ON_CUDA = DEVICE.type == "cuda"
 
 
-def build(specs, task, parents=None, **kw):
-    kw = {"arch": SMOKE.arch, "recipe": SMOKE.recipe, **kw}
-    return Group.build(specs, task, parents or {}, **kw)
+def build(specs, task, parents=None, *, device="cpu", recipe=SMOKE.recipe, precision=None, **fields):
+    """A group trained by the smoke profile's settings with `recipe` and other profile `fields` (bf16,
+    channels_last, compile, cuda_graphs) on `device`; `precision` overrides the one decided for it there."""
+    profile = dataclasses.replace(SMOKE, recipe=recipe, **fields)
+    settings = TrainingSettings.from_profile(profile, torch.device(device).type)
+    if precision:
+        settings = settings.with_precision(precision)
+    return Group.build(specs, task, parents or {}, settings, device=device)
 
 
 # ---- bf16 and channels_last ----------------------------------------------------------------------------
-def test_bf16_is_the_default_on_cuda_and_on_the_cpu_only_when_the_recipe_asks(tiny_task):
+def test_bf16_is_the_default_on_cuda_and_on_the_cpu_only_when_the_recipe_asks_and_the_cpu_has_it(tiny_task,
+                                                                                                 monkeypatch):
+    from repro import numerics
+
     assert build([BASE], tiny_task, device="cpu").precision == "fp32"
     assert build([BASE], tiny_task, device=DEVICE).precision == ("bf16" if ON_CUDA else "fp32")
     assert build([BASE], tiny_task, device=DEVICE, precision="fp32").precision == "fp32"
     cpu_bf16 = dataclasses.replace(SMOKE.recipe, cpu_bf16=True)
+    monkeypatch.setattr(numerics, "native_bf16", lambda: (True, "a test"))
     assert build([BASE], tiny_task, device="cpu", recipe=cpu_bf16).precision == "bf16"
+    monkeypatch.setattr(numerics, "native_bf16", lambda: (False, "a test"))
+    with pytest.warns(UserWarning, match="would be emulated"):
+        assert build([BASE], tiny_task, device="cpu", recipe=cpu_bf16).precision == "fp32"
 
 
 def test_cpu_bf16_learns_like_fp32_and_is_repeatable(tiny_task):
     """bf16 autocast on the CPU (on request: recipe.cpu_bf16): the same spec gives the same numbers twice, and
     numbers close to fp32's (not equal: convolutions round their inputs to bf16)."""
     runs = {}
-    for name, cpu_bf16 in [("bf16", True), ("bf16 again", True), ("fp32", False)]:
-        recipe = dataclasses.replace(SMOKE.recipe, epochs=2, cpu_bf16=cpu_bf16)
-        group = build([BASE], tiny_task, recipe=recipe, device="cpu")
+    recipe = dataclasses.replace(SMOKE.recipe, epochs=2)
+    for name, precision in [("bf16", "bf16"), ("bf16 again", "bf16"), ("fp32", "fp32")]:
+        group = build([BASE], tiny_task, recipe=recipe, device="cpu", precision=precision)  # native or emulated
         [metrics] = group.run()
-        assert metrics["autocast"] == ("bf16" if cpu_bf16 else "none")
+        assert metrics["autocast"] == ("bf16" if precision == "bf16" else "none")
         runs[name] = metrics
     assert runs["bf16"]["losses"] == runs["bf16 again"]["losses"]
     assert runs["bf16"]["losses"] != runs["fp32"]["losses"]

@@ -106,8 +106,9 @@ def test_train_group_trains_in_the_planned_precision(tmp_path, monkeypatch):
         spec = RunSpec("random:0", "B", "base", 0, 0, canonical(training_config(profile, "cpu")))
     seen = []
     build = Group.build
-    monkeypatch.setattr(Group, "build", classmethod(lambda cls, *a, **kw: seen.append(kw["precision"]) or
-                                                    build.__func__(cls, *a, **kw)))
+    monkeypatch.setattr(Group, "build", classmethod(lambda cls, specs, task, parents, settings, **kw:
+                                                    seen.append(settings.numerics.precision) or
+                                                    build.__func__(cls, specs, task, parents, settings, **kw)))
     train_group([spec], str(tmp_path / "store"), profile, device="cpu")
     assert seen == ["fp32"]
     metrics = Store(tmp_path / "store").result(spec)

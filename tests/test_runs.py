@@ -7,9 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from repro.numerics import precision_for
 from repro.profiles import PROFILES, SMOKE, Arch, Profile, Recipe, get_profile
 from repro.runs import (BASES, COMPUTE_MATCHED, TREATMENTS, Need, RunSpec, canonical, groups, specs_for,
                         training_config)
+from repro.settings import TrainingSettings
 
 pytestmark = pytest.mark.smoke
 
@@ -217,3 +219,35 @@ def test_first_replicate_moves_the_seeds_and_keeps_the_counts_of_natman_and_fine
     assert {s.key for s in specs if s.split != "natman"} <= unshifted
     with pytest.raises(Exception, match="first_replicate"):
         SMOKE.override({"first_replicate": -1})
+
+
+# ---- the settings a key holds (repro.settings) ----------------------------------------------------------------
+TRAINING_CONFIGS = json.loads((Path(__file__).parent / "training_configs.json").read_text())
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_the_settings_of_every_shipped_profile_are_written_as_the_keys_config_of_before(name, device):
+    """TrainingSettings writes the bytes training_config wrote before it existed (tests/training_configs.json),
+    so every store keeps its keys, and reads them back to the same settings."""
+    settings = TrainingSettings.from_profile(PROFILES[name], device)
+    assert canonical(settings.to_config()) == TRAINING_CONFIGS[f"{name}/{device}"]
+    assert TrainingSettings.from_config(json.loads(TRAINING_CONFIGS[f"{name}/{device}"])) == settings
+
+
+@pytest.mark.filterwarnings("ignore:recipe.cpu_bf16=true asks for bf16")  # a study of before asked for it
+@pytest.mark.parametrize("results", REPORTS, ids=lambda path: path.parent.name)
+def test_the_settings_of_every_committed_key_are_read_back(results):
+    """A committed key's config gives its settings again; one planned before the key held the numerics gets them
+    from its profile, as a new key would."""
+    doc = json.loads(results.read_text())
+    config = json.loads(key_config(doc, results.parent.name))
+    profile = stored_profile(doc["session"]["profile"])
+    settings = TrainingSettings.from_config(config, profile, "cpu")
+    assert settings.arch == profile.arch and settings.recipe.epochs == profile.recipe.epochs
+    if "numerics" in config:
+        assert canonical(settings.to_config()) == canonical(config)
+    else:
+        assert settings.numerics.precision == precision_for(profile, "cpu")
+        with pytest.raises(ValueError, match="its profile decides them"):
+            TrainingSettings.from_config(config)

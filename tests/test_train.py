@@ -7,15 +7,18 @@ import torch
 from repro.budget import lr_multipliers
 from repro.profiles import SMOKE
 from repro.runs import BASES, TREATMENTS, RunSpec, canonical, training_config
+from repro.settings import TrainingSettings
 from repro.train import Group, augment, paper_metric, read_tallies
 
 pytestmark = pytest.mark.smoke
 CONFIG = canonical(training_config(SMOKE))
 BASE = RunSpec("random:0", "B", "base", 0, 0, CONFIG)
+SETTINGS = TrainingSettings.from_profile(SMOKE, "cpu")
 
 
 def run(specs, task, parents=None, store=None, recipe=SMOKE.recipe, **kw):
-    group = Group.build(specs, task, parents or {}, arch=SMOKE.arch, recipe=recipe, store=store, **kw)
+    settings = dataclasses.replace(SETTINGS, recipe=recipe)
+    group = Group.build(specs, task, parents or {}, settings, store=store, **kw)
     return group, group.run()
 
 
@@ -65,8 +68,7 @@ def test_resume_from_a_checkpoint_equals_an_uninterrupted_run(tiny_task, store):
             raise Interrupt
 
     with pytest.raises(Interrupt):
-        Group.build([BASE], tiny_task, {}, arch=SMOKE.arch, recipe=SMOKE.recipe, store=store,
-                    checkpoint_every=3).run(progress=stop_at_5)
+        Group.build([BASE], tiny_task, {}, SETTINGS, store=store, checkpoint_every=3).run(progress=stop_at_5)
     assert store.load_checkpoint(BASE)[1]["iteration"] == 3
     _, [resumed] = run([BASE], tiny_task, store=store, checkpoint_every=3)
     assert resumed["curve"] == whole["curve"] and resumed["losses"] == whole["losses"]
@@ -139,8 +141,8 @@ def test_checkpoints_by_wall_time_are_written_while_training_goes_on(tiny_task, 
             raise Interrupt
 
     monkeypatch.setattr(store, "save_checkpoint", slow_save)
-    group = Group.build([BASE], tiny_task, {}, arch=SMOKE.arch, recipe=SMOKE.recipe, store=store,
-                        checkpoint_every=0, checkpoint_minutes=1e-9)  # a checkpoint after every iteration
+    # a checkpoint after every iteration
+    group = Group.build([BASE], tiny_task, {}, SETTINGS, store=store, checkpoint_every=0, checkpoint_minutes=1e-9)
     with pytest.raises(Interrupt):
         group.run(progress=stop_at_9)
     first = min(writing)
@@ -175,7 +177,7 @@ def test_a_training_step_never_waits_for_the_device(tiny_task, parents, host_rea
     """No value goes back to the host during a step: not the loss, not the divergence test, not the batch."""
     specs = [RunSpec("random:0", "B", t, n, 0, CONFIG) for t, n in (("base", 0), ("BnB", 3), ("AnB+", 1),
                                                                    ("random", 5))]
-    group = Group.build(specs, tiny_task, parents, arch=SMOKE.arch, recipe=SMOKE.recipe)
+    group = Group.build(specs, tiny_task, parents, SETTINGS)
     host_reads.clear()
     for i in range(20):
         group.step(i, group.members)

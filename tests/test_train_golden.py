@@ -37,6 +37,7 @@ import torch
 from repro.numerics import arithmetic
 from repro.profiles import SMOKE
 from repro.runs import RunSpec, canonical, training_config
+from repro.settings import TrainingSettings
 from repro.train import Group, Task
 
 GOLDEN = Path(__file__).with_name("train_golden.json")
@@ -58,23 +59,26 @@ def study(_blobs, split_transfers: bool = False) -> dict:
     out = {}
     for name, recipe in [("fp32", SMOKE.recipe), ("cpu_bf16", dataclasses.replace(SMOKE.recipe, cpu_bf16=True)),
                          ("warmup_smooth", dataclasses.replace(SMOKE.recipe, warmup=0.1, label_smoothing=0.1))]:
-        config = canonical(training_config(dataclasses.replace(SMOKE, arch=arch, recipe=recipe)))
+        config = canonical(training_config(dataclasses.replace(SMOKE, arch=arch, recipe=recipe), "cpu"))
+        settings = TrainingSettings.from_config(json.loads(config))
+        if recipe.cpu_bf16:  # bf16 autocast on this CPU, native or emulated: the golden numbers were recorded so
+            settings = settings.with_precision("bf16")
         results, parents = [], {}
         for half in "AB":
             base = RunSpec("random:0", half, "base", 0, 0, config)
-            group = Group.build([base], task, {}, arch=arch, recipe=recipe)
+            group = Group.build([base], task, {}, settings)
             results += group.run()
             parents[base.key] = group.members[0].net.state_dict()
         specs = [RunSpec("random:0", "B", t, n, 0, config)
                  for t, n in [("BnB", 3), ("AnB", 1), ("BnB+", 2), ("AnB+", 5), ("random", 4)]]
         batches = [[s] for s in specs] if split_transfers else [specs]
         for batch in batches:
-            results += Group.build(batch, task, parents, arch=arch, recipe=recipe).run()
+            results += Group.build(batch, task, parents, settings).run()
         out[name] = summary(results)
     recipe = dataclasses.replace(SMOKE.recipe, lr=1e6)
-    config = canonical(training_config(dataclasses.replace(SMOKE, recipe=recipe)))
-    diverging = RunSpec("random:0", "B", "base", 0, 0, config)
-    out["diverging"] = summary(Group.build([diverging], task, {}, arch=SMOKE.arch, recipe=recipe).run())
+    settings = TrainingSettings.from_profile(dataclasses.replace(SMOKE, recipe=recipe), "cpu")
+    diverging = RunSpec("random:0", "B", "base", 0, 0, canonical(settings.to_config()))
+    out["diverging"] = summary(Group.build([diverging], task, {}, settings).run())
     return out
 
 

@@ -10,6 +10,7 @@ from repro.models import Net
 from repro.profiles import SMOKE
 from repro.loader import batch_indices
 from repro.runs import RunSpec, canonical, stable_seed, training_config
+from repro.settings import TrainingSettings
 from repro.train import (Batches, Checkpoints, Evaluation, Group, Member, Tally, augment, iterations,
                          make_optimizer, read_tallies, reset_losses)
 
@@ -94,7 +95,7 @@ def test_evaluation_is_the_top1_of_centre_crops(tiny_task):
 
 # ---- checkpoints ---------------------------------------------------------------------------------------
 def test_a_checkpoint_round_trips_weights_momentum_and_history(tiny_task, store):
-    group = Group.build([BASE], tiny_task, {}, arch=SMOKE.arch, recipe=SMOKE.recipe)
+    group = Group.build([BASE], tiny_task, {}, TrainingSettings.from_profile(SMOKE, "cpu"))
     for i in range(3):
         group.step(i, group.members)
     read_tallies(group.members)

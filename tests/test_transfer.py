@@ -9,11 +9,13 @@ from hypothesis import strategies as st
 from repro.models import Net, init_weights, layer_parameters
 from repro.profiles import SMOKE
 from repro.runs import RunSpec, canonical, training_config
+from repro.settings import TrainingSettings
 from repro.train import Group
 from repro.transfer import build_treatment, transfer_layers
 
 pytestmark = pytest.mark.smoke
 CONFIG = canonical(training_config(SMOKE))
+SETTINGS = TrainingSettings.from_profile(SMOKE, "cpu")
 
 
 def make_net():
@@ -52,11 +54,11 @@ def test_random_control_shares_its_random_layers_across_n():
 
 def train_treatments(tiny_task, treatments, n=2):
     base_spec = RunSpec("random:0", "B", "base", 0, 0, CONFIG)
-    base = Group.build([base_spec], tiny_task, {}, arch=SMOKE.arch, recipe=SMOKE.recipe)
+    base = Group.build([base_spec], tiny_task, {}, SETTINGS)
     base.run()
     parent = {k: v.clone() for k, v in base.members[0].net.state_dict().items()}
     specs = [RunSpec("random:0", "B", t, n, 0, CONFIG) for t in treatments]
-    group = Group.build(specs, tiny_task, {base_spec.key: parent}, arch=SMOKE.arch, recipe=SMOKE.recipe)
+    group = Group.build(specs, tiny_task, {base_spec.key: parent}, SETTINGS)
     group.run()
     return parent, {m.spec.treatment: m.net.state_dict() for m in group.members}
 
@@ -76,7 +78,7 @@ def test_frozen_weights_are_bit_identical_after_training_and_fine_tuned_ones_cha
 
 def test_frozen_layers_have_no_optimizer_state(tiny_task):
     spec = RunSpec("random:0", "B", "random", 4, 0, CONFIG)
-    group = Group.build([spec], tiny_task, {}, arch=SMOKE.arch, recipe=SMOKE.recipe)
+    group = Group.build([spec], tiny_task, {}, SETTINGS)
     optimised = {id(p) for g in group.members[0].optimizer.param_groups for p in g["params"]}
     for k in range(1, 9):
         for p in layer_parameters(group.members[0].net, k).values():
