@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from repro.execute import train_group
+from repro.worker import train_group
 from repro.profiles import get_profile
 from repro.runs import RunSpec, canonical, training_config
 from repro.store import Store

@@ -435,7 +435,7 @@ def gpu_plan_profile(dry: bool, name: str = "gpu"):
 
 def run_plan(device: torch.device, dry: bool, report: Report, stop_at: float, name: str = "gpu",
              key: str = "gpu_plan") -> dict:
-    from repro.execute import load_task, train_group
+    from repro.worker import load_task, train_group
     from repro.store import Store
     from repro.study import all_needs
 

@@ -46,7 +46,7 @@ def correct_per_image(run_dir: Path, spec: dict, data_root: str | None) -> tuple
     """Which validation images the stored network gets right (as training scored it), and its stored top-1."""
     from safetensors.torch import load_file
 
-    from repro.execute import load_task
+    from repro.worker import load_task
     from repro.models import Net
     from repro.profiles import Arch
     from repro.runs import RunSpec

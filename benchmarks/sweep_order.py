@@ -10,11 +10,12 @@ import sys
 import tempfile
 import time
 
-from repro.execute import execute, load_task
+from repro.execute import execute
 from repro.profiles import get_profile
 from repro.runs import groups, specs_for
 from repro.store import Store
 from repro.study import all_needs
+from repro.worker import load_task
 
 
 def main(order):

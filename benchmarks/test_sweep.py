@@ -16,7 +16,7 @@ import time
 import pytest
 import torch
 
-from repro.execute import execute, load_task
+from repro.execute import execute
 from repro.profiles import get_profile
 from repro.models import Net, layer_flops
 from repro.runs import RunSpec, canonical, groups, specs_for, training_config
@@ -24,6 +24,7 @@ from repro.settings import TrainingSettings
 from repro.store import Store
 from repro.study import all_needs
 from repro.train import Group
+from repro.worker import load_task
 
 RESULTS: dict = {}
 

@@ -11,7 +11,7 @@ for evaluation.
 
 A one-time preprocessed cache at a reduced resolution (for `paper-fast`): `preprocess_imagenet` decodes
 ILSVRC-2012 once into uint8 arrays (.npy, memory-mapped), and `use_preprocessed` (called by
-`repro.execute.load_task`) turns a decode-on-demand dataset into row reads from them. The rows are made by the
+`repro.worker.load_task`) turns a decode-on-demand dataset into row reads from them. The rows are made by the
 same decoder, so the pixels are the same either way; only the time differs.
 
     python -m repro.loader --data-root /data/imagenet --image-size 144       # once per resolution

@@ -1,7 +1,7 @@
 """What a network learns from, as one frozen value: `TrainingSettings`.
 
 Built once from a profile (its `--set` overrides applied) and the device it trains on, written whole as the run
-key's JSON (repro.runs.RunSpec.config), and read back from that JSON to train (repro.execute.train_group). No
+key's JSON (repro.runs.RunSpec.config), and read back from that JSON to train (repro.worker.train_group). No
 torch here: planning and judging read it too.
 """
 from __future__ import annotations

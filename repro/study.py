@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from repro.backends import EXECUTORS
 from repro.errors import UserError
 from repro.profiles import PROFILES, Profile, get_profile
 from repro.runs import Need, RunSpec, identity, specs_for
@@ -42,7 +43,7 @@ OPTIONS = [
                                     help="a study run in pieces (repro.replicates): each finished replicate is "
                                          "written to DIR/replicates/rN.json, a rerun trains only the replicates "
                                          "DIR lacks, and the report (DIR by default) is judged on all of them")),
-    ("executor", "executor", dict(default="local", choices=["local", "slurm"],
+    ("executor", "executor", dict(default="local", choices=list(EXECUTORS),
                                   help="where to train (slurm: via submitit)")),
     ("slurm-partition", "slurm_partition", dict(default=None, help="Slurm partition (with --executor slurm)")),
     ("slurm-time", "slurm_time", dict(type=int, default=24 * 60, help="Slurm time limit per job in minutes")),
@@ -107,14 +108,14 @@ def check_options(options: StudyOptions, trains: bool = True) -> Profile:
 
 
 def check_devices(gpus: int, workers: int | None, here: bool = True) -> None:
-    """`--gpus` and `--workers`: each valid (repro.execute.check_gpus: the one rule for GPUs, counted only
+    """`--gpus` and `--workers`: each valid (repro.backends.pool.check_gpus: the one rule for GPUs, counted only
     when they are this machine's), and not both."""
     if workers is not None and workers < 1:
         raise UserError(f"--workers must be at least 1, got {workers}")
     if gpus and workers is not None and workers > 1:
         raise UserError("use either --gpus N (one worker per GPU) or --workers N (CPU workers), not both")
     if gpus:
-        from repro.execute import check_gpus  # imports torch: only when GPUs are asked for
+        from repro.backends.pool import check_gpus  # imports torch: only when GPUs are asked for
 
         check_gpus(gpus, here)
 
@@ -255,17 +256,17 @@ def train_study(options: StudyOptions, needs: list[Need], *, profile: Profile | 
     profile = profile or check_options(options)
     store = Store(options.store)
     trainable, _ = plannable(profile, needs, options.data_root)
+    specs = specs_for(profile, trainable)
     if options.executor == "slurm":
-        from repro.slurm import run_slurm
+        from repro.execute import execute
 
-        outcome = run_slurm(profile, trainable, store, data_root=options.data_root,
-                            partition=options.slurm_partition, minutes=options.slurm_time, gpus=options.gpus,
-                            progress=progress)
+        outcome = execute(specs, profile, store, data_root=options.data_root, gpus=options.gpus, progress=progress,
+                          executor="slurm", slurm_partition=options.slurm_partition,
+                          slurm_minutes=options.slurm_time)
     else:
         from repro.execute import default_workers, execute
         from repro.schedule import tell_projection
 
-        specs = specs_for(profile, trainable)
         workers = options.workers or (1 if options.gpus else default_workers(profile))
         if options.study_dir:
             outcome = train_replicates(profile, specs, store, options, workers, progress)

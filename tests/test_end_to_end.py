@@ -138,7 +138,7 @@ def test_a_pytest_session_shows_its_training_progress_although_pytest_captures_o
 def test_the_command_trains_on_slurm_through_the_same_study_api(tmp_path, capsys, monkeypatch):
     """`repro run --executor slurm --gpus 2` on a login node without GPUs: the jobs train the runs (here, at
     once, in this process); --gpus caps the jobs in flight and is not counted against this machine's GPUs."""
-    import repro.slurm
+    import repro.backends.slurm
 
     jobs = []
 
@@ -159,7 +159,7 @@ def test_the_command_trains_on_slurm_through_the_same_study_api(tmp_path, capsys
             jobs.append(Job(function))
             return jobs[-1]
 
-    monkeypatch.setattr(repro.slurm, "slurm_executor", lambda *args, **kwargs: Executor())
+    monkeypatch.setattr(repro.backends.slurm, "slurm_executor", lambda *args, **kwargs: Executor())
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     monkeypatch.setenv("REPRO_CACHE", str(tmp_path / "cache"))
     # the stand-in jobs train here, on the CPU: device=cpu plans their keys for it (Slurm plans for a GPU otherwise)

@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from repro.data import DataError, load_dataset
-from repro.execute import _gpu_worker_init, execute, gpu_slots
+from repro.backends.pool import _gpu_worker_init, gpu_slots
+from repro.execute import execute
 from repro.loader import BatchStream, preprocess_imagenet, use_preprocessed, val_chunks
 from repro.models import layer_parameters
 from repro.profiles import SMOKE, get_profile
@@ -301,3 +302,23 @@ def test_lrn_stays_in_bf16_under_autocast_and_is_unchanged_in_fp32():
         out = lrn(x.bfloat16())
     assert out.dtype == torch.bfloat16
     assert torch.allclose(out.float(), stock(x), rtol=0.02, atol=0.02)
+
+
+def test_one_chooser_gives_each_local_backend_the_protocol(tmp_path, monkeypatch):
+    from repro.backends import Backend, backend_for
+    from repro.backends.inline import Inline
+    from repro.backends.pool import Pool
+
+    store, profile = Store(tmp_path / "store"), get_profile("smoke")
+    inline = backend_for("local", store, profile)
+    assert isinstance(inline, Inline) and isinstance(inline, Backend) and (inline.slots, inline.split_for) == (1, 1)
+    pool = backend_for("local", store, profile, workers=2)
+    try:  # CPU workers keep a target's group whole unless asked to split it
+        assert isinstance(pool, Pool) and isinstance(pool, Backend) and (pool.slots, pool.split_for) == (2, 1)
+    finally:
+        pool.close()
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    with pytest.raises(ValueError, match="more GPUs than are visible"):
+        backend_for("local", store, profile, gpus=1)
+    with pytest.raises(ValueError, match="--executor must be one of local, slurm"):
+        backend_for("cloud", store, profile)

@@ -85,7 +85,7 @@ def test_a_cpu_and_a_gpu_run_of_one_spec_have_different_keys_and_the_device_is_t
 
 
 def test_a_run_planned_for_one_device_is_not_trained_on_another():
-    from repro.execute import planned_device
+    from repro.worker import planned_device
 
     spec = RunSpec("random:0", "B", "base", 0, 0, canonical(training_config(get_profile("smoke"), "cuda")))
     assert planned_device(spec) == "cuda"
@@ -95,7 +95,7 @@ def test_a_run_planned_for_one_device_is_not_trained_on_another():
 
 def test_train_group_trains_in_the_planned_precision(tmp_path, monkeypatch):
     """The group's precision is the key's, not the recipe's request."""
-    from repro.execute import train_group
+    from repro.worker import train_group
     from repro.store import Store
     from repro.train import Group
 

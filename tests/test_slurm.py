@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 import submitit
 
+from repro.backends import Backend, backend_for
+from repro.backends.slurm import Slurm, TrainGroup, slurm_executor
+from repro.execute import execute
 from repro.profiles import get_profile
 from repro.runs import specs_for
-from repro.slurm import TrainGroup, run_slurm, slurm_executor
 from repro.store import Store
 from repro.study import all_needs
 
@@ -55,7 +57,8 @@ class FakeExecutor:
 
 
 def run(store, executor, **kw):
-    return run_slurm(PROFILE, NEEDS, store, executor=executor, progress=False, poll_seconds=0.01, **kw)
+    return execute(specs_for(PROFILE, NEEDS), PROFILE, store, executor="slurm", submitit_executor=executor,
+                   progress=False, poll_seconds=0.01, **kw)
 
 
 def test_groups_go_out_in_dag_order_and_every_run_lands_in_the_store(tmp_path):
@@ -93,7 +96,13 @@ def test_without_slurm_the_slurm_executor_says_what_to_do(tmp_path, monkeypatch)
     with pytest.raises(ValueError, match=r"no Slurm here.*--gpus N or --workers N"):
         slurm_executor(Store(tmp_path / "store"), "gpu", 60)
     with pytest.raises(ValueError, match="--slurm-time must be a positive number of minutes"):
-        run_slurm(PROFILE, NEEDS, Store(tmp_path / "store"), minutes=0, executor=FakeExecutor(None))
+        run(Store(tmp_path / "store"), FakeExecutor(None), slurm_minutes=0)
+
+
+def test_the_chooser_gives_the_slurm_backend_for_the_slurm_executor(tmp_path):
+    backend = backend_for("slurm", Store(tmp_path / "store"), PROFILE, gpus=3, submitit_executor=FakeExecutor(None))
+    assert isinstance(backend, Slurm) and isinstance(backend, Backend)
+    assert (backend.slots, backend.split_for) == (3, 3)
 
 
 def _children(pid: int) -> list[int]:

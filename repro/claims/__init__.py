@@ -1,10 +1,11 @@
 """The paper's five claims, one module each, in the scorecard's order, and the one driver that judges them.
 
-Each module has ID, TITLE, SENTENCE (the paper's words), NEEDS (the runs it reads, as repro.runs.Need),
-PREMISES (the ids of repro.premises it rests on), `measure(table, paper_effects) -> (combined test, headline
-test, details)`, and optionally `controls(table, paper_effects) -> [(test, meaning)]` (controls shown under
-the claim with their own verdicts) and `caveat(table) -> str`; each part states the smallest effect that
-counts as the claim (the module's SMALLEST), before any data. The driver here sets the table's failed
+Each module satisfies `repro.claims.protocol.Claim` (checked here when CLAIMS is built): ID, TITLE, SENTENCE
+(the paper's words), NEEDS (the runs it reads, as repro.runs.Need), PREMISES (the ids of repro.premises it
+rests on), SMALLEST (the smallest effect of each test that counts as the claim, stated before any data),
+`measure(table, paper_effects) -> (combined test, headline test, details)`, and optionally
+`controls(table, paper_effects) -> [(test, meaning)]` (controls shown under the claim with their own
+verdicts) and `caveat(table) -> str` (their defaults: repro.claims.protocol.OPTIONAL). The driver here sets the table's failed
 networks aside (a diverged network and what was built from it: repro.results.without_failures), measures the
 premises and checks on what is left, runs `measure` with the original study's effects of the same tests
 (measured by the same code on the same layers), and makes the Verdict, which lists what the claim lost. The
@@ -18,10 +19,12 @@ from typing import NamedTuple
 from repro import stats
 from repro.claims import (coadaptation_dip, distance_penalty, early_layer_generality, finetune_boost,
                           random_features)
+from repro.claims.protocol import check_claim, member, no_caveat, no_controls
 from repro.premises import measure_premises
 from repro.results import BASES, Table, without_failures
 
-CLAIMS = [early_layer_generality, coadaptation_dip, distance_penalty, finetune_boost, random_features]
+CLAIMS = [check_claim(claim) for claim in (early_layer_generality, coadaptation_dip, distance_penalty, finetune_boost,
+                                            random_features)]
 
 
 @functools.lru_cache(maxsize=64)
@@ -39,6 +42,14 @@ def _original_controls(controls, layers: frozenset | None) -> dict[str, float]:
     from repro.paper import original_table
 
     return {test.name: test.effect for test, _ in controls(original_table(layers), {})}
+
+
+def _controls(claim, kept: Table) -> list:
+    """A claim's controls on the table without its failed networks, as [(test, meaning)] ([]: it has none)."""
+    controls = member(claim, "controls")
+    if controls is no_controls:
+        return []
+    return controls(kept, _original_controls(controls, kept.layer_set()))
 
 
 def _treatments(claim) -> tuple[str, ...]:
@@ -75,12 +86,10 @@ def _judge(claim, table) -> Judged:
 def evaluate(claim, table) -> stats.Verdict:
     """One claim's Verdict on a results table (the original study's or ours)."""
     root, headline, details, premises, kept, lost, paper_headline = _judge(claim, table)
-    if hasattr(claim, "caveat"):
-        details["caveat"] = claim.caveat(kept)
-    controls = []
-    if hasattr(claim, "controls"):
-        paper = _original_controls(claim.controls, kept.layer_set())
-        controls = [stats.control_json(test, meaning) for test, meaning in claim.controls(kept, paper)]
+    caveat = member(claim, "caveat")
+    if caveat is not no_caveat:
+        details["caveat"] = caveat(kept)
+    controls = [stats.control_json(test, meaning) for test, meaning in _controls(claim, kept)]
     if lost:
         details["lost"] = lost
     verdict = stats.make_verdict(claim.ID, root, headline, paper_headline.effect, table.evidence, details,
@@ -98,10 +107,7 @@ def outcome(claim, table) -> tuple[str, list[str]]:
     thousands of simulated studies. The same failures set aside, premises, checks, tests and original effects
     as `evaluate`."""
     root, _, _, premises, kept, _, _ = _judge(claim, table)
-    controls = []
-    if hasattr(claim, "controls"):
-        paper = _original_controls(claim.controls, kept.layer_set())
-        controls = [test.verdict for test, _ in claim.controls(kept, paper)]
+    controls = [test.verdict for test, _ in _controls(claim, kept)]
     if any(p.blocks and p.gates == "premise_not_met" for p in premises):
         return "premise_not_met", controls
     if any(p.blocks for p in premises):

@@ -1,29 +1,30 @@
-"""Train a plan on a Slurm cluster through submitit: one job per training group, one GPU each.
+"""The Slurm backend, through submitit (an optional dependency, imported only here, when it is used): one job
+per training group, one GPU each.
 
     repro run --profile paper --executor slurm --slurm-partition gpu --slurm-time 1440 [--gpus 64]
 
 The jobs share the run store (on a shared filesystem), which stays the one source of truth: each job calls
-`train_group`, which claims its runs with file locks, trains them and writes them to the store; this process
-only submits and watches. Groups are submitted in DAG order, the bases first and each transfer group as soon
-as its base networks are in the store; with more than one job in flight a target's group is split into
-sub-groups (repro.runs.groups). `--gpus N` caps the jobs in flight (0: submit every ready group and
+`repro.worker.train_group`, which claims its runs with file locks, trains them and writes them to the store;
+this process only submits and watches. Groups are submitted in DAG order, the bases first and each transfer
+group as soon as its base networks are in the store; with more than one job in flight a target's group is
+split into sub-groups (repro.runs.groups). `--gpus N` caps the jobs in flight (0: submit every ready group and
 let Slurm queue them). Stopping this process leaves the submitted jobs running; the same command later
 finds their runs in the store (or still locked by them) and submits only what is missing.
 
 Preemption and time limits: Slurm signals a job before it stops it; submitit then calls `checkpoint`, which
 requeues the same group, and the requeued job resumes from the store's last checkpoint (every
 `checkpoint_minutes` of wall time or `checkpoint_every` iterations of the profile). The loop that submits and
-watches is `repro.execute.train_groups`, the same as for local workers; this module is its Slurm backend. Job logs: <store>/slurm/<job id>_0_log.{out,err}.
+watches is `repro.execute.train_groups`, the same as for local workers; `repro.backends.backend_for` chooses
+this backend for `--executor slurm`. Job logs: <store>/slurm/<job id>_0_log.{out,err}.
 """
 from __future__ import annotations
 
 import time
 
 from repro.errors import UserError
-from repro.execute import Outcome, train_group, train_groups
 from repro.profiles import Profile
-from repro.runs import specs_for
 from repro.store import Store
+from repro.worker import train_group
 
 CPUS_PER_JOB = 10  # decoding workers of file-backed data (repro.loader) plus the training process
 MEM_GB_PER_JOB = 64
@@ -101,15 +102,3 @@ class Slurm:
 
     def close(self):
         pass  # submitted jobs keep running: their runs land in the store
-
-
-def run_slurm(profile: Profile, needs, store: Store, *, data_root: str | None = None, partition: str | None = None,
-              minutes: int = 24 * 60, gpus: int = 0, executor=None, progress: bool = True,
-              poll_seconds: float = 30.0) -> Outcome:
-    """Train every run the needs call for that is not in the store yet, as Slurm jobs; wait for them all."""
-    if minutes < 1:
-        raise UserError(f"--slurm-time must be a positive number of minutes, got {minutes}")
-    executor = executor or slurm_executor(store, partition, minutes)
-    backend = Slurm(executor, store, profile, data_root, gpus)
-    return train_groups(specs_for(profile, needs), store, backend, share=profile.share, progress=progress,
-                        poll_seconds=poll_seconds)
