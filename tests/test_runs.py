@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from repro.numerics import precision_for
 from repro.profiles import PROFILES, SMOKE, Arch, Profile, Recipe, get_profile
-from repro.runs import (BASES, COMPUTE_MATCHED, TREATMENTS, Need, RunSpec, canonical, groups, specs_for,
-                        training_config)
+from repro.runs import (BASES, COMPUTE_MATCHED, TREATMENTS, Need, RunSpec, canonical, compute_matched, groups,
+                        specs_for, training_config)
 from repro.settings import TrainingSettings
 
 pytestmark = pytest.mark.smoke
@@ -136,14 +136,16 @@ def stored_profile(fields: dict) -> Profile:
                       "recipe": Recipe(**tuples(fields["recipe"]))})
 
 
-def key_config(doc: dict, report: str) -> str:
-    """The config of the run keys of a committed study, from what its results.json stored."""
+def key_config(doc: dict, report: str, treatment: str = "base") -> str:
+    """The config of the run keys of a committed study, from what its results.json stored (a compute-matched
+    base's: its profile's recipe at twice the epochs, runs.compute_matched)."""
     fields = doc["session"]["profile"]
     if report in BEFORE_NUMERICS_IN_THE_KEY:
         return canonical({name: fields[name] for name in ("dataset", "image_size", "arch", "recipe", "num_classes",
                                                            "images_per_class", "train_per_class", "val_per_class")})
     (device,), (precision,) = doc["session"]["training"]["devices"], doc["session"]["training"]["precision"]
-    config = training_config(stored_profile(fields), device)
+    profile = stored_profile(fields)
+    config = training_config(compute_matched(profile) if treatment == COMPUTE_MATCHED else profile, device)
     # the precision the study trained in (bf16 on a CPU that has it natively), whatever this machine has
     config["numerics"]["precision"] = precision
     return canonical(config)
@@ -160,8 +162,8 @@ def test_every_committed_networks_key_is_its_stored_spec_hashed_again(results):
     base's) is the key it was stored under. A change to RunSpec.key or training_config that moves a
     committed key fails here."""
     doc = json.loads(results.read_text())
-    config = key_config(doc, results.parent.name)
     for run in doc["runs"]:
+        config = key_config(doc, results.parent.name, run["treatment"])
         spec = RunSpec(run["split"], run["target"], run["treatment"], run["n"], run["replicate"], config)
         assert (spec.key, spec.source) == (run["key"], run["source"]), spec.label
 
