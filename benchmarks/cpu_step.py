@@ -11,7 +11,7 @@ import time
 
 import torch
 
-from repro.models import Net, init_weights
+from repro.models import get_model, init_weights
 from repro.profiles import get_profile
 
 
@@ -23,7 +23,7 @@ def main() -> None:
     torch.set_num_threads(1)
     profile = get_profile(args.profile)
     r = profile.recipe
-    net = init_weights(Net(profile.arch, 100, r.crop), 0).to(memory_format=torch.channels_last)
+    net = init_weights(get_model(profile.arch, 100, r.crop), 0).to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
     x = torch.randn(r.batch_size, 3, r.crop, r.crop).to(memory_format=torch.channels_last)
     y = torch.randint(0, 100, (r.batch_size,))

@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from repro.data.base import ImageSet  # noqa: E402
-from repro.models import Net, layer_flops  # noqa: E402
+from repro.models import get_model, layer_flops  # noqa: E402
 from repro.profiles import get_profile  # noqa: E402
 from repro.runs import RunSpec, canonical, groups, specs_for, training_config  # noqa: E402
 from repro.settings import TrainingSettings  # noqa: E402
@@ -264,7 +264,7 @@ def small_group(profile, device, batch, deterministic=True, kinds=("base", "BnB"
     base = RunSpec("random:0", "B", "base", 0, 0, config)
     specs = [base if k == "base" else RunSpec("random:0", "B", k, n, 0, config) for k in kinds]
     torch.manual_seed(0)  # the same parent every time
-    parents = {base.key: Net(profile.arch, classes, recipe.crop).state_dict()}
+    parents = {base.key: get_model(profile.arch, classes, recipe.crop).state_dict()}
     settings = device_settings(profile, recipe, device, deterministic=deterministic, cuda_graphs=cuda_graphs)
     return Group.build(specs, fake_task(profile, classes, batch, device), parents, settings, device=device)
 
@@ -365,7 +365,7 @@ def sub_groups(device: torch.device, dry: bool, report: "Report", stop_at: float
                                                             config) for m in members]
                 # enough epochs of the 4-batch stand-in set for the warm-up and timed steps at any profile
                 recipe = dataclasses.replace(profile.recipe, batch_size=batch, epochs=(warmup + steps) / 4 + 1)
-                parents = {base.key: Net(profile.arch, classes, recipe.crop).state_dict()}
+                parents = {base.key: get_model(profile.arch, classes, recipe.crop).state_dict()}
                 settings = device_settings(profile, recipe, device, cuda_graphs=profile.cuda_graphs)
                 group = Group.build(specs, fake_task(profile, classes, batch, device), parents, settings,
                                     device=device)

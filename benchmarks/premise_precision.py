@@ -47,7 +47,7 @@ def correct_per_image(run_dir: Path, spec: dict, data_root: str | None) -> tuple
     from safetensors.torch import load_file
 
     from repro.worker import load_task
-    from repro.models import Net
+    from repro.models import get_model
     from repro.profiles import Arch
     from repro.runs import RunSpec
     from repro.train import MEAN, STD, crop_and_normalise
@@ -56,7 +56,7 @@ def correct_per_image(run_dir: Path, spec: dict, data_root: str | None) -> tuple
     task = load_task(RunSpec.from_dict(spec), data_root)
     arch = Arch(**{**cfg["arch"], "widths": tuple(cfg["arch"]["widths"])})
     crop = cfg["recipe"]["crop"]
-    net = Net(arch, task.num_classes, crop)
+    net = get_model(arch, task.num_classes, crop)
     net.load_state_dict(load_file(str(run_dir / "weights.safetensors")))
     net = net.to(memory_format=torch.channels_last).eval()
     metrics = json.loads((run_dir / "result.json").read_text())["metrics"]

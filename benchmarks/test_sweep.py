@@ -18,7 +18,7 @@ import torch
 
 from repro.execute import execute
 from repro.profiles import get_profile
-from repro.models import Net, layer_flops
+from repro.models import get_model, layer_flops
 from repro.runs import RunSpec, canonical, groups, specs_for, training_config
 from repro.settings import TrainingSettings
 from repro.store import Store
@@ -107,7 +107,7 @@ def test_what_sharing_can_save_at_most(benchmark):
         rows.clear()
         for group in groups(specs_for(profile, all_needs())):
             task = load_task(group[0], None)
-            parents = {s.parent.key: Net(profile.arch, task.num_classes, profile.recipe.crop).state_dict()
+            parents = {s.parent.key: get_model(profile.arch, task.num_classes, profile.recipe.crop).state_dict()
                        for s in group if s.parent}
             shared = Group.build(group, task, parents, settings)
             alone = [Group.build([s], task, parents, settings) for s in group]
@@ -201,7 +201,7 @@ def test_how_close_a_training_step_comes_to_this_cpu_peak(benchmark, what):
         flops, step = 2 * 2048 ** 3, (lambda: a @ b)
     else:
         profile = get_profile("cpu")
-        net = Net(profile.arch, 100, profile.recipe.crop).to(memory_format=torch.channels_last)
+        net = get_model(profile.arch, 100, profile.recipe.crop).to(memory_format=torch.channels_last)
         optimizer = make_optimizer(net, profile.recipe, torch.device("cpu"))
         x = torch.randn(128, 3, 28, 28).contiguous(memory_format=torch.channels_last)
         y = torch.randint(0, 100, (128,))

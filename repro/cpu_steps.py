@@ -32,7 +32,7 @@ import torch
 from repro.cost import half_sizes, step_ms
 from repro.data.base import ImageSet
 from repro.files import atomic_write_text
-from repro.models import Net, init_weights, layer_flops
+from repro.models import get_model, init_weights, layer_flops
 from repro.numerics import cpu_summary
 from repro.profiles import Profile
 from repro.runs import RunSpec, canonical, groups
@@ -115,7 +115,7 @@ def measure(profile: Profile, specs: list[RunSpec], precision: str) -> dict:
             timing["transfer_group"] = {"members": len(group), "step_ms": None,
                                         "why": f"not measured: it would take over {MAX_GROUP_SECONDS} s here"}
         elif group:
-            parent_net = init_weights(Net(profile.arch, classes, recipe.crop), 0)
+            parent_net = init_weights(get_model(profile.arch, classes, recipe.crop), 0)
             parents = {s.parent.key: parent_net.state_dict() for s in group if s.parent}
             big = Group.build(group, task, parents, settings)
             measured = _timed(lambda i: big.step(i, big.members), 3)

@@ -11,10 +11,11 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 
+from repro import models
 from repro.errors import UserError
 
-# Layers 1..MAX_LAYER of the network (conv1..conv5, fc6, fc7) can be copied from a base; the classifier above
-# them never is.
+# Layers 1..MAX_LAYER of the paper's network (conv1..conv5, fc6, fc7) can be copied from a base; the classifier
+# above them never is. Another architecture has its own count (repro.models.blocks).
 MAX_LAYER = 7
 LAYERS = tuple(range(1, MAX_LAYER + 1))
 DATASETS = ("synthetic", "tiny-imagenet", "imagenet")  # and folder:PATH (repro.data)
@@ -23,14 +24,18 @@ DATASET_NAMES = "'synthetic', 'tiny-imagenet', 'imagenet' or 'folder:PATH'"
 
 @dataclass(frozen=True)
 class Arch:
-    """The 8-layer AlexNet-style network: conv1..conv5, fc6, fc7, classifier.
+    """The network, by architecture name (repro.models.ARCHITECTURES) and shape.
 
-    `widths` are the output channels of conv1..conv5 and the width of fc6/fc7. `caffenet=True` gives the
-    original network exactly (11x11/4 conv1, LRN, grouped conv2/4/5, Gaussian init of the paper).
-    Smaller profiles keep the layer structure at a reduced input size and width.
+    `alexnet8` (the default): the 8-layer AlexNet-style network, conv1..conv5, fc6, fc7, classifier. `widths`
+    are the output channels of conv1..conv5 and the width of fc6/fc7. `caffenet=True` gives the original
+    network exactly (11x11/4 conv1, LRN, grouped conv2/4/5, Gaussian init of the paper). Smaller profiles keep
+    the layer structure at a reduced input size and width. `resnet18`: `widths` are the stem's and the four
+    stages' channels; it has batch norm and no dropout
+    (say so: batchnorm=True, dropout=0.0) and reads no other flag.
     """
 
-    widths: tuple[int, int, int, int, int, int] = (96, 256, 384, 384, 256, 4096)
+    name: str = "alexnet8"  # in the run key only when not alexnet8, so the keys from before it stay the same
+    widths: tuple[int, ...] = (96, 256, 384, 384, 256, 4096)
     caffenet: bool = False
     lrn: bool = False
     groups: bool = False
@@ -119,7 +124,7 @@ class Profile:
 
     def __post_init__(self):
         """Refuse values no network can be trained with (a typo in --set), before anything is trained."""
-        r, widths = self.recipe, self.arch.widths
+        r = self.recipe
         if self.dataset == "folder:":
             raise UserError("folder datasets are named folder:PATH, with PATH the folder holding train/ and val/")
         if self.dataset not in DATASETS and not self.dataset.startswith("folder:"):
@@ -134,8 +139,6 @@ class Profile:
                          (r.top_k >= 1, f"recipe.top_k must be at least 1, got {r.top_k}"),
                          (1 <= r.crop <= self.image_size,
                           f"recipe.crop must be from 1 to image_size ({self.image_size}), got {r.crop}"),
-                         (len(widths) == 6 and min(widths) >= 1,
-                          f"arch.widths must be 6 positive widths (conv1..conv5, fc6/fc7), got {widths}"),
                          (self.checkpoint_every >= 0, f"checkpoint_every must be >= 0 (0: never), got "
                                                       f"{self.checkpoint_every}"),
                          (self.checkpoint_minutes >= 0, f"checkpoint_minutes must be >= 0 (0: never), got "
@@ -148,6 +151,22 @@ class Profile:
                                                          f"got {self.finetune_replicates}")]:
             if not ok:
                 raise UserError(f"profile {self.name}: {what}")
+        for what in models.problems(self.arch, Arch()):
+            raise UserError(f"profile {self.name}: {what}")
+        for field_name in ("layers", "finetune_layers", "natman_layers", "random_layers"):
+            outside = [n for n in getattr(self, field_name) if not 1 <= n <= self.blocks]
+            if outside:
+                raise UserError(f"profile {self.name}: {field_name} must be in 1..{self.blocks} (the blocks of "
+                                f"{self.arch.name} that can be copied), got {outside}")
+
+    @property
+    def blocks(self) -> int:
+        """How many blocks of its network a transfer can copy: n = 1..blocks."""
+        return models.blocks(self.arch)
+
+    @property
+    def depth(self) -> models.Depth:
+        return models.Depth(self.blocks)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -156,28 +175,42 @@ class Profile:
         """A copy with `FIELD=VALUE` assignments applied (nested: `recipe.lr=0.02`)."""
         if isinstance(assignments, dict):
             assignments = [f"{k}={v}" for k, v in assignments.items()]
-        profile = self
+        fields, changes = _fields(self), {}  # checked together at the end: arch.name and arch.widths go together
         for item in assignments:
             if "=" not in item:
                 raise UserError(f"--set expects FIELD=VALUE, got {item!r}")
             name, value = item.split("=", 1)
-            profile = _set_field(profile, name.strip().split("."), value.strip(), name)
-        return profile
+            path = name.strip().split(".")
+            if path[0] not in fields:
+                raise _unknown(name, fields)
+            current = changes.get(path[0], getattr(self, path[0]))
+            changes[path[0]] = _assign(current, fields[path[0]].type, path, value.strip(), name)
+        return dataclasses.replace(self, **changes) if changes else self
 
 
-def _set_field(obj, path: list[str], text: str, full: str):
-    fields = {f.name: f for f in dataclasses.fields(obj)}
-    if path[0] not in fields:
-        raise UserError(f"unknown profile field {full!r}; fields here: {', '.join(sorted(fields))}")
-    current = getattr(obj, path[0])
+def _fields(obj) -> dict:
+    return {f.name: f for f in dataclasses.fields(obj)}
+
+
+def _unknown(full: str, fields: dict) -> UserError:
+    return UserError(f"unknown profile field {full!r}; fields here: {', '.join(sorted(fields))}")
+
+
+def _assign(current, kind: str, path: list[str], text: str, full: str):
+    """The new value of a field (`current`, of declared type `kind`, named path[0]) once `full`=`text` is made
+    (path: what is left of `full`)."""
     if len(path) > 1:
         if not dataclasses.is_dataclass(current):
             raise UserError(f"profile field {path[0]!r} has no sub-fields (in {full!r})")
-        return dataclasses.replace(obj, **{path[0]: _set_field(current, path[1:], text, full)})
+        inner = _fields(current)
+        if path[1] not in inner:
+            raise _unknown(full, inner)
+        return dataclasses.replace(current, **{path[1]: _assign(getattr(current, path[1]), inner[path[1]].type,
+                                                                  path[1:], text, full)})
     if dataclasses.is_dataclass(current):
         raise UserError(f"profile field {path[0]!r} is a group of fields: set one of them, e.g. "
                          f"{full}.{dataclasses.fields(current)[0].name}=VALUE")
-    return dataclasses.replace(obj, **{path[0]: _parse(fields[path[0]].type, text, full)})
+    return _parse(kind, text, full)
 
 
 def _parse(kind: str, text: str, full: str):
@@ -270,6 +303,32 @@ CPU_QUICK = dataclasses.replace(
           "that needs a spread across replicates.",
 )
 
+CPU_RESNET = dataclasses.replace(
+    CPU,
+    name="cpu-resnet",
+    arch=Arch(name="resnet18", widths=(16, 16, 32, 64, 128), batchnorm=True, dropout=0.0),
+    layers=(1, 2, 3, 5, 7, 8, 9),
+    finetune_layers=(5,),
+    natman_layers=(1, 2, 9),
+    random_layers=(1, 2, 9),
+    first_replicate=0,
+    exploratory_replicates=(),
+    notes=(
+        "The cpu profile's study (data, recipe, 3 replicates, 99 networks) on a residual network: a ResNet-18 "
+        "for 32 px images (a 3x3 stride-2 stem, four stages of two residual blocks, batch norm throughout) at "
+        "widths 16-16-32-64-128, so that a training step costs about what the cpu profile's AlexNet's does on a 2-core "
+        "CPU and the plan trains in about an hour (`repro plan --profile cpu-resnet` projects it before "
+        "training). n counts blocks, 1..9 (the stem, then the residual blocks; each block holds its own "
+        "shortcut, so no skip connection crosses a cut; repro.models). The n trained keep the claims' "
+        "positions: BnB and AnB at n = 1, 2 (early), 3, 5, 7 (the middle, 3..7) and 8, 9 (the top); fine-tuned "
+        "treatments at n = 5, the middle of the middle; the natural/man-made transfers and random control at "
+        "n = 1, 2, 9. Frozen blocks run in inference mode: their batch-norm statistics are the base's (the "
+        "random control's: a fresh network's, mean 0 and variance 1). Its design was chosen before any of its "
+        "networks trained (no exploratory replicates): the widths from step times alone, the recipe the cpu "
+        "profile's unchanged."
+    ),
+)
+
 GPU = dataclasses.replace(
     CPU,
     name="gpu",
@@ -338,7 +397,7 @@ PAPER_FAST = dataclasses.replace(
     notes="The paper's design on ILSVRC-2012 with a modern budget: 128px crops of 144px images, 16 epochs.",
 )
 
-PROFILES = {p.name: p for p in (SMOKE, CPU, CPU_QUICK, GPU, GPU_WIDE, PAPER, PAPER_FAST)}
+PROFILES = {p.name: p for p in (SMOKE, CPU, CPU_QUICK, CPU_RESNET, GPU, GPU_WIDE, PAPER, PAPER_FAST)}
 
 
 def get_profile(name: str, overrides: list[str] | None = None) -> Profile:

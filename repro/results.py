@@ -13,6 +13,7 @@ from dataclasses import replace
 from repro import budget
 from repro.budget import Trained, recipe_from_config, train_images_per_class
 from repro.errors import MissingFile, UserError
+from repro import models
 from repro.profiles import MAX_LAYER
 from repro.runs import BASES, COMPUTE_MATCHED, HALVES, label, source_half
 from repro.split_names import Split
@@ -59,6 +60,12 @@ class Table:
     rows: list[Row]
     curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # key or name -> [(iteration, top1)]
     training_record: str = ""  # where the rows' record of what they trained comes from, when not from them
+    blocks: int = MAX_LAYER  # how many blocks its networks can copy (repro.models.blocks): the paper's 7 layers
+
+    @property
+    def depth(self) -> models.Depth:
+        """The positions the claims name (early, middle, top), for this table's networks."""
+        return models.Depth(self.blocks)
 
     def __len__(self):
         return len(self.rows)
@@ -193,7 +200,7 @@ def without_failures(table: Table) -> tuple[Table, list[Lost]]:
             lost.append(Lost(r, f"measured against the diverged {target.label}"))
         else:
             kept.append(r)
-    return Table(kept, dict(table.curves), table.training_record), lost
+    return Table(kept, dict(table.curves), table.training_record, table.blocks), lost
 
 
 def trained_record(recipe, iterations: int, num_train: int | None) -> dict:
@@ -217,7 +224,7 @@ def table_from_store(store, specs, evidence: str, trained: set[str] | None = Non
                         key=spec.key, train_seconds=m["train_seconds"],
                         cached=spec.key not in (trained or set()), **record))
         curves[spec.key] = [tuple(c) for c in m["curve"]]
-    return Table(rows, curves)
+    return Table(rows, curves, blocks=max((s.blocks for s in specs), default=MAX_LAYER))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -229,7 +236,7 @@ OPTIONAL = ("source", "final_top1", "diverged", "evidence", "key", "train_second
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
 
 
-def _parse_row(raw: dict, where: str, evidence: str) -> Row:
+def _parse_row(raw: dict, where: str, evidence: str, blocks: int = MAX_LAYER) -> Row:
     """One network from a dict of column -> value (strings from a CSV, JSON values from results.json)."""
     from repro.runs import TREATMENTS
 
@@ -273,8 +280,8 @@ def _parse_row(raw: dict, where: str, evidence: str) -> Row:
     if treatment not in TREATMENTS:
         raise bad("treatment", f"is not one of {', '.join(TREATMENTS)}")
     n = integer("n")
-    if (n == 0) != (treatment in BASES) or n > MAX_LAYER:
-        raise bad("n", f"must be 0 for a base ({', '.join(BASES)}) and 1..{MAX_LAYER} for any other treatment")
+    if (n == 0) != (treatment in BASES) or n > blocks:
+        raise bad("n", f"must be 0 for a base ({', '.join(BASES)}) and 1..{blocks} for any other treatment")
     target = str(raw["target"]).strip()
     source = raw.get("source")
     source = None if source is None or str(source).strip() in ("", "None", "null") else str(source).strip()
@@ -350,10 +357,11 @@ def table_from_file(path) -> tuple[Table, dict]:
         if not isinstance(doc, dict) or not isinstance(doc.get("runs"), list):
             raise UserError(f"{path} has no 'runs' list: is it a results.json written by repro's report?")
         evidence = str(doc.get("profile") or path.stem)
-        rows = [_parse_row(r if isinstance(r, dict) else {}, f"{path}: runs[{i}]", evidence)
-                for i, r in enumerate(doc["runs"])]
         header = {k: doc.get(k) for k in ("profile", "dataset", "session")}
         session = header["session"] if isinstance(header["session"], dict) else {}
+        blocks = blocks_of(session.get("profile"), path)
+        rows = [_parse_row(r if isinstance(r, dict) else {}, f"{path}: runs[{i}]", evidence, blocks)
+                for i, r in enumerate(doc["runs"])]
         rows, derived = derived_training(rows, session.get("profile"))
         derived = derived or str(doc.get("training_record") or "")  # derived when it was first judged
         curves = {str(k): [(int(i), float(v)) for i, v in points] for k, points in (doc.get("curves") or {}).items()}
@@ -362,8 +370,19 @@ def table_from_file(path) -> tuple[Table, dict]:
         absent = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
         if absent:
             raise UserError(f"{path}: no column {absent[0]!r} in the header (required: {', '.join(REQUIRED)})")
+        blocks = MAX_LAYER  # a CSV holds networks of the paper's architecture
         rows = [_parse_row(r, f"{path}: row {i} (line {i + 1})", path.stem) for i, r in enumerate(reader, 1)]
         header, curves, derived = {}, {}, ""
     if not rows:
         raise UserError(f"{path} holds no networks")
-    return Table(rows, curves, derived), header
+    return Table(rows, curves, derived, blocks), header
+
+
+def blocks_of(profile: dict | None, where) -> int:
+    """How many blocks the networks of a study's profile (as its results.json stores it) can copy: the
+    paper's architecture when the profile names none (every study before architectures had names)."""
+    name = ((profile or {}).get("arch") or {}).get("name", "alexnet8")
+    try:
+        return len(models.architecture(name).block_names)
+    except ValueError as e:
+        raise UserError(f"{where}: {e}") from None

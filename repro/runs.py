@@ -11,7 +11,8 @@ import json
 from dataclasses import dataclass
 
 from repro.errors import UserError
-from repro.profiles import MAX_LAYER, Profile
+from repro import models
+from repro.profiles import Profile
 from repro.settings import TrainingSettings
 from repro.split_names import Split
 
@@ -72,8 +73,8 @@ class RunSpec:
             raise UserError(f"target half must be 'A' or 'B', got {self.target!r}")
         if self.treatment in BASES and self.n != 0:
             raise UserError(f"a base network transfers no layers: n must be 0, got {self.n}")
-        if self.treatment not in BASES and not 1 <= self.n <= MAX_LAYER:
-            raise UserError(f"n must be in 1..{MAX_LAYER} for {self.treatment}, got {self.n}")
+        if self.treatment not in BASES and not 1 <= self.n <= self.blocks:
+            raise UserError(f"n must be in 1..{self.blocks} for {self.treatment}, got {self.n}")
         if self.replicate < 0:
             raise UserError(f"replicate must be >= 0, got {self.replicate}")
         Split.parse(self.split)
@@ -81,6 +82,12 @@ class RunSpec:
     @property
     def cfg(self) -> dict:
         return json.loads(self.config)
+
+    @property
+    def blocks(self) -> int:
+        """How many blocks of its network can be copied (repro.models.blocks)."""
+        arch = self.cfg["arch"]
+        return len(models.architecture(arch.get("name", "alexnet8")).block_names)
 
     @property
     def dataset(self) -> str:
@@ -280,10 +287,10 @@ def sub_group(spec: RunSpec) -> str:
 
 
 def work(spec: RunSpec) -> float:
-    """Rough training cost of a run per iteration, relative to a base: the share of the 8 layers it trains
+    """Rough training cost of a run per iteration, relative to a base: the share of its layers it trains
     (frozen layers are computed once per group and source, see repro.train)."""
     frozen = spec.n if spec.frozen else 0
-    return (MAX_LAYER + 1 - frozen) / (MAX_LAYER + 1)
+    return (spec.blocks + 1 - frozen) / (spec.blocks + 1)
 
 
 def critical_path(grouped: list[list[RunSpec]]) -> dict[int, float]:

@@ -108,7 +108,10 @@ class TrainingSettings:
         """The run key's config (repro.runs.canonical makes it the key's JSON)."""
         recipe = dataclasses.asdict(self.recipe)
         del recipe["cpu_bf16"]
-        config = {"dataset": self.dataset, "image_size": self.image_size, "arch": dataclasses.asdict(self.arch),
+        arch = dataclasses.asdict(self.arch)
+        if arch["name"] == "alexnet8":  # the network of every key before architectures had names
+            del arch["name"]
+        config = {"dataset": self.dataset, "image_size": self.image_size, "arch": arch,
                   "recipe": recipe, "num_classes": self.num_classes, "images_per_class": self.images_per_class,
                   "train_per_class": self.train_per_class, "val_per_class": self.val_per_class,
                   "numerics": dataclasses.asdict(self.numerics)}

@@ -29,12 +29,13 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from repro.budget import eval_points, iterations, lr_multipliers
 from repro.data.base import ImageSet
 from repro.loader import BatchStream, batch_indices, epoch_order, val_chunks
-from repro.models import Net
-from repro.profiles import MAX_LAYER, Recipe
+from repro.models import blocks, get_model
+from repro.profiles import Recipe
 from repro.runs import RunSpec, stable_seed
 from repro.settings import TrainingSettings
 from repro.transfer import build_treatment, prefix_source_id, random_source, transfer_layers
@@ -60,7 +61,7 @@ class Task:
 @dataclass
 class Member:
     spec: RunSpec
-    net: Net
+    net: nn.Module
     optimizer: torch.optim.Optimizer | None
     start: int  # layers 1..start are frozen and computed by the shared source; 0 = trained from the input
     source: str | None
@@ -137,13 +138,14 @@ def determinism(deterministic: bool) -> None:
     torch.utils.deterministic.fill_uninitialized_memory = False
 
 
-def param_groups(net: Net, recipe: Recipe) -> list[dict]:
+def param_groups(net: nn.Module, recipe: Recipe) -> list[dict]:
     """Conv/linear weights get weight decay; their biases get none and `bias_lr_mult` x the rate (as in the
     paper); batch-norm scales and shifts get neither."""
+    norm = {id(p) for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) for p in m.parameters()}
     groups = {"weight": [], "bias": [], "norm": []}
     for name, p in net.named_parameters():
         if p.requires_grad:
-            kind = name.rsplit(".", 1)[1] if ".weights." in name else "norm"
+            kind = "norm" if id(p) in norm else name.rsplit(".", 1)[1]
             groups[kind].append(p)
     return [
         {"params": groups["weight"], "weight_decay": recipe.weight_decay, "lr_mult": 1.0},
@@ -152,7 +154,7 @@ def param_groups(net: Net, recipe: Recipe) -> list[dict]:
     ]
 
 
-def compile_layers(net: Net) -> Net:
+def compile_layers(net: nn.Module) -> nn.Module:
     """torch.compile every layer without dropout, in place (state-dict names unchanged). Layers with dropout
     stay eager: their masks come from a per-network CPU generator, which would break the graph."""
     import torch._dynamo
@@ -168,13 +170,13 @@ def compile_layers(net: Net) -> Net:
     return net
 
 
-def make_optimizer(net: Net, recipe: Recipe, device: torch.device) -> torch.optim.Optimizer:
+def make_optimizer(net: nn.Module, recipe: Recipe, device: torch.device) -> torch.optim.Optimizer:
     fused = device.type == "cuda"
     return torch.optim.SGD(param_groups(net, recipe), lr=recipe.lr, momentum=recipe.momentum,
                            **({"fused": True} if fused else {"foreach": True}))
 
 
-def has_dropout(net: Net) -> bool:
+def has_dropout(net: nn.Module) -> bool:
     return any(layer.dropout > 0 for layer in net.layers)
 
 
@@ -184,7 +186,7 @@ def autocast_context(device: torch.device, precision: str, capturing: bool = Fal
     return torch.autocast(device.type, torch.bfloat16, enabled=precision == "bf16", cache_enabled=not capturing)
 
 
-def frozen_features(sources: dict[str, Net], x: torch.Tensor, members, precision: str,
+def frozen_features(sources: dict[str, nn.Module], x: torch.Tensor, members, precision: str,
                     capturing: bool = False) -> dict[str, list[torch.Tensor]]:
     """Outputs of the frozen layers, once per source, as deep as its deepest member needs."""
     upto: dict[str, int] = {}
@@ -300,7 +302,7 @@ class TrainingStep:
     once per source, each member's forward, backward and SGD, and its loss tallied on the device. With
     `cuda_graphs` (CUDA only) the step is captured once and replayed (`StepGraph`)."""
 
-    def __init__(self, members, sources: dict[str, Net], recipe: Recipe, total: int, device: torch.device,
+    def __init__(self, members, sources: dict[str, nn.Module], recipe: Recipe, total: int, device: torch.device,
                  precision: str, divergence_loss: float, cuda_graphs: bool = False):
         self.sources, self.recipe, self.device = sources, recipe, device
         self.precision, self.divergence_loss = precision, divergence_loss
@@ -402,7 +404,7 @@ class Evaluation:
     """Top-1 accuracy of members on the validation set (centre crops), their frozen prefixes computed once per
     source. An in-memory set that fits is copied to the device once."""
 
-    def __init__(self, val: ImageSet, crop: int, sources: dict[str, Net], device: torch.device, precision: str,
+    def __init__(self, val: ImageSet, crop: int, sources: dict[str, nn.Module], device: torch.device, precision: str,
                  memory_format=torch.contiguous_format):
         self.val, self.crop, self.sources, self.device = val, crop, sources, device
         self.precision, self.memory_format = precision, memory_format
@@ -581,7 +583,7 @@ class Group:
         fmt = torch.channels_last if settings.numerics.channels_last else torch.contiguous_format
 
         def make_net():
-            return Net(settings.arch, task.num_classes, settings.recipe.crop)
+            return get_model(settings.arch, task.num_classes, settings.recipe.crop)
 
         members, sources = [], {}
         for spec in specs:
@@ -590,8 +592,8 @@ class Group:
             source = prefix_source_id(spec)
             if source and source not in sources:
                 src = random_source(spec, make_net) if spec.treatment == "random" else make_net()
-                if spec.treatment != "random":  # layers 1..7 only: the source half may have other classes
-                    transfer_layers(src, parent, MAX_LAYER)
+                if spec.treatment != "random":  # the blocks only: the source half may have other classes
+                    transfer_layers(src, parent, blocks(settings.arch))
                 sources[source] = src.to(device, memory_format=fmt).eval()
             start = spec.n if source else 0
             members.append(Member(spec, net, make_optimizer(net, settings.recipe, device), start, source))

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import torch
 
-from repro.models import Net, init_weights
+from torch import nn
+
+from repro.models import init_weights
 from repro.runs import BASES, RunSpec
 
 
-def transfer_layers(net: Net, source: dict[str, torch.Tensor], n: int) -> Net:
-    """Copy exactly layers 1..n of `source` (a state dict of a Net) into `net`."""
+def transfer_layers(net: nn.Module, source: dict[str, torch.Tensor], n: int) -> nn.Module:
+    """Copy exactly blocks 1..n of `source` (a state dict of a network of the same architecture) into `net`."""
     prefixes = tuple(f"layers.{k}." for k in range(n))
     own = net.state_dict()
     copied = {name: source[name] for name in own if name.startswith(prefixes)}
@@ -28,19 +30,19 @@ def transfer_layers(net: Net, source: dict[str, torch.Tensor], n: int) -> Net:
     return net
 
 
-def freeze_layers(net: Net, n: int) -> Net:
+def freeze_layers(net: nn.Module, n: int) -> nn.Module:
     for layer in net.layers[:n]:
         for p in layer.parameters():
             p.requires_grad_(False)
     return net
 
 
-def random_source(spec: RunSpec, make_net) -> Net:
+def random_source(spec: RunSpec, make_net) -> nn.Module:
     """The random network whose first n layers the `random` control freezes (shared by every n)."""
     return init_weights(make_net(), spec.random_source_seed)
 
 
-def build_treatment(spec: RunSpec, make_net, parent_state: dict[str, torch.Tensor] | None = None) -> Net:
+def build_treatment(spec: RunSpec, make_net, parent_state: dict[str, torch.Tensor] | None = None) -> nn.Module:
     """A fresh network for `spec`: its own initialisation, then layers 1..n from the base (or random)."""
     net = init_weights(make_net(), spec.init_seed)
     if spec.treatment in BASES:

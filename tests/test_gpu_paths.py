@@ -292,7 +292,7 @@ def test_a_preprocessed_cache_of_other_files_is_refused(tmp_path, imagenet):
 
 def test_lrn_stays_in_bf16_under_autocast_and_is_unchanged_in_fp32():
     """CaffeNet's LRN: the stock module leaves autocast's bf16 for fp32 (`pow` is on its fp32 list)."""
-    from repro.models import LRN
+    from repro.models.alexnet8 import LRN
 
     x = torch.randn(4, 16, 7, 7) * 30
     lrn, stock = LRN(5, alpha=1e-4, beta=0.75, k=1.0), torch.nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=1.0)

@@ -202,14 +202,14 @@ def test_a_network_is_the_same_in_every_process():
     a resume in another process. (Batch norm's running statistics once did, through a shape probe.)"""
     import torch
 
-    from repro.models import Net
+    from repro.models import get_model
     from repro.transfer import build_treatment
 
     spec = tiny_specs()[0]
     states = []
     for global_seed in (1, 2):
         torch.manual_seed(global_seed)
-        states.append(build_treatment(spec, lambda: Net(SMOKE.arch, 4, SMOKE.recipe.crop)).state_dict())
+        states.append(build_treatment(spec, lambda: get_model(SMOKE.arch, 4, SMOKE.recipe.crop)).state_dict())
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
 
 

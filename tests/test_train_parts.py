@@ -6,7 +6,7 @@ import time
 import pytest
 import torch
 
-from repro.models import Net
+from repro.models import get_model
 from repro.profiles import SMOKE
 from repro.loader import batch_indices
 from repro.runs import RunSpec, canonical, stable_seed, training_config
@@ -26,7 +26,7 @@ def batches(task, seed):
 
 
 def member(spec=BASE, num_classes=4):
-    net = Net(SMOKE.arch, num_classes, SMOKE.recipe.crop)
+    net = get_model(SMOKE.arch, num_classes, SMOKE.recipe.crop)
     return Member(spec, net, make_optimizer(net, SMOKE.recipe, torch.device("cpu")), 0, None)
 
 

@@ -6,7 +6,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from repro.models import Net, init_weights, layer_parameters
+from repro.models import get_model, init_weights, layer_parameters
 from repro.profiles import SMOKE
 from repro.runs import RunSpec, canonical, training_config
 from repro.settings import TrainingSettings
@@ -19,7 +19,7 @@ SETTINGS = TrainingSettings.from_profile(SMOKE, "cpu")
 
 
 def make_net():
-    return Net(SMOKE.arch, 4, SMOKE.recipe.crop)
+    return get_model(SMOKE.arch, 4, SMOKE.recipe.crop)
 
 
 @given(st.integers(1, 7), st.integers(0, 2**31 - 1), st.integers(0, 2**31 - 1))

@@ -8,7 +8,8 @@ rests on), SMALLEST (the smallest effect of each test that counts as the claim, 
 verdicts) and `caveat(table) -> str` (their defaults: repro.claims.protocol.OPTIONAL). The driver here sets the table's failed
 networks aside (a diverged network and what was built from it: repro.results.without_failures), measures the
 premises and checks on what is left, runs `measure` with the original study's effects of the same tests
-(measured by the same code on the same layers), and makes the Verdict, which lists what the claim lost. The
+(measured by the same code on the same layers; for a network of another depth, only the headline on the
+paper's own network), and makes the Verdict, which lists what the claim lost. The
 statistics and the decision rule are repro.stats'.
 """
 from __future__ import annotations
@@ -21,6 +22,7 @@ from repro.claims import (coadaptation_dip, distance_penalty, early_layer_genera
                           random_features)
 from repro.claims.protocol import check_claim, member, no_caveat, no_controls
 from repro.premises import measure_premises
+from repro.profiles import MAX_LAYER as PAPER_BLOCKS
 from repro.results import BASES, Table, without_failures
 
 CLAIMS = [check_claim(claim) for claim in (early_layer_generality, coadaptation_dip, distance_penalty, finetune_boost,
@@ -49,7 +51,7 @@ def _controls(claim, kept: Table) -> list:
     controls = member(claim, "controls")
     if controls is no_controls:
         return []
-    return controls(kept, _original_controls(controls, kept.layer_set()))
+    return controls(kept, _original_controls(controls, kept.layer_set()) if kept.blocks == PAPER_BLOCKS else {})
 
 
 def _treatments(claim) -> tuple[str, ...]:
@@ -76,8 +78,13 @@ class Judged(NamedTuple):
 
 def _judge(claim, table) -> Judged:
     kept, lost = without_failures(table)
-    paper_root, paper_headline = on_original(claim.measure, kept.layer_set())
-    root, headline, details = claim.measure(kept, paper_root.effects_by_name())
+    if kept.blocks == PAPER_BLOCKS:
+        paper_root, paper_headline = on_original(claim.measure, kept.layer_set())
+        paper = paper_root.effects_by_name()
+    else:  # n means another position on another depth: the paper's effects on its own network, none per part
+        paper_root, paper_headline = on_original(claim.measure)
+        paper = {}
+    root, headline, details = claim.measure(kept, paper)
     premises = [p for p in measure_premises(table, _treatments(claim)) if p.id in claim.PREMISES]
     return Judged(root, headline, {**details, "original_headline": paper_headline.name}, premises, kept,
                   lost_by(claim, lost), paper_headline)

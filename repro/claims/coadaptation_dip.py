@@ -22,10 +22,13 @@ number):
   one-sided. BnB+ merely "not below base" would pass when fine-tuning repairs nothing. Smallest: +1.5% (the
   original: +4.4%).
 Headline: BnB at the worst of n = 3..5 (the layer with the smallest corrected p).
+On a network of another depth (repro.models.Depth) the middle is n = 3 to the block below the top two and
+the top is its last two blocks (a ResNet-18's 9 blocks: 3..7 and 8, 9), with the same smallest effects.
 """
 from __future__ import annotations
 
 from repro import stats
+from repro.models import Depth, span
 from repro.results import OVER_CHANCE, Table
 from repro.runs import Need
 from repro.stats import Test
@@ -37,53 +40,66 @@ SENTENCE = ("Transferability is negatively affected by two distinct issues: ... 
 NEEDS = [Need("random", "BnB"), Need("random", "BnB+")]
 PREMISES = ("bases_above_chance", "converged_bases", "trained_alike", "selffer_fine_tuned_holds",
             "bases_plateaued")
-MIDDLE_N = (3, 4, 5)
-TOP_N = (6, 7)
 FAMILY = "random"
 
-DIP = "BnB below base at the worst of n=3..5"
-RECOVERY = "BnB at n=6, 7 above BnB at n=3..5"
-REPAIR = "BnB+ above BnB at n=3..5"
+
+def dip_name(depth: Depth) -> str:
+    return f"BnB below base at the worst of n={span(depth.middle)}"
+
+
+def recovery_name(depth: Depth) -> str:
+    return f"BnB at n={span(depth.top)} above BnB at n={span(depth.middle)}"
+
+
+def repair_name(depth: Depth) -> str:
+    return f"BnB+ above BnB at n={span(depth.middle)}"
+
+
+# the names on the paper's network (n = 3..5 the middle, 6, 7 the top), which SMALLEST is keyed by
+DIP, RECOVERY, REPAIR = dip_name(Depth()), recovery_name(Depth()), repair_name(Depth())
 SMALLEST = {DIP: -1.5, RECOVERY: 0.75, REPAIR: 1.5}  # stated before any data (module docstring)
 
 
-def dip_name(n: int) -> str:
+def dip_at_name(n: int) -> str:
     return f"BnB n={n} below base"
 
 
 def measure(table: Table, paper: dict[str, float]) -> tuple[Test, Test, dict]:
+    depth = table.depth
+    dip_test, recovery_test, repair_test = dip_name(depth), recovery_name(depth), repair_name(depth)
     pairs, unpaired = table.paired("BnB", FAMILY)
     present = table.layers("BnB", FAMILY)
-    middle = [n for n in MIDDLE_N if n in present]
-    top = [n for n in TOP_N if n in present]
+    middle = [n for n in depth.middle if n in present]
+    top = [n for n in depth.top if n in present]
 
     def at(ns):
         return stats.by_replicate([p for p in pairs if p.row.n in ns])
 
     if middle:
-        dip = stats.any_of(DIP, [stats.one_sample(dip_name(n), at([n]), "less", smallest=SMALLEST[DIP],
-                                                  paper_effect=paper.get(dip_name(n)), unit=OVER_CHANCE)
-                                 for n in middle])
+        dip = stats.any_of(dip_test, [stats.one_sample(dip_at_name(n), at([n]), "less", smallest=SMALLEST[DIP],
+                                                       paper_effect=paper.get(dip_at_name(n)), unit=OVER_CHANCE)
+                                      for n in middle])
     else:
-        dip = stats.untestable(DIP, f"needs BnB at one of n = 3..5, and this table has BnB at n = {present}",
-                               unit=OVER_CHANCE, smallest=SMALLEST[DIP])
+        dip = stats.untestable(dip_test, f"needs BnB at one of n = {span(depth.middle)}, and this table has BnB "
+                                         f"at n = {present}", unit=OVER_CHANCE, smallest=SMALLEST[DIP])
     if middle and top:
-        recovery = stats.one_sample(RECOVERY, stats.difference(at(top), at(middle)), "greater",
-                                    smallest=SMALLEST[RECOVERY], paper_effect=paper.get(RECOVERY), unit=OVER_CHANCE)
+        recovery = stats.one_sample(recovery_test, stats.difference(at(top), at(middle)), "greater",
+                                    smallest=SMALLEST[RECOVERY], paper_effect=paper.get(recovery_test),
+                                    unit=OVER_CHANCE)
     else:
-        recovery = stats.untestable(RECOVERY, f"needs BnB at one of n = 3..5 and one of n = 6, 7, and this table "
-                                              f"has BnB at n = {present}", direction="greater", unit=OVER_CHANCE,
-                                    smallest=SMALLEST[RECOVERY])
+        recovery = stats.untestable(recovery_test, f"needs BnB at one of n = {span(depth.middle)} and one of n = "
+                                                   f"{span(depth.top)}, and this table has BnB at n = {present}",
+                                    direction="greater", unit=OVER_CHANCE, smallest=SMALLEST[RECOVERY])
     plus, plus_unpaired = table.paired("BnB+", FAMILY)
     plus_n = table.layers("BnB+", FAMILY)
-    dip_layers = tuple(n for n in MIDDLE_N if n in plus_n and n in present)
+    dip_layers = tuple(n for n in depth.middle if n in plus_n and n in present)
     if dip_layers:
-        repair = stats.one_sample(REPAIR, stats.difference_by_n(plus, pairs, dip_layers), "greater",
-                                  smallest=SMALLEST[REPAIR], paper_effect=paper.get(REPAIR), unit=OVER_CHANCE)
+        repair = stats.one_sample(repair_test, stats.difference_by_n(plus, pairs, dip_layers), "greater",
+                                  smallest=SMALLEST[REPAIR], paper_effect=paper.get(repair_test), unit=OVER_CHANCE)
     else:
-        repair = stats.untestable(REPAIR, f"needs BnB+ and BnB at one of n = 3..5, and this table has BnB+ at "
-                                          f"n = {plus_n}, BnB at n = {present}", direction="greater",
-                                  unit=OVER_CHANCE, smallest=SMALLEST[REPAIR])
+        repair = stats.untestable(repair_test, f"needs BnB+ and BnB at one of n = {span(depth.middle)}, and this "
+                                               f"table has BnB+ at n = {plus_n}, BnB at n = {present}",
+                                  direction="greater", unit=OVER_CHANCE, smallest=SMALLEST[REPAIR])
     root = stats.all_of(TITLE, [dip, recovery, repair])
     details = {
         "over_chance_by_n": {str(n): at([n]).mean() for n in present},

@@ -4,7 +4,7 @@ accuracy than features transferred between two random halves. The original at n 
 of base) natural<->man-made against -8.3 points (13%) on random splits.
 
 Test: per replicate, the drop of AnB at the top layers (the n of 6 and 7 trained in both families, mean over
-them and over the two directions), natural/man-made minus random splits, below zero: Welch's two-sample
+them and over the two directions; on a network of another depth its top two blocks, repro.models.Depth), natural/man-made minus random splits, below zero: Welch's two-sample
 t-test, one-sided (repro.stats.two_sample; the two families need not share a spread). A side with a single
 replicate (the original's one natural/man-made split) borrows the largest seed-to-seed spread of the table's
 replicated frozen-transfer cells, the rule every claim uses for single-replicate cells
@@ -34,7 +34,6 @@ SENTENCE = ("We also document that the transferability of features decreases as 
             "task and target task increases.")
 NEEDS = [Need("random", "AnB"), Need("natman", "AnB")]
 PREMISES = ("bases_above_chance", "trained_alike")
-TOP_N = (6, 7)
 
 PENALTY = "AnB top-layer drop: natural/man-made minus random splits"
 PENALTY_POINTS = "the same drop in points"
@@ -54,7 +53,7 @@ def measure(table: Table, paper: dict[str, float]) -> tuple[Test, Test, dict]:
     natman, natman_unpaired = table.paired("AnB", "natman")
     random, random_unpaired = table.paired("AnB", "random")
     natman_n, random_n = table.layers("AnB", "natman"), table.layers("AnB", "random")
-    top = [n for n in TOP_N if n in natman_n and n in random_n]
+    top = [n for n in table.depth.top if n in natman_n and n in random_n]
     if top:
         bases = [p.base for p in natman + random if p.row.n in top]  # of the networks compared
         bases_points = 100 * sum(b.top1 - 1 / b.num_classes for b in bases) / len(bases)  # over chance
@@ -66,7 +65,7 @@ def measure(table: Table, paper: dict[str, float]) -> tuple[Test, Test, dict]:
                  for name, value, unit, smallest in ((PENALTY, stats.UNIT, OVER_CHANCE, SMALLEST[PENALTY]),
                                                      (PENALTY_POINTS, "points", "points", smallest_points))]
     else:
-        why = (f"needs AnB at n = 6 or 7 on both split families, and this table has natural/man-made n = "
+        why = (f"needs AnB at n = {' or '.join(map(str, table.depth.top))} on both split families, and this table has natural/man-made n = "
                f"{natman_n}, random n = {random_n}")
         parts = [stats.untestable(PENALTY, why, unit=OVER_CHANCE, smallest=SMALLEST[PENALTY]),
                  stats.untestable(PENALTY_POINTS, why, unit="points")]

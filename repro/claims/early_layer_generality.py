@@ -17,10 +17,14 @@ with the effect it tests for, stated before any data (SMALLEST):
 - A trend: the least-squares slope of AnB - BnB on n within each replicate, below zero across replicates
   (one-sided; needs both at 3 or more n); smallest effect -0.6% per layer, a third of the original's -1.93.
 Headline: AnB - BnB at n = 7. AnB against the base stays in the details.
+On a network of another depth (repro.models.Depth) the same positions: n = 1, 2, the top block for n = 7,
+and the trend's smallest effect scaled to the same fall from the first block to the last (-0.6% x 6 / (blocks
+- 1) per block).
 """
 from __future__ import annotations
 
 from repro import stats
+from repro.models import Depth
 from repro.results import OVER_CHANCE, Table
 from repro.runs import Need
 from repro.stats import MARGIN, Test
@@ -34,8 +38,6 @@ SENTENCE = ("Such first-layer features appear not to be specific to a particular
             "performance on the target task, which was expected.")
 NEEDS = [Need("random", "AnB"), Need("random", "BnB")]
 PREMISES = ("bases_above_chance", "trained_alike")
-EQUIVALENT_N = (1, 2)
-DROP_N = 7
 FAMILY = "random"  # the random A/B splits
 PER_LAYER = f"{OVER_CHANCE} per layer"
 
@@ -44,36 +46,48 @@ def equivalence_name(n: int) -> str:
     return f"AnB - BnB n={n} within ±{MARGIN:g}%"
 
 
+def drop_name(depth: Depth) -> str:
+    return f"AnB below BnB at n={depth.blocks}"
+
+
 EQUIVALENT = "AnB n=1, 2 as good as BnB"
-DROP = f"AnB below BnB at n={DROP_N}"
+DROP = drop_name(Depth())  # the name on the paper's network, which SMALLEST is keyed by
 TREND = "AnB - BnB falls with n (slope per layer)"
 SMALLEST = {DROP: -4.0, TREND: -0.6}  # stated before any data (module docstring); the equivalence: ±MARGIN
 
 
+def trend_smallest(depth: Depth) -> float:
+    """The same fall from the first block to the last as SMALLEST[TREND] over the paper's 7 layers."""
+    return SMALLEST[TREND] * (Depth().blocks - 1) / (depth.blocks - 1)
+
+
 def measure(table: Table, paper: dict[str, float]) -> tuple[Test, Test, dict]:
+    depth = table.depth
+    drop_n, drop_test = depth.blocks, drop_name(depth)
     anb, unpaired = table.paired("AnB", FAMILY)
     bnb, bnb_unpaired = table.paired("BnB", FAMILY)
     both = [n for n in table.layers("AnB", FAMILY) if n in table.layers("BnB", FAMILY)]
     have = f"this table has AnB at n = {table.layers('AnB', FAMILY)} and BnB at n = {table.layers('BnB', FAMILY)}"
     equivalent = [stats.one_sample(equivalence_name(n), stats.difference_by_n(anb, bnb, (n,)), "equivalent",
                                    margin=MARGIN, paper_effect=paper.get(equivalence_name(n)), unit=OVER_CHANCE)
-                  for n in EQUIVALENT_N if n in both]
+                  for n in depth.early if n in both]
     if not equivalent:
         equivalent = [stats.untestable(EQUIVALENT, f"needs AnB and BnB at n = 1 or 2, and {have}",
                                        direction="equivalent", unit=OVER_CHANCE, margin=MARGIN)]
-    if DROP_N in both:
-        drop = stats.one_sample(DROP, stats.difference_by_n(anb, bnb, (DROP_N,)), "less", smallest=SMALLEST[DROP],
-                                paper_effect=paper.get(DROP), unit=OVER_CHANCE)
+    if drop_n in both:
+        drop = stats.one_sample(drop_test, stats.difference_by_n(anb, bnb, (drop_n,)), "less",
+                                smallest=SMALLEST[DROP], paper_effect=paper.get(drop_test), unit=OVER_CHANCE)
     else:
-        drop = stats.untestable(DROP, f"needs AnB and BnB at n = {DROP_N}, and {have}", unit=OVER_CHANCE,
+        drop = stats.untestable(drop_test, f"needs AnB and BnB at n = {drop_n}, and {have}", unit=OVER_CHANCE,
                                 smallest=SMALLEST[DROP])
     if len(both) >= 3:
         trend = stats.one_sample(TREND, stats.slope_by_replicate([p for p in anb if p.row.n in both],
                                                                  minus=[p for p in bnb if p.row.n in both]),
-                                 "less", smallest=SMALLEST[TREND], paper_effect=paper.get(TREND), unit=PER_LAYER)
+                                 "less", smallest=trend_smallest(depth), paper_effect=paper.get(TREND),
+                                 unit=PER_LAYER)
     else:
         trend = stats.untestable(TREND, f"needs AnB and BnB at 3 or more n, and {have}", unit=PER_LAYER,
-                                 smallest=SMALLEST[TREND])
+                                 smallest=trend_smallest(depth))
     root = stats.all_of(TITLE, [stats.all_of(EQUIVALENT, equivalent), drop, trend])
 
     def at(pairs, n, value=stats.UNIT):

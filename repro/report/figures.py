@@ -20,7 +20,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from repro.profiles import LAYERS, MAX_LAYER
+from repro.profiles import MAX_LAYER
 from repro.results import Row, Table, family, relative_to_base
 from repro.runs import TRANSFERRED
 
@@ -117,13 +117,15 @@ def _empty(ax, message: str = EMPTY):
     ax.set_yticks([])
 
 
-def _layer_axis(ax, label=True, with_base=True):
+def _layer_axis(ax, blocks: int, label=True, with_base=True):
+    """n = 1..blocks of the panel's network (repro.models.blocks), after its base."""
     first = 0 if with_base else 1
-    ax.set_xticks(range(first, MAX_LAYER + 1))
-    ax.set_xticklabels((["base"] if with_base else []) + [str(n) for n in LAYERS])
-    ax.set_xlim(first - 0.5, MAX_LAYER + 0.5)
+    ax.set_xticks(range(first, blocks + 1))
+    ax.set_xticklabels((["base"] if with_base else []) + [str(n) for n in range(1, blocks + 1)])
+    ax.set_xlim(first - 0.5, blocks + 0.5)
     if label:
-        ax.set_xlabel("n: layers copied from the base (1-5 conv, 6-7 fc)")
+        ax.set_xlabel("n: layers copied from the base (1-5 conv, 6-7 fc)" if blocks == MAX_LAYER
+                      else "n: blocks copied from the base")
     ax.grid(axis="y", color="#e6e6e6", linewidth=0.8)
 
 
@@ -146,8 +148,8 @@ def figure2(panels: list[tuple[str, Table]]) -> Figure:
         top, bottom = axes[0][col], axes[1][col]
         rows = [r for r in table.rows if is_random_split(r) and r.treatment in ("base",) + TRANSFERRED]
         bases = bases_by_pair(table)
-        _layer_axis(top, label=False)
-        _layer_axis(bottom)
+        _layer_axis(top, table.blocks, label=False)
+        _layer_axis(bottom, table.blocks)
         if not rows:
             _empty(top), _empty(bottom)
             continue
@@ -191,7 +193,7 @@ def figure_natman(panels: list[tuple[str, Table]]) -> Figure:
     fig, axes = _new(panels, rows=1, height=3.9, sharey_rows=(0,))
     for col, (_, table) in enumerate(panels):
         ax = axes[0][col]
-        _layer_axis(ax, with_base=False)
+        _layer_axis(ax, table.blocks, with_base=False)
         rows = [r for r in table.rows if r.treatment == "AnB"]
         if not _relative_lines(ax, table, [(color, [r for r in rows if pick(r)]) for _, color, pick in series]):
             _empty(ax)
@@ -239,7 +241,7 @@ def figure_random(panels: list[tuple[str, Table]]) -> Figure:
     fig, axes = _new(panels, rows=1, height=3.9, sharey_rows=(0,))
     for col, (_, table) in enumerate(panels):
         ax = axes[0][col]
-        _layer_axis(ax, with_base=False)
+        _layer_axis(ax, table.blocks, with_base=False)
         if not _relative_lines(ax, table, [(color, list(filter(pick, table.rows))) for _, color, pick in series]):
             _empty(ax)
             continue

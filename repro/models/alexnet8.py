@@ -1,22 +1,17 @@
-"""The 8-layer network of the paper: layers 1..7 = conv1..conv5, fc6, fc7; layer 8 = the classifier.
+"""`alexnet8`, the 8-layer network of the paper: layers 1..7 = conv1..conv5, fc6, fc7; layer 8 = the classifier.
 
-`Net.layers[k - 1]` is layer k, so "copy layers 1..n" is a slice. Each layer ends with its nonlinearity
+`Net.layers[k - 1]` is layer k, so "copy layers 1..n" is a slice (the transfer contract: repro.models). Each layer ends with its nonlinearity
 (and pooling / LRN, as in CaffeNet: conv -> ReLU -> pool -> LRN). Dropout sits at the *input* of fc7 and
 fc8, so that the output of layer n is a deterministic feature map that networks sharing a frozen prefix
 can compute once.
 """
 from __future__ import annotations
 
-import functools
-
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from repro.profiles import MAX_LAYER, Arch
-
-NUM_LAYERS = MAX_LAYER + 1  # and the classifier
-LAYER_NAMES = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8")
+from repro.profiles import Arch
 
 
 class Layer(nn.Module):
@@ -97,6 +92,26 @@ class Net(nn.Module):
             Layer(nn.Linear(f, num_classes), [], dropout=arch.dropout),
         ])
 
+    def init_weights(self, g: torch.Generator) -> None:
+        """Every layer from one generator.
+
+        CaffeNet gets the paper's Gaussian init (std 0.01, fc6/fc7 0.005; biases 1 for conv2, conv4, conv5,
+        fc6, fc7). The scaled networks have no normalisation to rescue that tiny init at our short budgets, so
+        they use He-normal weights and zero biases (a stated deviation), with the classifier at std 0.01 as
+        in CaffeNet so that the first logits are near zero (max-pooled ReLU features are not zero-mean).
+        """
+        for k, layer in enumerate(self.layers, start=1):
+            w, b = layer.weights.weight, layer.weights.bias
+            with torch.no_grad():
+                if self.arch.caffenet:
+                    std = 0.005 if k in (6, 7) else 0.01
+                    w.normal_(0.0, std, generator=g)
+                    b.fill_(1.0 if k in (2, 4, 5, 6, 7) else 0.0)
+                else:
+                    std = 0.01 if k == len(self.layers) else (2.0 / w[0].numel()) ** 0.5
+                    w.normal_(0.0, std, generator=g)
+                    b.zero_()
+
     def forward(self, x: torch.Tensor, start: int = 0, generator: torch.Generator | None = None) -> torch.Tensor:
         """Run layers start+1..8 on `x`, the output of layer `start` (the image when start = 0)."""
         for layer in self.layers[start:]:
@@ -112,52 +127,5 @@ class Net(nn.Module):
         return outs
 
 
-def init_weights(net: Net, seed: int) -> Net:
-    """Initialise every layer from one seed.
-
-    CaffeNet gets the paper's Gaussian init (std 0.01, fc6/fc7 0.005; biases 1 for conv2, conv4, conv5, fc6,
-    fc7). The scaled networks have no normalisation to rescue that tiny init at our short budgets, so they
-    use He-normal weights and zero biases (a stated deviation), with the classifier at std 0.01 as in
-    CaffeNet so that the first logits are near zero (max-pooled ReLU features are not zero-mean).
-    """
-    g = torch.Generator().manual_seed(seed)
-    for k, layer in enumerate(net.layers, start=1):
-        w, b = layer.weights.weight, layer.weights.bias
-        with torch.no_grad():
-            if net.arch.caffenet:
-                std = 0.005 if k in (6, 7) else 0.01
-                w.normal_(0.0, std, generator=g)
-                b.fill_(1.0 if k in (2, 4, 5, 6, 7) else 0.0)
-            else:
-                std = 0.01 if k == NUM_LAYERS else (2.0 / w[0].numel()) ** 0.5
-                w.normal_(0.0, std, generator=g)
-                b.zero_()
-    return net
-
-
-def layer_parameters(net: Net, k: int) -> dict[str, nn.Parameter]:
-    """The parameters of layer k (1-based), by their state-dict names."""
-    prefix = f"layers.{k - 1}."
-    return {name: p for name, p in net.named_parameters() if name.startswith(prefix)}
-
-
-@functools.lru_cache(maxsize=None)
-def layer_flops(arch: Arch, num_classes: int, crop: int) -> tuple[int, ...]:
-    """Forward FLOPs per image of layers 1..8 of the network of this shape: multiply-adds x 2 of each layer's
-    conv or linear, counted on one image of `crop` x `crop` pixels (once per shape)."""
-    net = Net(arch, num_classes, crop).eval()
-    counts = [0] * len(net.layers)
-
-    def counter(k):
-        def count(module, inputs, output):
-            if isinstance(module, nn.Conv2d):
-                counts[k] += 2 * output[0].numel() * module.weight[0].numel()
-            else:
-                counts[k] += 2 * module.in_features * module.out_features
-        return count
-
-    for k, layer in enumerate(net.layers):
-        layer.weights.register_forward_hook(counter(k))
-    with torch.no_grad():
-        net(torch.zeros(1, 3, crop, crop))
-    return tuple(counts)
+def build(arch: Arch, num_classes: int, crop: int) -> Net:
+    return Net(arch, num_classes, crop)
