@@ -73,9 +73,11 @@ def _layout(profile: Profile):
                 else layers[need.treatment]
             if (need.family == "random" and profile.random_splits) or (need.family == "natman" and profile.natman):
                 truth[(need.family, need.treatment)] = {n: 0.0 for n in ns}
-    return simulate_table(truth, profile.replicates, np.random.default_rng(0),
-                          natman_replicates=profile.natman_replicates or None,
-                          finetune_replicates=profile.finetune_replicates or None)
+    table = simulate_table(truth, profile.replicates, np.random.default_rng(0),
+                           natman_replicates=profile.natman_replicates or None,
+                           finetune_replicates=profile.finetune_replicates or None)
+    table.blocks = profile.blocks  # the claims' positions on the profile's network
+    return table
 
 
 def _bound(test, power_of) -> float:

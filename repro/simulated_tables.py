@@ -174,14 +174,15 @@ def null_truths() -> dict[str, dict[str, Truth]]:
 def simulate_table(truth: Truth, replicates: int, rng: np.random.Generator, *, noise: float = NOISE,
                    base_noise: float = BASE_NOISE, treatments: set[str] | None = None,
                    natman_replicates: int | None = None, finetune_replicates: int | None = None,
-                   noise_scale: dict | None = None, shape: Shape = ORIGINAL_BASES) -> Table:
+                   noise_scale: dict | None = None, shape: Shape = ORIGINAL_BASES, blocks: int = 7) -> Table:
     """A Table like one of our studies' (evidence 'simulated') from a truth; `treatments` keeps only those.
 
     `natman_replicates`: the natural/man-made split (and its random control) in only the first that many
     replicates (the original: 1), so that its cells borrow a spread; `finetune_replicates`: the fine-tuned
     treatments and the compute-matched base in only the first that many. `noise_scale`: (split family,
     treatment) -> a factor on the per-network noise of those networks (heterogeneous noise: a cell that
-    borrows may be noisier than the cells it borrows from). `shape`: the bases and class counts."""
+    borrows may be noisier than the cells it borrows from). `shape`: the bases and class counts. `blocks`: of the
+    networks (repro.models.Depth: where the claims look)."""
     rows = []
     scale = noise_scale or {}
     for r in range(replicates):
@@ -207,7 +208,7 @@ def simulate_table(truth: Truth, replicates: int, rng: np.random.Generator, *, n
                         spread = noise * scale.get((fam, treatment), 1.0)
                         top1 = chance + (true_base[target] - chance) * (1 + effect / 100) + rng.normal(0, spread / 100)
                         rows.append(_row(split, r, treatment, n, source, target, top1, classes[target]))
-    return Table(rows)
+    return Table(rows, blocks=blocks)
 
 
 def _row(split, replicate, treatment, n, source, target, top1, num_classes) -> Row:

@@ -77,8 +77,8 @@ def without(args: list[str], option: str) -> list[str]:
 @pytest.mark.parametrize("args, message", [
     (["--profile", "tiny"], "unknown profile 'tiny'; choose one of: smoke, cpu"),
     (without(TINY, "--claims") + ["--claims", "coadaption"], "unknown claim 'coadaption'; choose from"),
-    (TINY + ["--set", "layers=0,9"], "n must be in 1..7 for BnB, got 0"),
-    (TINY + ["--set", "layers=1,9"], "n must be in 1..7 for BnB, got 9"),
+    (TINY + ["--set", "layers=0,9"], "layers must be in 1..7 (the blocks of alexnet8 that can be copied), got [0, 9]"),
+    (TINY + ["--set", "layers=1,9"], "layers must be in 1..7 (the blocks of alexnet8 that can be copied), got [9]"),
     (TINY + ["--set", "recipe.learning_rate=0.1"], "unknown profile field 'recipe.learning_rate'; fields here:"),
     (TINY + ["--set", "recipe.lr=fast"], "--set recipe.lr=fast: expected a value of type float"),
     (TINY + ["--set", "recipe=fast"], "profile field 'recipe' is a group of fields: set one of them"),
@@ -179,7 +179,7 @@ def test_the_real_command_exits_2_with_one_line_and_no_traceback(tmp_path):
                            str(tmp_path / "store")], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip() == ("repro: error: unknown profile 'tiny'; choose one of: "
-                                   "smoke, cpu, cpu-quick, gpu, gpu-wide, paper, paper-fast")
+                                   "smoke, cpu, cpu-quick, cpu-resnet, gpu, gpu-wide, paper, paper-fast")
     assert not (tmp_path / "store").exists()  # nothing created for a command that cannot run
 
 

@@ -164,3 +164,12 @@ def test_the_batch_order_is_the_one_the_training_loop_used():
 
 
 EPOCH_7_3 = [2, 5, 3, 1, 7, 4, 0, 8, 6, 9]  # repro.train.epoch_order(7, 3, 10) before the move
+
+
+def test_the_networks_know_nothing_of_the_study():
+    """An architecture module builds a network from its `arch` (repro.profiles.Arch, read by attribute) and
+    imports nothing of the study: adding one touches its module and the registry (docs/extending.md)."""
+    networks = [name for name in MODULES if name.startswith("repro.models")]
+    assert len(networks) >= 3
+    for name in networks:
+        assert set(IMPORTS[name]) <= {"repro.models"}, (name, IMPORTS[name])

@@ -39,6 +39,7 @@ class Architecture:
     description: str
     options: tuple[str, ...] = ()  # the Arch flags it reads; any other flag must keep its default
     fixed: tuple[tuple[str, object], ...] = ()  # flags whose value it has, whatever one asks (to say so in a profile)
+    example_widths: tuple[int, ...] = ()  # a small instance, which the contract tests build (tests/test_transfer.py)
 
 
 ARCHITECTURES = {
@@ -46,14 +47,14 @@ ARCHITECTURES = {
         module="alexnet8", block_names=("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7"),
         widths=("conv1", "conv2", "conv3", "conv4", "conv5", "fc6/fc7"),
         description="the paper's 8-layer AlexNet-style network (7 transferable layers and the classifier)",
-        options=("caffenet", "lrn", "groups", "dropout", "batchnorm")),
+        options=("caffenet", "lrn", "groups", "dropout", "batchnorm"), example_widths=(8, 16, 16, 16, 16, 32)),
     "resnet18": Architecture(
         module="resnet",
         block_names=("stem", "res1.1", "res1.2", "res2.1", "res2.2", "res3.1", "res3.2", "res4.1", "res4.2"),
         widths=("stem", "stage1", "stage2", "stage3", "stage4"),
         description="a ResNet-18 for small images: a 3x3 stem and four stages of two residual blocks, batch "
                     "norm throughout (9 transferable blocks and the classifier)",
-        fixed=(("batchnorm", True), ("dropout", 0.0))),
+        fixed=(("batchnorm", True), ("dropout", 0.0)), example_widths=(8, 8, 8, 8, 8)),
 }
 NAMES = ", ".join(ARCHITECTURES)
 

@@ -11,8 +11,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from repro.profiles import Arch
-
 
 class Layer(nn.Module):
     """One layer: an optional input dropout, the weights (conv or linear), then ReLU / pool / LRN."""
@@ -58,7 +56,7 @@ def _lrn():
 
 
 class Net(nn.Module):
-    def __init__(self, arch: Arch, num_classes: int, crop: int):
+    def __init__(self, arch, num_classes: int, crop: int):
         super().__init__()
         self.arch = arch
         c1, c2, c3, c4, c5, f = arch.widths
@@ -127,5 +125,5 @@ class Net(nn.Module):
         return outs
 
 
-def build(arch: Arch, num_classes: int, crop: int) -> Net:
+def build(arch, num_classes: int, crop: int) -> Net:
     return Net(arch, num_classes, crop)
