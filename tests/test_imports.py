@@ -172,4 +172,4 @@ def test_the_networks_know_nothing_of_the_study():
     networks = [name for name in MODULES if name.startswith("repro.models")]
     assert len(networks) >= 3
     for name in networks:
-        assert set(IMPORTS[name]) <= {"repro.models"}, (name, IMPORTS[name])
+        assert set(IMPORTS[name]) <= {"repro.models", "repro.models.stack"}, (name, IMPORTS[name])

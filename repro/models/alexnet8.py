@@ -11,6 +11,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from repro.models.stack import BlockStack
+
 
 class Layer(nn.Module):
     """One layer: an optional input dropout, the weights (conv or linear), then ReLU / pool / LRN."""
@@ -55,7 +57,7 @@ def _lrn():
     return LRN(5, alpha=1e-4, beta=0.75, k=1.0)
 
 
-class Net(nn.Module):
+class Net(BlockStack):
     def __init__(self, arch, num_classes: int, crop: int):
         super().__init__()
         self.arch = arch
@@ -109,20 +111,6 @@ class Net(nn.Module):
                     std = 0.01 if k == len(self.layers) else (2.0 / w[0].numel()) ** 0.5
                     w.normal_(0.0, std, generator=g)
                     b.zero_()
-
-    def forward(self, x: torch.Tensor, start: int = 0, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Run layers start+1..8 on `x`, the output of layer `start` (the image when start = 0)."""
-        for layer in self.layers[start:]:
-            x = layer(x, generator)
-        return x
-
-    def features(self, x: torch.Tensor, upto: int) -> list[torch.Tensor]:
-        """Outputs of layers 1..upto (deterministic: dropout is never inside a prefix's last layer)."""
-        outs = []
-        for layer in self.layers[:upto]:
-            x = layer(x)
-            outs.append(x)
-        return outs
 
 
 def build(arch, num_classes: int, crop: int) -> Net:

@@ -14,6 +14,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from repro.models.stack import BlockStack
+
 
 def _conv_bn(c_in: int, c_out: int, kernel: int, stride: int) -> list[nn.Module]:
     return [nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=False), nn.BatchNorm2d(c_out)]
@@ -56,7 +58,7 @@ class Head(nn.Module):
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 
-class ResNet(nn.Module):
+class ResNet(BlockStack):
     def __init__(self, arch, num_classes: int, crop: int):
         super().__init__()
         self.arch = arch
@@ -80,20 +82,6 @@ class ResNet(nn.Module):
                 elif isinstance(module, nn.Linear):
                     module.weight.normal_(0.0, 0.01, generator=g)
                     module.bias.zero_()
-
-    def forward(self, x: torch.Tensor, start: int = 0, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Run blocks start+1.. and the classifier on `x`, the output of block `start` (the image when 0)."""
-        for layer in self.layers[start:]:
-            x = layer(x, generator)
-        return x
-
-    def features(self, x: torch.Tensor, upto: int) -> list[torch.Tensor]:
-        """Outputs of blocks 1..upto."""
-        outs = []
-        for layer in self.layers[:upto]:
-            x = layer(x)
-            outs.append(x)
-        return outs
 
 
 def build(arch, num_classes: int, crop: int) -> ResNet:
