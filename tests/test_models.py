@@ -138,3 +138,15 @@ def test_the_figures_draw_each_panel_on_its_own_networks_blocks():
         fig.canvas.draw()
         ticks = [[t.get_text() for t in ax.get_xticklabels()] for ax in fig.axes[:2]]
         assert ticks[0][-1] == "7" and ticks[1][-1] == "9", (figure.__name__, ticks)
+
+
+def test_the_report_names_the_network_and_what_n_counts():
+    from repro.report.page import network_fact
+
+    resnet = simulate_table(DIP_AT_6_7, 2, np.random.default_rng(3), blocks=9)
+    session = {"profile": {"arch": dataclasses.asdict(get_profile("cpu-resnet").arch)}}
+    assert network_fact("cpu-resnet", session, resnet).startswith("resnet18 (widths 16-16-32-64-128): a ResNet-18")
+    assert network_fact("cpu-resnet", session, resnet).endswith("n counts 9 blocks")
+    assert network_fact("cpu", {"profile": {"arch": {"widths": [32, 64, 96, 96, 64, 256]}}},
+                        simulate_table(DIP_AT_6_7, 2, np.random.default_rng(3))).startswith(
+        "alexnet8 (widths 32-64-96-96-64-256): the paper's 8-layer")

@@ -8,6 +8,7 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup, escape
 
+from repro import models
 from repro.format import duration, p_phrase, p_value, signed
 from repro.report.document import run_order
 from repro.results import OVER_CHANCE, Table, family
@@ -175,6 +176,7 @@ def header_items(profile_name: str, session: dict, table: Table, design: dict | 
         ("Profile", profile_name),
         ("Dataset", session.get("dataset") or "—"),
         ("Splits", session.get("split_family") or "—"),
+        ("Network", network_fact(profile_name, session, table)),
         ("Replicates", replicates_fact(session.get("replicates"), table)),
         *([("Evidence", design["statement"])] if design else []),
         ("Runs", runs),
@@ -200,6 +202,18 @@ def header_items(profile_name: str, session: dict, table: Table, design: dict | 
         ("Created", session.get("created") or "—"),
     ]
     return facts, environment + replicate_items(session)
+
+
+def network_fact(profile_name: str, session: dict, table: Table) -> str:
+    """The architecture by name, its widths and what n counts (repro.models)."""
+    if profile_name == "original":
+        return "CaffeNet, the original's (n: its 7 transferable layers)"
+    arch = (session.get("profile") or {}).get("arch") or {}
+    name = arch.get("name", "alexnet8")
+    widths = "-".join(str(w) for w in arch.get("widths") or ())
+    spec = models.ARCHITECTURES.get(name)
+    what = spec.description if spec else "an architecture this suite does not know"
+    return f"{name}{f' (widths {widths})' if widths else ''}: {what}; n counts {table.blocks} blocks"
 
 
 def replicates_fact(planned: int | None, table) -> str:
