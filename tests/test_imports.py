@@ -173,3 +173,38 @@ def test_the_networks_know_nothing_of_the_study():
     assert len(networks) >= 3
     for name in networks:
         assert set(IMPORTS[name]) <= {"repro.models", "repro.models.stack"}, (name, IMPORTS[name])
+
+
+# The layers of repro/, from the bottom: a module imports only from its own layer and the ones below. This is the
+# call hierarchy under DESIGN.md's data flow (profile -> plan -> execute -> train -> store -> results -> claims ->
+# report): the executor sits above the training loop and the store it drives; the claims and the report read
+# the results table. A new module is placed here (the test names any that is not).
+LAYERS = [
+    ("foundations", ["errors", "files", "format", "provenance", "numerics", "split_names", "reference", "models",
+                     "stats.power", "claims.protocol"]),
+    ("profiles and data", ["profiles", "settings", "budget", "data", "data.base", "data.cache", "data.splits",
+                           "data.synthetic", "data.folder", "data.imagenet", "data.tiny_imagenet"]),
+    ("plan", ["runs", "replicates"]),
+    ("train", ["models.alexnet8", "models.resnet", "models.stack", "transfer", "train", "loader"]),
+    ("store", ["store"]),
+    ("execute", ["execute", "backends", "backends.inline", "backends.pool", "backends.slurm", "cost", "schedule",
+                 "cpu_steps", "worker"]),
+    ("results", ["results", "paper"]),
+    ("claims", ["claims", "claims.coadaptation_dip", "claims.distance_penalty", "claims.early_layer_generality",
+                "claims.finetune_boost", "claims.random_features", "premises", "stats", "stats.samples",
+                "stats.tests", "stats.verdicts", "planned_power", "summary", "simulated_tables"]),
+    ("report", ["report", "report.figures", "report.session", "report.schema", "report.compare", "report.document",
+                "report.page"]),
+    ("commands", ["study", "cli", "pytest_plugin"]),
+]
+LAYER_OF = {f"repro.{module}": k for k, (_, modules) in enumerate(LAYERS) for module in modules}
+
+
+def test_no_module_imports_one_above_its_layer():
+    unplaced = sorted(set(MODULES) - set(LAYER_OF) - {"repro"})
+    assert not unplaced, f"place these modules in a layer of LAYERS: {unplaced}"
+    up = [f"{a} ({LAYERS[LAYER_OF[a]][0]}) -> {b} ({LAYERS[LAYER_OF[b]][0]})   "
+          f"({MODULES[a].relative_to(PACKAGE.parent)}:{line})"
+          for a, targets in sorted(IMPORTS.items()) if a in LAYER_OF
+          for b, line in targets.items() if b in LAYER_OF and LAYER_OF[b] > LAYER_OF[a]]
+    assert not up, "imports back up:\n  " + "\n  ".join(up)
