@@ -150,3 +150,14 @@ def test_the_report_names_the_network_and_what_n_counts():
     assert network_fact("cpu", {"profile": {"arch": {"widths": [32, 64, 96, 96, 64, 256]}}},
                         simulate_table(DIP_AT_6_7, 2, np.random.default_rng(3))).startswith(
         "alexnet8 (widths 32-64-96-96-64-256): the paper's 8-layer")
+
+
+def test_compare_says_when_two_studies_trained_different_networks():
+    from repro.report.compare import comparison_text
+
+    def doc(arch):
+        return {"claims": [], "runs": [], "session": {"profile": {"arch": arch}}}
+
+    text = comparison_text(doc({"widths": [8] * 6}), doc({"name": "resnet18", "widths": [8] * 5}))
+    assert text.startswith("Two architectures: alexnet8 in a, resnet18 in b.")
+    assert "Two architectures" not in comparison_text(doc({"widths": [8] * 6}), doc({"widths": [16] * 6}))

@@ -228,9 +228,22 @@ def format_run_comparison(runs: dict, name_a: str = "a", name_b: str = "b") -> s
     return "\n".join(lines)
 
 
+def network_of(doc: dict) -> str | None:
+    """The architecture a results document's networks are (None: not recorded, e.g. the original study)."""
+    profile = (doc.get("session") or {}).get("profile")
+    if not isinstance(profile, dict):
+        return None
+    return (profile.get("arch") or {}).get("name", "alexnet8")
+
+
 def comparison_text(a: dict, b: dict, name_a: str = "a", name_b: str = "b") -> str:
     """`repro compare`: the claims (where both sides have them), then the networks."""
     parts = []
+    net_a, net_b = network_of(a), network_of(b)
+    if net_a and net_b and net_a != net_b:
+        parts.append(f"Two architectures: {net_a} in {name_a}, {net_b} in {name_b}. Each claim is judged at its own "
+                     f"network's positions (early, middle, top: repro.models.Depth), so a part that names n may "
+                     f"name another n on each side; the rows pair the parts each verdict names.")
     if a["claims"] or b["claims"]:
         parts.append(format_comparison(compare(a, b), name_a, name_b))
     else:
