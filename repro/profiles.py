@@ -316,9 +316,9 @@ CPU_RESNET = dataclasses.replace(
     notes=(
         "The cpu profile's study (data, recipe, 3 replicates, 99 networks) on a residual network: a ResNet-18 "
         "for 32 px images (a 3x3 stride-2 stem, four stages of two residual blocks, batch norm throughout) at "
-        "widths 16-16-32-64-128, so that a training step costs about what the cpu profile's AlexNet's does on a 2-core "
-        "CPU and the plan trains in about an hour (`repro plan --profile cpu-resnet` projects it before "
-        "training). n counts blocks, 1..9 (the stem, then the residual blocks; each block holds its own "
+        "widths 16-16-32-64-128, sized so that its plan costs about what the cpu profile's does, about an hour and a "
+        "half on a 2-core AVX2 CPU (`repro plan --profile cpu-resnet` projects it for the machine it runs on "
+        "before training; docs/results.md has the measured time). n counts blocks, 1..9 (the stem, then the residual blocks; each block holds its own "
         "shortcut, so no skip connection crosses a cut; repro.models). The n trained keep the claims' "
         "positions: BnB and AnB at n = 1, 2 (early), 3, 5, 7 (the middle, 3..7) and 8, 9 (the top); fine-tuned "
         "treatments at n = 5, the middle of the middle; the natural/man-made transfers and random control at "
