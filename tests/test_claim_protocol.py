@@ -25,7 +25,7 @@ def test_optional_members_default_in_one_place():
 
 def _module(**members) -> ModuleType:
     module = ModuleType("repro.claims.made_up")
-    for name in ("ID", "TITLE", "SENTENCE", "NEEDS", "PREMISES", "SMALLEST", "measure"):
+    for name in ("ID", "ORDER", "TITLE", "SENTENCE", "NEEDS", "PREMISES", "SMALLEST", "measure"):
         setattr(module, name, getattr(early_layer_generality, name))
     for name, value in members.items():
         if value is None:
@@ -47,3 +47,16 @@ def test_mistyped_members_are_named():
     assert problems(_module(PREMISES=["trained_alike"], controls="none")) == [
         "PREMISES must be a tuple", "controls must be a function"]
     assert check_claim(_module()).ID == early_layer_generality.ID
+
+
+def test_the_claims_are_every_module_of_the_package_in_the_papers_order():
+    """Adding a claim is its module in repro/claims/ (found by the package, placed by its ORDER) and its test
+    module in claims/ (docs/extending.md): no list to edit."""
+    import pkgutil
+
+    import repro.claims
+
+    found = {info.name for info in pkgutil.iter_modules(repro.claims.__path__)} - {"protocol"}
+    assert [c.ID for c in CLAIMS] == ["early_layer_generality", "coadaptation_dip", "distance_penalty",
+                                      "finetune_boost", "random_features"]
+    assert {c.ID for c in CLAIMS} == found and [c.ORDER for c in CLAIMS] == [1, 2, 3, 4, 5]

@@ -1,6 +1,7 @@
 """The paper's five claims, one module each, in the scorecard's order, and the one driver that judges them.
 
-Each module satisfies `repro.claims.protocol.Claim` (checked here when CLAIMS is built): ID, TITLE, SENTENCE
+Every module of this package but `protocol` is a claim, found when the package is imported (CLAIMS, sorted by
+their ORDER), and satisfies `repro.claims.protocol.Claim` (checked then): ID, ORDER, TITLE, SENTENCE
 (the paper's words), NEEDS (the runs it reads, as repro.runs.Need), PREMISES (the ids of repro.premises it
 rests on), SMALLEST (the smallest effect of each test that counts as the claim, stated before any data),
 `measure(table, paper_effects) -> (combined test, headline test, details)`, and optionally
@@ -15,18 +16,26 @@ statistics and the decision rule are repro.stats'.
 from __future__ import annotations
 
 import functools
+import importlib
+import pkgutil
 from typing import NamedTuple
 
 from repro import stats
-from repro.claims import (coadaptation_dip, distance_penalty, early_layer_generality, finetune_boost,
-                          random_features)
 from repro.claims.protocol import check_claim, member, no_caveat, no_controls
 from repro.premises import measure_premises
 from repro.profiles import MAX_LAYER as PAPER_BLOCKS
 from repro.results import BASES, Table, without_failures
 
-CLAIMS = [check_claim(claim) for claim in (early_layer_generality, coadaptation_dip, distance_penalty, finetune_boost,
-                                            random_features)]
+
+
+def _claim_modules() -> list:
+    """Every module of this package but the protocol is a claim: each checked, in the scorecard's order."""
+    names = sorted(info.name for info in pkgutil.iter_modules(__path__) if info.name != "protocol")
+    return sorted((check_claim(importlib.import_module(f"{__name__}.{name}")) for name in names),
+                  key=lambda claim: claim.ORDER)
+
+
+CLAIMS = _claim_modules()
 
 
 @functools.lru_cache(maxsize=64)

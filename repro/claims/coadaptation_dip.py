@@ -34,6 +34,7 @@ from repro.runs import Need
 from repro.stats import Test
 
 ID = "coadaptation_dip"
+ORDER = 2
 TITLE = "Fragile co-adaptation of middle layers"
 SENTENCE = ("Transferability is negatively affected by two distinct issues: ... (2) optimization difficulties "
             "related to splitting networks between co-adapted neurons, which was not expected.")

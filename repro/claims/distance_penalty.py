@@ -29,6 +29,7 @@ from repro.runs import Need
 from repro.stats import Test
 
 ID = "distance_penalty"
+ORDER = 3
 TITLE = "Transfer costs more between dissimilar tasks"
 SENTENCE = ("We also document that the transferability of features decreases as the distance between the base "
             "task and target task increases.")

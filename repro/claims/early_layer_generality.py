@@ -30,6 +30,7 @@ from repro.runs import Need
 from repro.stats import MARGIN, Test
 
 ID = "early_layer_generality"
+ORDER = 1
 TITLE = "Features of the first layers are general"
 SENTENCE = ("Such first-layer features appear not to be specific to a particular dataset or task, but general "
             "in that they are applicable to many datasets and tasks. Features must eventually transition from "

@@ -45,6 +45,7 @@ from repro.format import signed
 from repro.stats import Test
 
 ID = "finetune_boost"
+ORDER = 4
 TITLE = "Transferred, fine-tuned features generalize better"
 SENTENCE = ("A final surprising result is that initializing a network with transferred features from almost "
             "any number of layers can produce a boost to generalization that lingers even after fine-tuning to "

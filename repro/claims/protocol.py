@@ -1,5 +1,5 @@
 """What a claim module is: the `Claim` protocol, its optional members' defaults, and the check that refuses a
-module that does not satisfy it (repro.claims runs it on every module of CLAIMS when it is imported)."""
+module that does not satisfy it (repro.claims runs it on every module of its package when it is imported)."""
 from __future__ import annotations
 
 from types import ModuleType
@@ -12,6 +12,9 @@ class Claim(Protocol):
 
     ID: str
     """The claim's id: its scorecard row, its test module (claims/test_<ID>.py), `--claims ID`."""
+
+    ORDER: int
+    """Its place in the scorecard (the paper's five: 1-5, in the paper's order); repro.claims sorts by it."""
 
     TITLE: str
     """A few words the report shows as the claim's heading."""
@@ -47,7 +50,7 @@ def no_caveat(table) -> str | None:
 OPTIONAL: dict[str, Callable] = {"controls": no_controls, "caveat": no_caveat}
 """The optional members of a claim module, each with its default (the one place the driver reads them)."""
 
-_TYPES = {"ID": str, "TITLE": str, "SENTENCE": str, "NEEDS": list, "PREMISES": tuple, "SMALLEST": dict}
+_TYPES = {"ID": str, "ORDER": int, "TITLE": str, "SENTENCE": str, "NEEDS": list, "PREMISES": tuple, "SMALLEST": dict}
 
 
 def member(claim, name: str) -> Callable:
@@ -71,6 +74,6 @@ def check_claim(claim: ModuleType) -> ModuleType:
     if wrong:
         name = getattr(claim, "__name__", repr(claim))
         raise TypeError(f"{name} is not a claim (repro.claims.protocol.Claim): {'; '.join(wrong)}. A claim module "
-                        f"has ID, TITLE, SENTENCE, NEEDS, PREMISES, SMALLEST and measure(table, paper_effects) -> "
+                        f"has ID, ORDER, TITLE, SENTENCE, NEEDS, PREMISES, SMALLEST and measure(table, paper_effects) -> "
                         f"(combined test, headline test, details); docs/extending.md")
     return claim

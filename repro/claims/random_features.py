@@ -34,6 +34,7 @@ from repro.runs import Need
 from repro.stats import Test
 
 ID = "random_features"
+ORDER = 5
 TITLE = "Transferred features beat random ones, even from a dissimilar task"
 SENTENCE = ("... but that transferring features even from distant tasks can be better than using random "
             "features.")
