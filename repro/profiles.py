@@ -34,7 +34,7 @@ class Arch:
     (say so: batchnorm=True, dropout=0.0) and reads no other flag.
     """
 
-    name: str = "alexnet8"  # in the run key only when not alexnet8, so the keys from before it stay the same
+    name: str = models.DEFAULT  # in the run key only when not the default, so the keys from before it stay the same
     widths: tuple[int, ...] = (96, 256, 384, 384, 256, 4096)
     caffenet: bool = False
     lrn: bool = False

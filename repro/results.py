@@ -10,10 +10,9 @@ from dataclasses import dataclass, field
 
 from dataclasses import replace
 
-from repro import budget
+from repro import budget, models
 from repro.budget import Trained, recipe_from_config, train_images_per_class
 from repro.errors import MissingFile, UserError
-from repro import models
 from repro.profiles import MAX_LAYER
 from repro.runs import BASES, COMPUTE_MATCHED, HALVES, label, source_half
 from repro.split_names import Split
@@ -371,7 +370,7 @@ def table_from_file(path) -> tuple[Table, dict]:
         if absent:
             raise UserError(f"{path}: no column {absent[0]!r} in the header (required: {', '.join(REQUIRED)})")
         blocks = MAX_LAYER  # a CSV holds networks of the paper's architecture
-        rows = [_parse_row(r, f"{path}: row {i} (line {i + 1})", path.stem) for i, r in enumerate(reader, 1)]
+        rows = [_parse_row(r, f"{path}: row {i} (line {i + 1})", path.stem, blocks) for i, r in enumerate(reader, 1)]
         header, curves, derived = {}, {}, ""
     if not rows:
         raise UserError(f"{path} holds no networks")
@@ -381,8 +380,7 @@ def table_from_file(path) -> tuple[Table, dict]:
 def blocks_of(profile: dict | None, where) -> int:
     """How many blocks the networks of a study's profile (as its results.json stores it) can copy: the
     paper's architecture when the profile names none (every study before architectures had names)."""
-    name = ((profile or {}).get("arch") or {}).get("name", "alexnet8")
     try:
-        return len(models.architecture(name).block_names)
+        return models.blocks_named(models.name_in((profile or {}).get("arch")))
     except ValueError as e:
         raise UserError(f"{where}: {e}") from None

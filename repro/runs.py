@@ -10,8 +10,8 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from repro.errors import UserError
 from repro import models
+from repro.errors import UserError
 from repro.profiles import Profile
 from repro.settings import TrainingSettings
 from repro.split_names import Split
@@ -86,8 +86,7 @@ class RunSpec:
     @property
     def blocks(self) -> int:
         """How many blocks of its network can be copied (repro.models.blocks)."""
-        arch = self.cfg["arch"]
-        return len(models.architecture(arch.get("name", "alexnet8")).block_names)
+        return models.blocks_named(models.name_in(self.cfg["arch"]))
 
     @property
     def dataset(self) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from repro import models
 from repro.budget import recipe_from_config
 from repro.profiles import Arch, Profile, Recipe
 
@@ -109,7 +110,7 @@ class TrainingSettings:
         recipe = dataclasses.asdict(self.recipe)
         del recipe["cpu_bf16"]
         arch = dataclasses.asdict(self.arch)
-        if arch["name"] == "alexnet8":  # the network of every key before architectures had names
+        if arch["name"] == models.DEFAULT:  # the network of every key before architectures had names
             del arch["name"]
         config = {"dataset": self.dataset, "image_size": self.image_size, "arch": arch,
                   "recipe": recipe, "num_classes": self.num_classes, "images_per_class": self.images_per_class,

@@ -57,6 +57,7 @@ ARCHITECTURES = {
         fixed=(("batchnorm", True), ("dropout", 0.0)), example_widths=(8, 8, 8, 8, 8)),
 }
 NAMES = ", ".join(ARCHITECTURES)
+DEFAULT = "alexnet8"  # the network of every run key and results.json written before architectures had names
 
 
 def architecture(name: str) -> Architecture:
@@ -65,9 +66,19 @@ def architecture(name: str) -> Architecture:
     return ARCHITECTURES[name]
 
 
+def name_in(arch_config: dict | None) -> str:
+    """The architecture of an `arch` as a run key or a results.json's profile stores it (a dict)."""
+    return (arch_config or {}).get("name", DEFAULT)
+
+
+def blocks_named(name: str) -> int:
+    """How many blocks of the architecture `name` can be copied from a base: n = 1..blocks."""
+    return len(architecture(name).block_names)
+
+
 def blocks(arch) -> int:
-    """How many blocks of this network can be copied from a base: n = 1..blocks(arch)."""
-    return len(architecture(arch.name).block_names)
+    """How many blocks of this network (a repro.profiles.Arch) can be copied from a base."""
+    return blocks_named(arch.name)
 
 
 def problems(arch, defaults) -> list[str]:
@@ -108,10 +119,6 @@ class Depth:
     @property
     def top(self) -> tuple[int, ...]:
         return (self.blocks - 1, self.blocks)
-
-    @property
-    def all(self) -> tuple[int, ...]:
-        return tuple(range(1, self.blocks + 1))
 
 
 def span(ns) -> str:

@@ -18,6 +18,7 @@ import json
 import math
 from pathlib import Path
 
+from repro import models
 from repro.errors import MissingFile, UserError
 from repro.format import MISSING, signed
 from repro.report.schema import validate
@@ -233,7 +234,7 @@ def network_of(doc: dict) -> str | None:
     profile = (doc.get("session") or {}).get("profile")
     if not isinstance(profile, dict):
         return None
-    return (profile.get("arch") or {}).get("name", "alexnet8")
+    return models.name_in(profile.get("arch"))
 
 
 def comparison_text(a: dict, b: dict, name_a: str = "a", name_b: str = "b") -> str:

@@ -209,7 +209,7 @@ def network_fact(profile_name: str, session: dict, table: Table) -> str:
     if profile_name == "original":
         return "CaffeNet, the original's (n: its 7 transferable layers)"
     arch = (session.get("profile") or {}).get("arch") or {}
-    name = arch.get("name", "alexnet8")
+    name = models.name_in(arch)
     widths = "-".join(str(w) for w in arch.get("widths") or ())
     spec = models.ARCHITECTURES.get(name)
     what = spec.description if spec else "an architecture this suite does not know"
