@@ -73,11 +73,9 @@ def _layout(profile: Profile):
                 else layers[need.treatment]
             if (need.family == "random" and profile.random_splits) or (need.family == "natman" and profile.natman):
                 truth[(need.family, need.treatment)] = {n: 0.0 for n in ns}
-    table = simulate_table(truth, profile.replicates, np.random.default_rng(0),
-                           natman_replicates=profile.natman_replicates or None,
-                           finetune_replicates=profile.finetune_replicates or None)
-    table.blocks = profile.blocks  # the claims' positions on the profile's network
-    return table
+    return simulate_table(truth, profile.replicates, np.random.default_rng(0),
+                          natman_replicates=profile.natman_replicates or None,
+                          finetune_replicates=profile.finetune_replicates or None, blocks=profile.blocks)
 
 
 def _bound(test, power_of) -> float:

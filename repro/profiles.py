@@ -30,8 +30,8 @@ class Arch:
     are the output channels of conv1..conv5 and the width of fc6/fc7. `caffenet=True` gives the original
     network exactly (11x11/4 conv1, LRN, grouped conv2/4/5, Gaussian init of the paper). Smaller profiles keep
     the layer structure at a reduced input size and width. `resnet18`: `widths` are the stem's and the four
-    stages' channels; it has batch norm and no dropout
-    (say so: batchnorm=True, dropout=0.0) and reads no other flag.
+    stages' channels; it has batch norm and no dropout (say so: batchnorm=True, dropout=0.0) and reads no other
+    flag.
     """
 
     name: str = models.DEFAULT  # in the run key only when not the default, so the keys from before it stay the same
@@ -314,18 +314,18 @@ CPU_RESNET = dataclasses.replace(
     first_replicate=0,
     exploratory_replicates=(),
     notes=(
-        "The cpu profile's study (data, recipe, 3 replicates, 99 networks) on a residual network: a ResNet-18 "
-        "for 32 px images (a 3x3 stride-2 stem, four stages of two residual blocks, batch norm throughout) at "
-        "widths 16-16-32-64-128, sized so that its plan costs about what the cpu profile's does, about an hour and a "
+        "The cpu profile's study (data, recipe, 3 replicates, 99 networks) on a residual network: a ResNet-18 for"
+        " 32 px images (a 3x3 stride-2 stem, four stages of two residual blocks, batch norm throughout) at widths"
+        " 16-16-32-64-128, sized so that its plan costs about what the cpu profile's does, about an hour and a "
         "half on a 2-core AVX2 CPU (`repro plan --profile cpu-resnet` projects it for the machine it runs on "
-        "before training; docs/results.md has the measured time). n counts blocks, 1..9 (the stem, then the residual blocks; each block holds its own "
-        "shortcut, so no skip connection crosses a cut; repro.models). The n trained keep the claims' "
-        "positions: BnB and AnB at n = 1, 2 (early), 3, 5, 7 (the middle, 3..7) and 8, 9 (the top); fine-tuned "
-        "treatments at n = 5, the middle of the middle; the natural/man-made transfers and random control at "
-        "n = 1, 2, 9. Frozen blocks run in inference mode: their batch-norm statistics are the base's (the "
-        "random control's: a fresh network's, mean 0 and variance 1). Its design was chosen before any of its "
-        "networks trained (no exploratory replicates): the widths from step times alone, the recipe the cpu "
-        "profile's unchanged."
+        "before training; docs/results.md has the measured time). n counts blocks, 1..9 (the stem, then the "
+        "residual blocks; each block holds its own shortcut, so no skip connection crosses a cut; repro.models). "
+        "The n trained keep the claims' positions: BnB and AnB at n = 1, 2 (early), 3, 5, 7 (the middle, 3..7) "
+        "and 8, 9 (the top); fine-tuned treatments at n = 5, the middle of the middle; the natural/man-made "
+        "transfers and random control at n = 1, 2, 9. Frozen blocks run in inference mode: their batch-norm "
+        "statistics are the base's (the random control's: a fresh network's, mean 0 and variance 1). Its design "
+        "was chosen before any of its networks trained (no exploratory replicates): the widths from step times "
+        "alone, the recipe the cpu profile's unchanged."
     ),
 )
 

@@ -16,8 +16,9 @@ from repro.transfer import build_treatment, transfer_layers
 
 pytestmark = pytest.mark.smoke
 # the smoke profile on each architecture at its example widths: the paper's network as the smoke profile has it
-PROFILES = {name: SMOKE if name == SMOKE.arch.name else dataclasses.replace(
-    SMOKE, arch=Arch(name=name, widths=spec.example_widths, **dict(spec.fixed))) for name, spec in ARCHITECTURES.items()}
+PROFILES = {name: SMOKE if name == SMOKE.arch.name else
+            dataclasses.replace(SMOKE, arch=Arch(name=name, widths=spec.example_widths, **dict(spec.fixed)))
+            for name, spec in ARCHITECTURES.items()}
 
 
 class Setup:

@@ -1,17 +1,16 @@
 """The paper's five claims, one module each, in the scorecard's order, and the one driver that judges them.
 
-Every module of this package but `protocol` is a claim, found when the package is imported (CLAIMS, sorted by
-their ORDER), and satisfies `repro.claims.protocol.Claim` (checked then): ID, ORDER, TITLE, SENTENCE
-(the paper's words), NEEDS (the runs it reads, as repro.runs.Need), PREMISES (the ids of repro.premises it
-rests on), SMALLEST (the smallest effect of each test that counts as the claim, stated before any data),
-`measure(table, paper_effects) -> (combined test, headline test, details)`, and optionally
-`controls(table, paper_effects) -> [(test, meaning)]` (controls shown under the claim with their own
-verdicts) and `caveat(table) -> str` (their defaults: repro.claims.protocol.OPTIONAL). The driver here sets the table's failed
-networks aside (a diverged network and what was built from it: repro.results.without_failures), measures the
-premises and checks on what is left, runs `measure` with the original study's effects of the same tests
-(measured by the same code on the same layers; for a network of another depth, only the headline on the
-paper's own network), and makes the Verdict, which lists what the claim lost. The
-statistics and the decision rule are repro.stats'.
+Every module of this package but `protocol` is a claim, found when the package is imported (CLAIMS, sorted by their
+ORDER), and satisfies `repro.claims.protocol.Claim` (checked then): ID, ORDER, TITLE, SENTENCE (the paper's words),
+NEEDS (the runs it reads, as repro.runs.Need), PREMISES (the ids of repro.premises it rests on), SMALLEST (the
+smallest effect of each test that counts as the claim, stated before any data), `measure(table, paper_effects) ->
+(combined test, headline test, details)`, and optionally `controls(table, paper_effects) -> [(test, meaning)]`
+(controls shown under the claim with their own verdicts) and `caveat(table) -> str` (their defaults:
+repro.claims.protocol.OPTIONAL). The driver here sets the table's failed networks aside (a diverged network and what
+was built from it: repro.results.without_failures), measures the premises and checks on what is left, runs `measure`
+with the original study's effects of the same tests (measured by the same code on the same layers; for a network of
+another depth, only the headline on the paper's own network), and makes the Verdict, which lists what the claim
+lost. The statistics and the decision rule are repro.stats'.
 """
 from __future__ import annotations
 

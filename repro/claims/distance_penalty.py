@@ -3,13 +3,13 @@ between the natural and the man-made halves of the classes (both directions) los
 accuracy than features transferred between two random halves. The original at n = 7: -25.0 points (about 42%
 of base) natural<->man-made against -8.3 points (13%) on random splits.
 
-Test: per replicate, the drop of AnB at the top layers (the n of 6 and 7 trained in both families, mean over
-them and over the two directions; on a network of another depth its top two blocks, repro.models.Depth), natural/man-made minus random splits, below zero: Welch's two-sample
-t-test, one-sided (repro.stats.two_sample; the two families need not share a spread). A side with a single
-replicate (the original's one natural/man-made split) borrows the largest seed-to-seed spread of the table's
-replicated frozen-transfer cells, the rule every claim uses for single-replicate cells
-(repro.stats.samples.table_spread). A difference of two transfers, each against its own base, cancels a
-shift common to every transferred network, so the claim needs no convergence premise.
+Test: per replicate, the drop of AnB at the top layers (the n of 6 and 7 trained in both families, mean over them
+and over the two directions; on a network of another depth its top two blocks, repro.models.Depth), natural/man-made
+minus random splits, below zero: Welch's two-sample t-test, one-sided (repro.stats.two_sample; the two families need
+not share a spread). A side with a single replicate (the original's one natural/man-made split) borrows the largest
+seed-to-seed spread of the table's replicated frozen-transfer cells, the rule every claim uses for single-replicate
+cells (repro.stats.samples.table_spread). A difference of two transfers, each against its own base, cancels a shift
+common to every transferred network, so the claim needs no convergence premise.
 
 Robust to base accuracy: the penalty is judged twice, and both parts must hold. In % of each base's accuracy
 over chance, equal losses in points on weaker bases (the natural/man-made halves of Tiny ImageNet are) are a
@@ -66,8 +66,8 @@ def measure(table: Table, paper: dict[str, float]) -> tuple[Test, Test, dict]:
                  for name, value, unit, smallest in ((PENALTY, stats.UNIT, OVER_CHANCE, SMALLEST[PENALTY]),
                                                      (PENALTY_POINTS, "points", "points", smallest_points))]
     else:
-        why = (f"needs AnB at n = {' or '.join(map(str, table.depth.top))} on both split families, and this table has natural/man-made n = "
-               f"{natman_n}, random n = {random_n}")
+        why = (f"needs AnB at n = {' or '.join(map(str, table.depth.top))} on both split families, and this "
+               f"table has natural/man-made n = {natman_n}, random n = {random_n}")
         parts = [stats.untestable(PENALTY, why, unit=OVER_CHANCE, smallest=SMALLEST[PENALTY]),
                  stats.untestable(PENALTY_POINTS, why, unit="points")]
     root = stats.all_of(TITLE, parts)

@@ -61,6 +61,7 @@ def table1_ranges(blocks: int) -> tuple[tuple[int, int], ...]:
     the third, the top three."""
     return (1, blocks), (3, blocks), (blocks - 2, blocks)
 
+
 BOOST = "AnB+ above base, mean over the n trained"
 OVER = "AnB+ above BnB+, each against its own base, at the n both have"
 MATCHED = "AnB+ above a base trained as long in total (base-2x)"

@@ -74,6 +74,7 @@ def check_claim(claim: ModuleType) -> ModuleType:
     if wrong:
         name = getattr(claim, "__name__", repr(claim))
         raise TypeError(f"{name} is not a claim (repro.claims.protocol.Claim): {'; '.join(wrong)}. A claim module "
-                        f"has ID, ORDER, TITLE, SENTENCE, NEEDS, PREMISES, SMALLEST and measure(table, paper_effects) -> "
-                        f"(combined test, headline test, details); docs/extending.md")
+                        f"has ID, ORDER, TITLE, SENTENCE, NEEDS, PREMISES, SMALLEST and "
+                        f"measure(table, paper_effects) -> (combined test, headline test, details); "
+                        f"docs/extending.md")
     return claim

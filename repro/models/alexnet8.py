@@ -1,9 +1,9 @@
 """`alexnet8`, the 8-layer network of the paper: layers 1..7 = conv1..conv5, fc6, fc7; layer 8 = the classifier.
 
-`Net.layers[k - 1]` is layer k, so "copy layers 1..n" is a slice (the transfer contract: repro.models). Each layer ends with its nonlinearity
-(and pooling / LRN, as in CaffeNet: conv -> ReLU -> pool -> LRN). Dropout sits at the *input* of fc7 and
-fc8, so that the output of layer n is a deterministic feature map that networks sharing a frozen prefix
-can compute once.
+`Net.layers[k - 1]` is layer k, so "copy layers 1..n" is a slice (the transfer contract: repro.models). Each layer
+ends with its nonlinearity (and pooling / LRN, as in CaffeNet: conv -> ReLU -> pool -> LRN). Dropout sits at the
+*input* of fc7 and fc8, so that the output of layer n is a deterministic feature map that networks sharing a frozen
+prefix can compute once.
 """
 from __future__ import annotations
 

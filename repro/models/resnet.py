@@ -1,12 +1,12 @@
 """`resnet18`: a ResNet-18 for small images (He et al. 2016, with a 3x3 stem for 32 px images).
 
-Blocks 1..9 = the stem (3x3 conv with stride 2, batch norm, ReLU) and eight residual blocks, two per stage;
-block 10 = the classifier (global average pool, linear). The stem halves the resolution (a 28 px crop: stages
-at 14, 7, 4, 2 px) where the CIFAR form keeps it: that costs 4x the arithmetic at the same widths, and on a
-CPU a wider network at half the resolution is the better use of a step's time. `arch.widths` = (stem, stage1..stage4); stages 2-4 halve the
-resolution in their first block, whose shortcut is a strided 1x1 convolution with batch norm. Each residual
-block holds its own shortcut, so cutting the network between blocks cuts no skip connection (the transfer
-contract: repro.models).
+Blocks 1..9 = the stem (3x3 conv with stride 2, batch norm, ReLU) and eight residual blocks, two per stage; block 10
+= the classifier (global average pool, linear). The stem halves the resolution (a 28 px crop: stages at 14, 7, 4, 2
+px) where the CIFAR form keeps it: that costs 4x the arithmetic at the same widths, and on a CPU a wider network at
+half the resolution is the better use of a step's time. `arch.widths` = (stem, stage1..stage4); stages 2-4 halve the
+resolution in their first block, whose shortcut is a strided 1x1 convolution with batch norm. Each residual block
+holds its own shortcut, so cutting the network between blocks cuts no skip connection (the transfer contract:
+repro.models).
 """
 from __future__ import annotations
 
@@ -39,7 +39,8 @@ class Residual(nn.Module):
 
     def __init__(self, c_in: int, c_out: int, stride: int):
         super().__init__()
-        self.body = nn.Sequential(*_conv_bn(c_in, c_out, 3, stride), nn.ReLU(inplace=True), *_conv_bn(c_out, c_out, 3, 1))
+        self.body = nn.Sequential(*_conv_bn(c_in, c_out, 3, stride), nn.ReLU(inplace=True),
+                                  *_conv_bn(c_out, c_out, 3, 1))
         self.shortcut = nn.Sequential(*_conv_bn(c_in, c_out, 1, stride)) if stride != 1 or c_in != c_out else None
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
