@@ -533,7 +533,7 @@ def scheduled(report: Report, out: Path) -> dict:
     from repro.schedule import projection
     from repro.study import all_needs
 
-    source = str(out / "gpu_check.json")
+    source = "gpu_check.json"  # the record beside this file, wherever $OUT was: no machine's path in it
     profiles = eager(report.data, source)
     if "gpu-wide" in profiles:
         profiles["gpu-wide"] = fit_to_plan(profiles["gpu-wide"], report.data.get("gpu_wide_plan", {}),
