@@ -62,9 +62,37 @@ def table(path: Path = OUT) -> str:
     return "\n".join(lines)
 
 
+def premise_table(name: str, path: Path = OUT) -> str:
+    """The pilot of a recipe's converged-bases premise: its rows (base and BnB n = 1, per replicate and half),
+    each replicate's mean over its halves, and the premise's rule on them (repro.premises.bias_bound: the
+    one-sided 95% upper bound of |mean| within CONVERGED % of base)."""
+    from repro.premises import CONVERGED, bias_bound
+
+    rows = [r for r in map(json.loads, path.read_text().splitlines()) if r["name"] == name]
+    lines = ["| replicate | half | base top-1 | BnB n = 1 top-1 | BnB n = 1 vs base | precision, CPU |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    by_replicate: dict[int, list[float]] = {}
+    for r in sorted(rows, key=lambda r: (r["replicate"], r["target"])):
+        by_replicate.setdefault(r["replicate"], []).append(r["bnb1_vs_base"])
+        cpu = r.get("cpu")  # rows before it was recorded: bf16 on an EPYC with AVX512-BF16 (docs/frontier.md)
+        where = ", ".join(filter(None, [r["precision"], cpu["cpu_model"], cpu.get("cpu_family"),
+                                        cpu["cpu_capability"]])) if cpu else "bf16, an EPYC with AVX512-BF16"
+        lines.append(f"| {r['replicate']} | {r['target']} | {100 * r['base_top1']:.1f}% | {100 * r['bnb1_top1']:.1f}% "
+                     f"| {r['bnb1_vs_base']:+.2f}% | {where} |")
+    means = {k: sum(v) / len(v) for k, v in by_replicate.items() if len(v) == 2}
+    mean, bound = bias_bound(list(means.values()))
+    lines.append("")
+    lines.append(f"per replicate (both halves averaged): " + ", ".join(f"r{k} {v:+.2f}%" for k, v in means.items()))
+    lines.append(f"premise on {len(means)} replicates: mean {mean:+.2f}% of base, one-sided 95% bound on |mean| "
+                 f"{bound:.2f}%: {'met' if bound <= CONVERGED else 'not met'} (tolerance {CONVERGED:g}%)")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--table", action="store_true", help="print the frontier table of the results so far")
+    p.add_argument("--premise", metavar="NAME", help="print the premise pilot of the variant NAME: its rows, "
+                                                     "per-replicate means and the premise's bound")
     p.add_argument("--name")
     p.add_argument("--profile", default="cpu")
     p.add_argument("--set", action="append", default=[], dest="overrides")
@@ -77,6 +105,9 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.table:
         print(table())
+        return 0
+    if args.premise:
+        print(premise_table(args.premise))
         return 0
     if not args.name:
         p.error("--name is required to train a variant")
@@ -98,7 +129,8 @@ def main(argv=None) -> int:
         row.update(base_top1=mb["top1"], bnb1_top1=mt["top1"], base_curve=mb["curve"], bnb1_curve=mt["curve"],
                    iterations=mb["iterations"], base_wall_s=wall_b, base_cpu_s=cpu_b, bnb1_wall_s=wall_t,
                    bnb1_cpu_s=cpu_t, bnb1_vs_base=100 * (mt["top1"] - mb["top1"]) / mb["top1"],
-                   plan_estimate_s=PLAN_SECONDS_PER_BASE_CPU_SECOND * cpu_b)
+                   plan_estimate_s=PLAN_SECONDS_PER_BASE_CPU_SECOND * cpu_b,
+                   precision=mb.get("precision"), cpu=mb.get("cpu"))
         if args.twice:
             epochs = profile.recipe.epochs * 2
             longer = get_profile(args.profile, args.overrides + [f"recipe.epochs={epochs}"])

@@ -27,6 +27,7 @@ class Outcome:
     cached: list[str] = field(default_factory=list)
     diverged: list[str] = field(default_factory=list)
     elsewhere: list[str] = field(default_factory=list)  # trained by another session meanwhile
+    stopped: list[str] = field(default_factory=list)  # not finished at the time limit (stop_at)
     seconds: float = 0.0
 
 
@@ -111,30 +112,34 @@ def _ready(group: list[RunSpec], store: Store) -> bool:
 def execute(specs: list[RunSpec], profile: Profile, store: Store, *, data_root: str | None = None,
             workers: int = 1, gpus: int = 0, progress: bool = True, device: str | None = None,
             poll_seconds: float | None = None, split_groups: bool = False, executor: str = "local",
-            slurm_partition: str | None = None, slurm_minutes: int = 24 * 60, submitit_executor=None) -> Outcome:
+            slurm_partition: str | None = None, slurm_minutes: int = 24 * 60, submitit_executor=None,
+            stop_at: float | None = None) -> Outcome:
     """Train every spec not yet in the store, on the backend `repro.backends.backend_for` chooses from the
     options. `gpus` > 0: one worker per GPU (with `executor="slurm"`: the most Slurm jobs in flight, 0 no
     cap); else `workers` CPU workers. `split_groups`: split a target's group for CPU workers too (as for
     GPUs), for a plan too small to keep them busy with whole groups (one replicate at a time,
     repro.replicates). `poll_seconds`: how often the loop looks at running groups (default 2 s here, 30 s for
-    Slurm jobs)."""
+    Slurm jobs). `stop_at` (a time.time(); not for Slurm): no group starts after it, and the running ones stop
+    there in a checkpoint (`Outcome.stopped`: every run left unfinished)."""
     slurm = executor == "slurm"
     if not slurm:  # Slurm jobs decode on their nodes, not on the login node
         decode_first(specs, store, data_root, progress)
     backend = backend_for(executor, store, profile, data_root=data_root, gpus=gpus, workers=workers,
                           split_groups=split_groups, device=device, slurm_partition=slurm_partition,
-                          slurm_minutes=slurm_minutes, submitit_executor=submitit_executor)
+                          slurm_minutes=slurm_minutes, submitit_executor=submitit_executor, stop_at=stop_at)
     return train_groups(specs, store, backend, share=profile.share, progress=progress,
-                        poll_seconds=poll_seconds if poll_seconds is not None else 30.0 if slurm else 2.0)
+                        poll_seconds=poll_seconds if poll_seconds is not None else 30.0 if slurm else 2.0,
+                        stop_at=stop_at)
 
 
 def train_groups(specs, store: Store, backend: Backend, *, share: bool = True, progress: bool = True,
-                 poll_seconds: float = 2.0) -> Outcome:
+                 poll_seconds: float = 2.0, stop_at: float | None = None) -> Outcome:
     """The one scheduling loop of every backend (in-process, worker pool, Slurm): the runs not in the store
     in groups sized to the backend's slots (repro.runs.groups), each free slot given the first ready group in
     that order (longest critical path first), finished groups recorded, groups that another session holds
-    retried after a pause. `backend`: any `repro.backends.Backend` (its protocol: `slots`, `split_for`,
-    `submit`, `wait`, `describe`, `close`; the loop sets its `bar`)."""
+    retried after a pause, none started after `stop_at` (the backend stops the running ones there).
+    `backend`: any `repro.backends.Backend` (its protocol: `slots`, `split_for`, `submit`, `wait`,
+    `describe`, `close`; the loop sets its `bar`)."""
     t0 = time.time()
     outcome, pending = Outcome(), []
     try:
@@ -153,7 +158,10 @@ def train_groups(specs, store: Store, backend: Backend, *, share: bool = True, p
         not_before: dict[int, float] = {}  # groups held by another session are retried after a pause
         while todo or running:
             now = time.time()
-            ready = [g for g in todo if not_before.get(id(g), 0) <= now and _ready(g, store)]
+            past_stop = stop_at is not None and now >= stop_at
+            if past_stop and not running:
+                break
+            ready = [] if past_stop else [g for g in todo if not_before.get(id(g), 0) <= now and _ready(g, store)]
             room = len(ready) if backend.slots is None else backend.slots - len(running)
             for group in ready[:max(0, room)]:
                 todo.remove(group)
@@ -169,6 +177,7 @@ def train_groups(specs, store: Store, backend: Backend, *, share: bool = True, p
                 _requeue(group, result, store, todo, not_before, outcome, poll_seconds)
     finally:
         backend.close()
+    outcome.stopped = [s.key for s in pending if not store.is_done(s)] if stop_at is not None else []
     bar.update(running=0, groups=0, current="")
     bar.close()
     outcome.seconds = time.time() - t0

@@ -141,5 +141,7 @@ def precision_for(profile, device) -> str:
 def cpu_summary() -> dict:
     """What a report says about this machine's CPU arithmetic."""
     native, why = native_bf16()
-    return {"cpu_model": cpu_model(), "cpu_capability": cpu_capability(), "native_bf16": native,
+    info = _cpuinfo()
+    family = f"family {info['cpu family']} model {info.get('model')}" if info.get("cpu family") else None
+    return {"cpu_model": cpu_model(), "cpu_family": family, "cpu_capability": cpu_capability(), "native_bf16": native,
             "native_bf16_why": why, "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA")}

@@ -92,6 +92,10 @@ class Profile:
     natman: bool = True  # the natural / man-made split
     natman_replicates: int = 0  # replicates of the natural/man-made split and random control (0: all replicates)
     finetune_replicates: int = 0  # replicates with the fine-tuned treatments BnB+, AnB+ (0: all replicates)
+    # The selffer at n = 1 on half A too (BnB n=1 random:R/A->A) beside half B's: the converged-bases premise
+    # then averages both halves of each replicate, which halves its variance (docs/frontier.md); the claims
+    # still compare AnB with BnB on half B only.
+    selffer_on_both_halves: bool = False
     layers: tuple[int, ...] = LAYERS  # n for the frozen transfers BnB, AnB
     finetune_layers: tuple[int, ...] = LAYERS  # n for BnB+, AnB+
     natman_layers: tuple[int, ...] = LAYERS  # n for natural<->man-made AnB and the random control
@@ -335,17 +339,18 @@ GPU = dataclasses.replace(
     recipe=dataclasses.replace(CPU.recipe, epochs=16),
     replicates=5,
     finetune_layers=(4, 6),  # n = 4: the middle of the co-adaptation dip, where fine-tuning must repair it
+    selffer_on_both_halves=True,
     cuda_graphs=True,
     checkpoint_every=0,  # by wall time only: a group takes seconds to a minute here
     checkpoint_minutes=10.0,
     notes=(
         "The cpu profile's network, data and recipe (32 px Tiny ImageNet, widths 32-64-96-96-64-256, linear "
-        "decay to zero) trained 16 epochs instead of 1.5, with 5 replicates and fine-tuning at n = 4, 6 (175 "
-        "networks with its 5 compute-matched bases), each group's step "
+        "decay to zero) trained 16 epochs instead of 1.5, with 5 replicates, fine-tuning at n = 4, 6 and the "
+        "selffer BnB n = 1 on both halves (180 networks with its 5 compute-matched bases), each group's step "
         "replayed as a CUDA graph: the network is too small to keep a GPU busy launching its kernels one by one "
         "(an H200 ran a 4-network group step in 3.0 ms as a graph, 23.7 ms eager, the same bits). Sized to the "
         "15-minute goal on one H200 with the step times measured there (`repro plan --profile gpu --gpus 1`: "
-        "12.5 min). Why this network and not a wider one at 64 px (gpu-wide): the CPU study found that the "
+        "13.0 min). Why this network and not a wider one at 64 px (gpu-wide): the CPU study found that the "
         "premise of converged bases needs more SGD steps, not more width (the selffer's lead at n = 1 fell "
         "from +6.0% at 2.5 epochs to +3.6% at 6, and a base trained twice as long still gained about a "
         "seventh at 6); 16 epochs gives about 11x the cpu profile's steps. Whether its bases meet the premise on Tiny "

@@ -91,7 +91,8 @@ def training_provenance(store, specs) -> dict:
         cpu = metrics.get("cpu")
         if cpu:
             bf16 = "native" if cpu["native_bf16"] else "not native"
-            cpus.add(f"{cpu['cpu_model']} ({cpu['cpu_capability']}, bf16 {bf16})")
+            family = f"{cpu['cpu_family']}, " if cpu.get("cpu_family") else ""
+            cpus.add(f"{cpu['cpu_model']} ({family}{cpu['cpu_capability']}, bf16 {bf16})")
         torches.add(metrics.get("torch", "unknown"))
     return {"training_wall_seconds": max(ends) - min(starts) if starts else None,
             "training_started": _iso(min(starts, default=None)), "training_finished": _iso(max(ends, default=None)),

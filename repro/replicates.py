@@ -37,6 +37,7 @@ class ReplicateRecord:
     runs: dict[str, tuple[RunSpec, dict]]
     trained_by: dict
     path: Path
+    lacks: tuple[str, ...] = ()  # a replicate stopped part way: the labels of the runs it did not finish
 
     @property
     def specs(self) -> list[RunSpec]:
@@ -62,7 +63,8 @@ def read_records(study_dir) -> dict[int, ReplicateRecord]:
             for run in doc["runs"]:
                 spec = RunSpec.from_dict(run["spec"])
                 runs[spec.key] = (spec, dict(run["metrics"]))
-            record = ReplicateRecord(int(doc["replicate"]), runs, dict(doc["trained_by"]), path)
+            record = ReplicateRecord(int(doc["replicate"]), runs, dict(doc["trained_by"]), path,
+                                     tuple(doc.get("lacks", ())))
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise UserError(f"{path} is not a readable replicate record ({e}): restore it from git, or delete it "
                             f"to train replicate {match.group(1)} again") from None
@@ -120,12 +122,13 @@ def study_specs(planned, records: dict[int, ReplicateRecord]) -> list[RunSpec]:
 def _arithmetic(metrics: dict) -> tuple:
     cpu = metrics.get("cpu") or {}
     return (str(metrics.get("device")), metrics.get("precision"), metrics.get("torch"), cpu.get("cpu_model"),
-            cpu.get("cpu_capability"), cpu.get("native_bf16"), cpu.get("onednn_max_cpu_isa"))
+            cpu.get("cpu_family"), cpu.get("cpu_capability"), cpu.get("native_bf16"), cpu.get("onednn_max_cpu_isa"))
 
 
 def trained_here_alike(record: ReplicateRecord, planned: list[RunSpec]) -> bool:
     """Whether this machine trains the replicate's runs in the arithmetic its record was trained in: on the CPU,
-    with the same precision, torch, CPU model, kernel instruction set, bf16 support and oneDNN limit (same key,
+    with the same precision, torch, CPU model (name, family and model number: a VM's 'AMD EPYC' is a Zen 1 and
+    a Zen 4 alike), kernel instruction set, bf16 support and oneDNN limit (same key,
     same computation: the runs it lacks can then be added to it, and a base retrained for them comes back bit
     for bit). A GPU record is never extended: its replicate is trained again whole."""
     from repro.numerics import cpu_summary
@@ -138,8 +141,48 @@ def trained_here_alike(record: ReplicateRecord, planned: list[RunSpec]) -> bool:
     numerics = planned[0].cfg.get("numerics", {})
     here = cpu_summary()
     return next(iter(kinds)) == ("cpu", numerics.get("precision"), torch.__version__, here["cpu_model"],
-                                 here["cpu_capability"], here["native_bf16"], here["onednn_max_cpu_isa"]) \
+                                 here["cpu_family"], here["cpu_capability"], here["native_bf16"],
+                                 here["onednn_max_cpu_isa"]) \
         and numerics.get("device") == "cpu"
+
+
+def recorded(record: ReplicateRecord | None, planned: list[RunSpec]) -> list[RunSpec]:
+    """The planned runs a record holds (compared by identity: in whatever numerics it was trained)."""
+    held = {identity(s) for s in record.specs} if record else set()
+    return [s for s in planned if identity(s) in held]
+
+
+def to_train_here(record: ReplicateRecord | None, planned: list[RunSpec], store) \
+        -> tuple[ReplicateRecord | None, list[RunSpec]]:
+    """What this machine trains of a replicate the study lacks, as (the record it extends or None, the runs
+    the store has not finished). A record that trains alike here (a replicate stopped part way, or one the
+    plan has grown) is extended: the runs it lacks, and the bases they copy from trained again, which must
+    come back as recorded (`retrained_differently`). Any other replicate is trained whole."""
+    if record is not None and trained_here_alike(record, planned):
+        held = recorded(record, planned)
+        todo = with_parents([s for s in planned if s not in held], store)
+    else:
+        record, todo = None, planned
+    return record, [s for s in todo if not store.is_done(s)]
+
+
+def work_here(specs, status: ReplicateStatus, store) -> list[RunSpec]:
+    """Every run this machine would train for the replicates a study folder lacks (`to_train_here` of each)."""
+    return [s for r, planned in by_replicate(specs).items() if r in status.missing
+            for s in to_train_here(status.records.get(r), planned, store)[1]]
+
+
+def retrained_differently(record: ReplicateRecord, store) -> list[str]:
+    """The record's runs that this machine's store holds too (bases trained again to extend it) with another
+    curve, losses or top-1 than recorded: each one means this machine's arithmetic is not the record's after
+    all (CPUs of one model name can differ), so the networks added here would not be built on the recorded
+    ones, and the record is not extended."""
+    differ = []
+    for spec, metrics in record.runs.values():
+        again = store.result(spec)
+        if again is not None and any(again.get(k) != metrics.get(k) for k in ("curve", "losses", "top1")):
+            differ.append(spec.label)
+    return differ
 
 
 def with_parents(specs, store) -> list[RunSpec]:
@@ -157,28 +200,43 @@ def with_parents(specs, store) -> list[RunSpec]:
 
 
 def write_record(study_dir, replicate: int, specs, store, command: str = "",
-                 previous: ReplicateRecord | None = None) -> Path:
+                 previous: ReplicateRecord | None = None, partial: bool = False,
+                 piece_seconds: float | None = None) -> Path:
     """Write the file of a finished replicate from the run store (every spec must be finished there), or, with
-    `previous`, that record extended by the runs it lacks (its own runs keep their recorded numbers)."""
+    `previous`, that record extended by the runs it lacks (its own runs keep their recorded numbers; the wall
+    time is the previous pieces' plus this one's, `piece_seconds`, so the pause between sittings is not
+    counted). `partial`: a replicate stopped part way, written with the runs it finished ("lacks" lists the
+    others); a later sitting on a machine that trains alike extends it (`to_train_here`)."""
     recorded = {identity(s): (s, m) for s, m in previous.runs.values()} if previous else {}
-    runs, fresh = [], []
+    runs, fresh, lacks = [], [], []
     for spec in specs:
         spec, metrics = recorded.get(identity(spec), (spec, None))
         if metrics is None:
             metrics = store.result(spec)
             fresh.append(spec)
         if metrics is None:
+            if partial:
+                lacks.append(spec.label)
+                fresh.pop()
+                continue
             raise ValueError(f"replicate {replicate} is not finished: {spec.label} has no result")
         runs.append({"key": spec.key, "label": spec.label, "spec": spec.to_dict(), "metrics": metrics})
     commit, dirty = git_state()
-    trained = training_provenance(RecordedRuns({replicate: previous} if previous else {}, store), specs)
+    held = [spec for spec in specs if identity(spec) in recorded or store.result(spec) is not None]
+    trained = training_provenance(RecordedRuns({replicate: previous} if previous else {}, store), held)
     if previous:
-        trained["extended"] = previous.trained_by.get("extended", []) + [
-            {"runs": [s.label for s in fresh], "git_commit": commit, "hardware": hardware()}]
+        before = previous.trained_by
+        trained["extended"] = before.get("extended", []) + [
+            {"runs": [s.label for s in fresh], "git_commit": commit, "hardware": hardware(),
+             "wall_seconds": piece_seconds}]
+        if before.get("training_wall_seconds") is not None and piece_seconds is not None:
+            trained["training_wall_seconds"] = before["training_wall_seconds"] + piece_seconds
     doc = {"replicate": replicate,
            "trained_by": {"hardware": hardware(), "command": command, "git_commit": commit, "git_dirty": dirty,
                           **trained},
            "runs": runs}
+    if lacks:
+        doc["lacks"] = lacks
     path = record_path(study_dir, replicate)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(doc, indent=1, sort_keys=True) + "\n")
@@ -207,6 +265,7 @@ def replicate_rows(records: dict[int, ReplicateRecord]) -> list[dict]:
     for r, record in sorted(records.items()):
         t = record.trained_by
         rows.append({"replicate": r, "file": f"{FOLDER}/{record.path.name}", "networks": len(record.runs),
+                     "lacks": len(record.lacks),
                      "hardware": t.get("hardware"), "cpus": t.get("cpus"), "devices": t.get("devices"),
                      "precision": t.get("precision"), "torch": t.get("torch"),
                      "training_wall_seconds": t.get("training_wall_seconds"),

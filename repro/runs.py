@@ -182,7 +182,8 @@ class Need:
 def specs_for(profile: Profile, needs, device: str | None = None) -> list[RunSpec]:
     """Every RunSpec the needs call for at this profile, bases included, in dependency order.
 
-    Random splits: transfers target half B (as the paper's Figure 2), bases of both halves.
+    Random splits: transfers target half B (as the paper's Figure 2), bases of both halves (and, with
+    `selffer_on_both_halves`, BnB n = 1 on half A too, for the converged-bases premise).
     Natural/man-made: transfers and the random control target both halves (natural->man-made and back).
     """
     def configs(profile: Profile) -> tuple[str, str]:
@@ -230,6 +231,9 @@ def specs_for(profile: Profile, needs, device: str | None = None) -> list[RunSpe
                     continue
                 for n in layers[need.treatment]:
                     add(RunSpec(split, target, need.treatment, n, r, config_of))
+            if need.family == "random" and need.treatment == "BnB" and profile.selffer_on_both_halves \
+                    and 1 in layers["BnB"]:
+                add(RunSpec(split, "A", "BnB", 1, r, config_of))
     return order(specs.values())
 
 

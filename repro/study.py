@@ -43,6 +43,10 @@ OPTIONS = [
                                     help="a study run in pieces (repro.replicates): each finished replicate is "
                                          "written to DIR/replicates/rN.json, a rerun trains only the replicates "
                                          "DIR lacks, and the report (DIR by default) is judged on all of them")),
+    ("stop-after", "stop_after", dict(type=float, default=None, metavar="MINUTES",
+                                      help="stop training after MINUTES: the running networks stop in a "
+                                           "checkpoint of the store, and with --study-dir the replicate in "
+                                           "progress is written with the runs it finished")),
     ("executor", "executor", dict(default="local", choices=list(EXECUTORS),
                                   help="where to train (slurm: via submitit)")),
     ("slurm-partition", "slurm_partition", dict(default=None, help="Slurm partition (with --executor slurm)")),
@@ -71,6 +75,7 @@ class StudyOptions:
     natman: str | None = None
     report_dir: str | None = None
     study_dir: str | None = None
+    stop_after: float | None = None  # minutes
     executor: str = "local"
     slurm_partition: str | None = None
     slurm_time: int = 24 * 60
@@ -93,6 +98,10 @@ def check_options(options: StudyOptions, trains: bool = True) -> Profile:
         raise UserError(f"--profile is required: one of {', '.join(PROFILES)}")
     here = trains and options.executor == "local"
     check_devices(options.gpus, options.workers, here=here)
+    if options.stop_after is not None and not options.stop_after > 0:
+        raise UserError(f"--stop-after must be a positive number of minutes, got {options.stop_after:g}")
+    if options.stop_after is not None and options.executor == "slurm":
+        raise UserError("--stop-after stops training on this machine; Slurm jobs stop at --slurm-time")
     profile = resolve_profile(options.profile, options.dataset, list(options.sets), options.natman)
     if options.executor == "slurm" and not profile.device:  # Slurm jobs train on a GPU: keys planned for one
         profile = profile.override(["device=cuda"])
@@ -211,13 +220,16 @@ def plan(profile: Profile, needs: list[Need], store: Store, data_root: str | Non
     specs = specs_for(profile, needs)
     out = {"profile": profile.name, "dataset": profile.dataset, "runs": len(specs), "left_out": left_out}
     if study_dir:
-        from repro.replicates import replicate_rows, replicate_status
+        from repro.replicates import by_replicate, replicate_rows, replicate_status, to_train_here, work_here
 
         status = replicate_status(specs, study_dir)
-        todo = [s for s in specs if s.replicate in status.missing and not store.is_done(s)]
+        todo = work_here(specs, status, store)
         done = [row for row in replicate_rows(status.records) if row["replicate"] in status.done]
-        out["replicates"] = {"done": done,
-                             "missing": status.missing, "stale": status.stale}
+        planned = by_replicate(specs)
+        stale = {r: why + ("; here: extended" if to_train_here(status.records[r], planned[r], store)[0]
+                           else "; here: trained again whole (this machine does not train alike)")
+                 for r, why in status.stale.items()}
+        out["replicates"] = {"done": done, "missing": status.missing, "stale": stale}
     else:
         todo = [s for s in specs if not store.is_done(s)]
     return {**out, "cached": len(specs) - len(todo), "to_train": len(todo), "specs": specs, "todo": todo}
@@ -268,28 +280,32 @@ def train_study(options: StudyOptions, needs: list[Need], *, profile: Profile | 
         from repro.schedule import tell_projection
 
         workers = options.workers or (1 if options.gpus else default_workers(profile))
+        stop_at = started + 60 * options.stop_after if options.stop_after else None
         if options.study_dir:
-            outcome = train_replicates(profile, specs, store, options, workers, progress)
+            outcome = train_replicates(profile, specs, store, options, workers, progress, stop_at)
         else:
             if progress:
                 tell_projection(profile, specs, store, gpus=options.gpus, workers=options.workers, quicker=quicker)
             outcome = execute(specs, profile, store, data_root=options.data_root,
-                              workers=workers, gpus=options.gpus, progress=progress)
+                              workers=workers, gpus=options.gpus, progress=progress, stop_at=stop_at)
     return read_study(profile, report_needs or needs, store, outcome, data_root=options.data_root, started=started,
                       study_dir=options.study_dir)
 
 
 def train_replicates(profile: Profile, specs: list[RunSpec], store: Store, options: StudyOptions, workers: int,
-                     progress: bool) -> Outcome:
+                     progress: bool, stop_at: float | None = None) -> Outcome:
     """A study run in pieces: the replicates its folder lacks, one after another, each written to the folder
-    as soon as its last network finishes (repro.replicates), so an interrupted sitting loses at most the
-    replicate it was training (and resumes even that from the store's checkpoints on the same machine). Each
-    replicate's groups are split so that every worker has work while one replicate trains."""
+    as soon as its last network finishes (repro.replicates). A sitting stopped at `stop_at` (--stop-after) or
+    interrupted writes the replicate it was training with the runs it finished, and a later sitting on a
+    machine that trains alike adds the rest (the networks stopped half way resume from the store's checkpoints
+    on the same machine). Each replicate's groups are split so that every worker has work while one replicate
+    trains."""
     import sys
 
     from repro.execute import Outcome, execute
     from repro.format import duration
-    from repro.replicates import by_replicate, replicate_status, trained_here_alike, with_parents, write_record
+    from repro.replicates import (by_replicate, recorded, replicate_status, retrained_differently, to_train_here,
+                                  work_here, write_record)
     from repro.schedule import plan_projection
 
     status = replicate_status(specs, options.study_dir)
@@ -298,30 +314,54 @@ def train_replicates(profile: Profile, specs: list[RunSpec], store: Store, optio
     say(f"study folder {options.study_dir}: replicates done {sorted(status.done) or 'none'}, missing "
         f"{sorted(missing) or 'none'}" + "".join(f"; r{r}: {why}" for r, why in status.stale.items()))
     if missing and progress:
-        todo = [s for group in missing.values() for s in group if not store.is_done(s)]
+        todo = work_here(specs, status, store)
         out = plan_projection(profile, specs, gpus=options.gpus, workers=workers, todo=todo, split_groups=True)
         if out.get("projected_hours") is not None:
             say(f"{len(todo)} networks in {len(missing)} replicates to train: projected "
                 f"{duration(out['projected_hours'] * 3600)} on {workers} worker(s), {out['precision']}; each "
                 f"replicate is written to the folder when it finishes")
     outcome = Outcome()
-    for k, (r, group) in enumerate(missing.items(), 1):
-        previous = status.records.get(r)
-        if previous is not None and not trained_here_alike(previous, group):
-            previous = None  # another machine's arithmetic: the replicate is trained again whole
-        held = {identity(s) for s in previous.specs} if previous else set()
-        lacking = [s for s in group if identity(s) not in held]
-        say(f"replicate r{r} ({k} of {len(missing)})" +
-            (f": adding the {len(lacking)} runs its record lacks (this machine trains alike)" if previous else ""))
-        todo = with_parents(lacking, store)
+
+    def train(todo):
         done = execute(todo, profile, store, data_root=options.data_root, workers=workers, gpus=options.gpus,
-                       progress=progress, split_groups=True)
-        for name in ("trained", "cached", "diverged", "elsewhere"):
+                       progress=progress, split_groups=True, stop_at=stop_at)
+        for name in ("trained", "cached", "diverged", "elsewhere", "stopped"):
             getattr(outcome, name).extend(getattr(done, name))
         outcome.seconds += done.seconds
-        if all(store.is_done(s) or identity(s) in held for s in group):
-            written = write_record(options.study_dir, r, group, store, options.command, previous=previous)
-            say(f"replicate r{r} written to {written}")
+
+    def bank(r, group, previous, started) -> bool:
+        """Write what the replicate holds now (all of it, or the runs finished so far); whether it is whole."""
+        held = recorded(previous, group)
+        finished = [s for s in group if s in held or store.is_done(s)]
+        whole = len(finished) == len(group)
+        if whole or len(finished) > len(held):
+            written = write_record(options.study_dir, r, group, store, options.command, previous=previous,
+                                   partial=not whole, piece_seconds=time.time() - started)
+            say(f"replicate r{r} written to {written}" + ("" if whole else
+                f" with the {len(finished)} of its {len(group)} runs finished: the same command continues it (on "
+                f"a machine that trains alike, the {len(group) - len(finished)} others and the bases they copy "
+                f"from; elsewhere the replicate trains again whole)"))
+        return whole
+
+    for k, (r, group) in enumerate(missing.items(), 1):
+        started, whole = time.time(), False
+        previous, todo = to_train_here(status.records.get(r), group, store)
+        say(f"replicate r{r} ({k} of {len(missing)})" +
+            (f": adding the {len(group) - len(recorded(previous, group))} runs its record lacks (this machine "
+             f"trains alike; {len(todo)} to train here with the bases they copy from)" if previous else ""))
+        try:
+            train(todo)
+            differ = retrained_differently(previous, store) if previous else []
+            if differ:
+                say(f"replicate r{r}: {differ[0]} came out differently here than in {previous.path.name} (not "
+                    f"the record's arithmetic after all): the replicate is trained again whole")
+                previous = None
+                train([s for s in group if not store.is_done(s)])
+        finally:  # a stopped or interrupted sitting keeps what it finished, unless it is not the record's numbers
+            if previous is None or not retrained_differently(previous, store):
+                whole = bank(r, group, previous, started)
+        if not whole:
+            break
     return outcome
 
 

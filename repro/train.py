@@ -49,6 +49,15 @@ class Diverged(Exception):
     pass
 
 
+class Stopped(Exception):
+    """A group reached its time limit (`Group.run(stop_at=...)`): every member's state is in a checkpoint at
+    `iteration`, from which a later run on the same store continues to the same numbers."""
+
+    def __init__(self, iteration: int):
+        super().__init__(f"stopped at iteration {iteration} (time limit)")
+        self.iteration = iteration
+
+
 @dataclass
 class Task:
     """What a group trains on: one half of one split."""
@@ -615,23 +624,25 @@ class Group:
         x, y = self.batches.get(i)
         self.training_step(i, x, y, members)
 
-    def run(self, progress=None) -> list[dict]:
-        """Train every member to the end (or divergence) and return their metrics, in member order."""
+    def run(self, progress=None, stop_at: float | None = None) -> list[dict]:
+        """Train every member to the end (or divergence) and return their metrics, in member order. With
+        `stop_at` (a time.time()), stop when it is reached: checkpoint every member and raise Stopped."""
         t0 = time.time()
         threads = torch.get_num_threads()
         if self.device.type == "cpu":  # the order of a reduction's partial sums follows the thread count
             torch.set_num_threads(self.recipe.cpu_threads)
         try:
             for start, members in sorted(self.checkpoints.resume(self.members, self.device).items()):
-                self.train(start, members, progress)
+                self.train(start, members, progress, stop_at)
         finally:  # a checkpoint in flight is finished before the results (or an error) leave
             self.checkpoints.wait()
             torch.set_num_threads(threads)
         seconds = time.time() - t0
         return [self.metrics(m, seconds) for m in self.members]
 
-    def train(self, start: int, members: list[Member], progress) -> None:
-        """Iterations start..total of `members`: evaluations and checkpoints on their schedule."""
+    def train(self, start: int, members: list[Member], progress, stop_at: float | None = None) -> None:
+        """Iterations start..total of `members`: evaluations and checkpoints on their schedule, and a
+        checkpoint and Stopped when `stop_at` is reached."""
         for m in members:
             m.net.train()
         active = [m for m in members if not m.diverged]
@@ -653,6 +664,11 @@ class Group:
                 self.checkpoints.save(i + 1, members)
             if progress:
                 progress(i + 1, self.total)
+            if stop_at is not None and i + 1 < self.total and time.time() >= stop_at:
+                if not due:
+                    read_tallies(active)
+                    self.checkpoints.save(i + 1, members)
+                raise Stopped(i + 1)
         read_tallies(active)
 
     def metrics(self, m: Member, seconds: float) -> dict:

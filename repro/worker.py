@@ -13,7 +13,7 @@ from repro.profiles import Profile
 from repro.runs import RunSpec
 from repro.settings import TrainingSettings
 from repro.store import Store
-from repro.train import Group, Task
+from repro.train import Group, Stopped, Task
 
 _DATASETS: dict = {}  # one decoded dataset per process and configuration
 
@@ -65,8 +65,10 @@ def planned_device(spec: RunSpec, device: str | None = None) -> str:
 
 
 def train_group(specs: list[RunSpec], store_root: str, profile: Profile, data_root: str | None = None,
-                device: str | None = None, progress=None) -> dict:
-    """Claim, train and store one group. Returns {'trained': [...], 'diverged': [...], 'elsewhere': [...]}."""
+                device: str | None = None, progress=None, stop_at: float | None = None) -> dict:
+    """Claim, train and store one group. Returns {'trained': [...], 'diverged': [...], 'elsewhere': [...],
+    'stopped': [...]}: keys; 'stopped', the group's runs when `stop_at` (a time.time()) came first (each left in
+    a checkpoint of the store, from which the next session on this store continues)."""
     store = Store(store_root)
     locks, mine, elsewhere = [], [], []
     for spec in specs:
@@ -83,7 +85,7 @@ def train_group(specs: list[RunSpec], store_root: str, profile: Profile, data_ro
         mine.append(spec)
     try:
         if not mine:
-            return {"trained": [], "diverged": [], "elsewhere": elsewhere}
+            return {"trained": [], "diverged": [], "elsewhere": elsewhere, "stopped": []}
         device = planned_device(mine[0], device)
         settings = TrainingSettings.from_config(mine[0].cfg, profile, device)
         task = load_task(mine[0], data_root)
@@ -94,7 +96,12 @@ def train_group(specs: list[RunSpec], store_root: str, profile: Profile, data_ro
             store.append_log(spec, f"{time.strftime('%F %T')} start {spec.label} in a group of {len(mine)} "
                                    f"on {device}, {group.total} iterations")
         started = time.time()
-        results = group.run(progress)
+        try:
+            results = group.run(progress, stop_at)
+        except Stopped as stop:
+            for spec in mine:
+                store.append_log(spec, f"{time.strftime('%F %T')} {stop}: checkpoint kept")
+            return {"trained": [], "diverged": [], "elsewhere": elsewhere, "stopped": [s.key for s in mine]}
         # provenance of each run: when it trained, and on which CPU arithmetic (repro compare names differences)
         trained = {"started": started, "finished": time.time(), "cpu": numerics.cpu_summary(),
                    "precision": group.precision}
@@ -105,7 +112,7 @@ def train_group(specs: list[RunSpec], store_root: str, profile: Profile, data_ro
                                    f"{' (DIVERGED)' if metrics['diverged'] else ''} in {metrics['train_seconds']:.1f}s")
         return {"trained": [s.key for s in mine],
                 "diverged": [s.key for s, m in zip(mine, results) if m["diverged"]],
-                "elsewhere": elsewhere}
+                "elsewhere": elsewhere, "stopped": []}
     finally:
         for lock in locks:
             lock.release()

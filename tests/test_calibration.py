@@ -144,6 +144,25 @@ def test_one_diverged_base_is_set_aside_with_what_was_built_from_it_and_the_rest
                 judged.verdict, judged.effect, judged.replicates), (claim.ID, seed)
 
 
+def test_the_selffer_on_half_a_feeds_the_premise_and_never_the_comparison_of_anb_with_bnb():
+    # the gpu profile trains BnB n=1 on half A too: the converged-bases premise averages both halves of each
+    # replicate, while claim 1 still compares AnB with BnB on half B, whatever half A's selffer does
+    from dataclasses import replace
+
+    for seed in range(3):
+        table = simulate_table(paper_truth(), 5, np.random.default_rng(seed))
+        bases = {r.replicate: r for r in table.rows if r.split.startswith("random") and r.treatment == "base"
+                 and r.target == "A"}
+        selffers = [replace(b, treatment="BnB", n=1, source="A", top1=b.top1 * 1.2, final_top1=b.top1 * 1.2,
+                            key=f"{b.split}/A/BnB/1/r{b.replicate}") for b in bases.values()]
+        both = Table(table.rows + selffers)
+        judged, alone = evaluate(early_layer_generality, both), evaluate(early_layer_generality, table)
+        assert (judged.verdict, judged.effect, judged.replicates) == (alone.verdict, alone.effect, alone.replicates)
+        premise = {p["id"]: p for p in evaluate(coadaptation_dip, both).premises}["converged_bases"]
+        before = {p["id"]: p for p in evaluate(coadaptation_dip, table).premises}["converged_bases"]
+        assert premise["value"] == pytest.approx(before["value"] / 2 + 10, abs=1e-9)  # half A's +20%, averaged
+
+
 @pytest.mark.smoke
 @pytest.mark.parametrize("shape", list(SHAPES), ids=list(SHAPES))
 @pytest.mark.parametrize("claim", CLAIMS, ids=[c.ID for c in CLAIMS])

@@ -122,3 +122,86 @@ def test_a_record_that_lacks_runs_is_completed_in_place_on_a_machine_that_trains
     retrained = Store(tmp_path / "s2")
     base = next(spec for spec, _ in before.runs.values() if spec.treatment == "base" and spec.target == "B")
     assert retrained.result(base)["curve"] == before.runs[base.key][1]["curve"]
+
+
+class StopAfterFirstGroup:
+    """A clock for repro.execute whose time limit comes the moment the first group has finished (a sitting
+    that ends part way through a replicate, made deterministic)."""
+
+    def __init__(self, monkeypatch):
+        import time
+
+        import repro.execute
+
+        self.real, self.past = time, False
+        record = repro.execute._record
+
+        def record_then_stop(*args, **kwargs):
+            record(*args, **kwargs)
+            self.past = True
+
+        monkeypatch.setattr(repro.execute, "_record", record_then_stop)
+        monkeypatch.setattr(repro.execute, "time", self)
+
+    def time(self):
+        return float("inf") if self.past else self.real.time()
+
+    def sleep(self, seconds):
+        self.real.sleep(seconds)
+
+
+def test_a_replicate_stopped_part_way_keeps_what_it_finished_and_a_later_sitting_adds_the_rest(
+        tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("REPRO_CACHE", str(tmp_path / "cache"))
+    one = ["--profile", "smoke", *CLAIM, *_sets(["replicates=1"]), "--quiet"]
+    assert main(["run", *one, "--study-dir", str(tmp_path / "whole"), "--store", str(tmp_path / "s0")]) == 0
+    [whole] = read_records(tmp_path / "whole").values()
+
+    # the sitting's time runs out after the first group: the replicate is written with what it finished
+    study = tmp_path / "pieces"
+    with monkeypatch.context() as m:
+        StopAfterFirstGroup(m)
+        assert main(["run", *one, "--study-dir", str(study), "--store", str(tmp_path / "s1"),
+                     "--stop-after", "600"]) == 0
+    assert "stopped at --stop-after" in capsys.readouterr().out
+    [part] = read_records(study).values()
+    assert 0 < len(part.runs) < 4 and len(part.lacks) == 4 - len(part.runs)
+    assert all(whole.runs[k][1]["curve"] == m["curve"] for k, (_, m) in part.runs.items())
+    assert main(["plan", *one[:-1], "--study-dir", str(study), "--store", str(tmp_path / "s2")]) == 0
+    assert f"lacks {4 - len(part.runs)} of the plan's 4 runs" in capsys.readouterr().out.replace("\n", " ")
+
+    # a later sitting on a machine that trains alike, with an empty store: the rest, on bases trained again
+    assert main(["run", *one, "--study-dir", str(study), "--store", str(tmp_path / "s2")]) == 0
+    [done] = read_records(study).values()
+    assert not done.lacks and set(done.runs) == set(whole.runs)
+    assert all(done.runs[k][1]["curve"] == m["curve"] and done.runs[k][1]["top1"] == m["top1"]
+               for k, (_, m) in whole.runs.items())
+    assert [len(e["runs"]) for e in done.trained_by["extended"]] == [4 - len(part.runs)]
+    assert done.trained_by["training_wall_seconds"] == pytest.approx(
+        part.trained_by["training_wall_seconds"] + done.trained_by["extended"][0]["wall_seconds"])
+
+
+def test_a_base_that_comes_back_otherwise_than_recorded_is_not_mixed_into_its_replicate(tmp_path, monkeypatch,
+                                                                                       capsys):
+    monkeypatch.setenv("REPRO_CACHE", str(tmp_path / "cache"))
+    one = ["--profile", "smoke", *CLAIM, *_sets(["replicates=1"]), "--study-dir", str(tmp_path / "study")]
+    with monkeypatch.context() as m:
+        StopAfterFirstGroup(m)
+        assert main(["run", *one, "--store", str(tmp_path / "s1"), "--stop-after", "600", "--quiet"]) == 0
+    path = tmp_path / "study" / "replicates" / "r0.json"
+    doc = json.loads(path.read_text())
+    doc["runs"][0]["metrics"]["curve"][-1][1] += 0.01  # as another CPU of the same name would have trained it
+    path.write_text(json.dumps(doc))
+    capsys.readouterr()
+    assert main(["run", *one, "--store", str(tmp_path / "s2")]) == 0
+    assert "came out differently here than in r0.json" in capsys.readouterr().err
+    [done] = read_records(tmp_path / "study").values()
+    store = Store(tmp_path / "s2")
+    assert len(done.runs) == 4 and "extended" not in done.trained_by
+    assert all(store.result(spec)["curve"] == m["curve"] for spec, m in done.runs.values())
+
+
+def test_stop_after_must_be_a_positive_number_of_minutes(tmp_path, capsys):
+    assert main(["run", "--profile", "smoke", "--store", str(tmp_path / "s"), "--stop-after", "0"]) == 2
+    assert "--stop-after must be a positive number of minutes" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()

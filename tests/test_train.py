@@ -74,6 +74,21 @@ def test_resume_from_a_checkpoint_equals_an_uninterrupted_run(tiny_task, store):
     assert resumed["curve"] == whole["curve"] and resumed["losses"] == whole["losses"]
 
 
+def test_a_group_stopped_at_its_time_limit_checkpoints_and_resumes_to_the_uninterrupted_numbers(tiny_task, store,
+                                                                                                  parents):
+    from repro.train import Stopped
+
+    specs = [BASE, RunSpec("random:0", "B", "AnB", 3, 0, CONFIG)]
+    _, whole = run(specs, tiny_task, parents)
+    with pytest.raises(Stopped) as stop:  # a time limit already past: stop after the first iteration
+        Group.build(specs, tiny_task, parents, SETTINGS, store=store).run(stop_at=0.0)
+    assert stop.value.iteration == 1
+    assert [store.load_checkpoint(s)[1]["iteration"] for s in specs] == [1, 1]
+    _, resumed = run(specs, tiny_task, parents, store=store)
+    assert [m["curve"] for m in resumed] == [m["curve"] for m in whole]
+    assert [m["losses"] for m in resumed] == [m["losses"] for m in whole]
+
+
 def test_divergence_stops_the_run_and_keeps_its_curve(tiny_task):
     recipe = dataclasses.replace(SMOKE.recipe, lr=1e6)
     _, [m] = run([BASE], tiny_task, recipe=recipe)

@@ -52,11 +52,13 @@ class Backend(Protocol):
 def backend_for(executor: str, store: Store, profile: Profile, *, data_root: str | None = None, gpus: int = 0,
                 workers: int = 1, split_groups: bool = False, device: str | None = None,
                 slurm_partition: str | None = None, slurm_minutes: int = 24 * 60,
-                submitit_executor=None) -> Backend:
+                submitit_executor=None, stop_at: float | None = None) -> Backend:
     """The one place a backend is chosen. `executor="slurm"`: one Slurm job per group, at most `gpus` in flight
     (0: no cap; `submitit_executor`: a submitit executor to use instead of a Slurm one, for tests);
     otherwise on this machine: `gpus` > 0 one worker process per GPU, `workers` > 1 CPU worker processes
-    (`split_groups`: split a target's group for them as for GPUs), else this process (on `device`)."""
+    (`split_groups`: split a target's group for them as for GPUs), else this process (on `device`). `stop_at`
+    (a time.time(); this machine's backends only): their groups stop there, each in a checkpoint
+    (repro.worker.train_group)."""
     if executor == "slurm":
         from repro.backends.slurm import Slurm, slurm_executor
 
@@ -69,11 +71,11 @@ def backend_for(executor: str, store: Store, profile: Profile, *, data_root: str
     if gpus:
         from repro.backends.pool import Pool, gpu_slots
 
-        return Pool(gpu_slots(gpus), store, profile, data_root)
+        return Pool(gpu_slots(gpus), store, profile, data_root, stop_at=stop_at)
     if workers > 1:
         from repro.backends.pool import Pool
 
-        return Pool([None] * workers, store, profile, data_root, split_groups)
+        return Pool([None] * workers, store, profile, data_root, split_groups, stop_at)
     from repro.backends.inline import Inline
 
-    return Inline(store, profile, data_root, device)
+    return Inline(store, profile, data_root, device, stop_at)

@@ -11,8 +11,10 @@ class Inline:
 
     slots = split_for = 1
 
-    def __init__(self, store: Store, profile: Profile, data_root: str | None, device: str | None):
+    def __init__(self, store: Store, profile: Profile, data_root: str | None, device: str | None,
+                 stop_at: float | None = None):
         self.store, self.profile, self.data_root, self.device = store, profile, data_root, device
+        self.stop_at = stop_at
         self.bar, self.done = None, {}
 
     def submit(self, group):
@@ -23,7 +25,7 @@ class Inline:
 
         handle = len(self.done)
         self.done[handle] = train_group(group, str(self.store.root), self.profile, self.data_root, self.device,
-                                        tick)
+                                        tick, self.stop_at)
         return handle
 
     def wait(self, handles, timeout):

@@ -53,8 +53,8 @@ def _cpu_worker_init(threads: int):
     torch.set_num_threads(threads)
 
 
-def _pool_train(group, store_root, profile, data_root):
-    return train_group(group, store_root, profile, data_root, None, None)
+def _pool_train(group, store_root, profile, data_root, stop_at):
+    return train_group(group, store_root, profile, data_root, None, None, stop_at)
 
 
 class Pool:
@@ -62,8 +62,9 @@ class Pool:
     share of the cores)."""
 
     def __init__(self, slots: list, store: Store, profile: Profile, data_root: str | None,
-                 split_groups: bool = False):
+                 split_groups: bool = False, stop_at: float | None = None):
         self.slots, self.store, self.profile, self.data_root = len(slots), store, profile, data_root
+        self.stop_at = stop_at
         # GPUs: groups split into sub-groups to keep them all busy; CPU workers keep a target's group whole
         # (on the CPU sharing one batch across it pays, README: Benchmarks) unless asked to split
         self.split_for = 1 if all(s is None for s in slots) and not split_groups else len(slots)
@@ -80,7 +81,7 @@ class Pool:
                                         initargs=initargs)
 
     def submit(self, group):
-        return self.pool.submit(_pool_train, group, str(self.store.root), self.profile, self.data_root)
+        return self.pool.submit(_pool_train, group, str(self.store.root), self.profile, self.data_root, self.stop_at)
 
     def wait(self, handles, timeout):
         finished, _ = wait(handles, timeout=timeout, return_when=FIRST_COMPLETED)

@@ -236,7 +236,9 @@ def replicate_items(session: dict) -> list[tuple[str, str]]:
     for r in rows:
         wall = r.get("training_wall_seconds")
         items.append((f"Replicate r{r['replicate']}",
-                      f"{r['networks']} networks in {'/'.join(r.get('precision') or ['?'])} on "
+                      f"{r['networks']} networks" + (f" (stopped part way: {r['lacks']} more to train)"
+                                                     if r.get("lacks") else "") +
+                      f" in {'/'.join(r.get('precision') or ['?'])} on "
                       f"{'; '.join(r.get('cpus') or r.get('devices') or ['?'])} ({r.get('hardware') or '?'}); "
                       f"{duration(wall) if wall else 'wall time unknown'}, {r.get('training_started') or '?'}, "
                       f"suite commit {(r.get('git_commit') or '—')[:12]}; {r['file']}"))
