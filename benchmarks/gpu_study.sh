@@ -14,7 +14,7 @@
 # Here, on the CPU, the whole path shrunk to a few images per class (checks the script end to end):
 #   bash benchmarks/gpu_study.sh --dry-run
 #
-# Environment: STAGE (default /root/repro-gpu-study: data, cache, store, call log; outside the checkout),
+# Environment: STAGE (default $HOME/repro-gpu-study: data, cache, store, call log; outside the checkout),
 # TRAIN_SECONDS (480: each call's training cap, leaving time to report within a 600 s call), STUDY_SETS
 # (extra --set options; default `replicates=3`: 3 replicates keep the study inside the 15 minutes of device time a
 # session is lent, with the start and the data transfer), REPRO_COMMIT (the commit the checkout is at, for the
@@ -27,7 +27,7 @@ PY="${PYTHON:-python3}"
 SHARDS="${SHARDS:-../shared/data/tiny-imagenet-200}"
 export PYTHONUNBUFFERED=1 PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 export CUBLAS_WORKSPACE_CONFIG=":4096:8"  # deterministic cuBLAS (repro.train.determinism), set before CUDA starts
-STAGE="${STAGE:-/root/repro-gpu-study}"
+STAGE="${STAGE:-$HOME/repro-gpu-study}"
 OUT="${OUT:-$ROOT/gpu_study_out}"
 TRAIN_SECONDS="${TRAIN_SECONDS:-480}"
 STUDY_SETS="${STUDY_SETS:-replicates=3}"

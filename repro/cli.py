@@ -213,9 +213,13 @@ def cmd_run(args) -> int:
 
 def reproduce_command(argv: list[str] | None = None) -> str:
     """The command line as a user would type it again (`argv`: its arguments, by default this process's):
-    `repro ...` or `python -m repro.cli ...`, not the interpreter's path to the script."""
+    `repro ...` or `python -m repro.cli ...`, not the interpreter's path to the script, nor this machine's store
+    and data paths (repro.study.without_machine_paths)."""
+    from repro.study import without_machine_paths
+
     program = "python -m repro.cli" if Path(sys.argv[0]).name == "cli.py" else "repro"
-    return " ".join([program, *(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))])
+    args = without_machine_paths(sys.argv[1:] if argv is None else argv)
+    return " ".join([program, *(shlex.quote(a) for a in args)])
 
 
 def cmd_report(args) -> int:

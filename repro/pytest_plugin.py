@@ -39,7 +39,7 @@ import pytest
 from repro.errors import UserError
 from repro.profiles import Profile
 from repro.runs import Need, specs_for
-from repro.study import OPTIONS, Study, StudyOptions, add_study_options, check_options
+from repro.study import OPTIONS, Study, StudyOptions, add_study_options, check_options, without_machine_paths
 
 if TYPE_CHECKING:  # imports scipy: loaded when a verdict is recorded
     from repro.stats import Verdict
@@ -135,7 +135,8 @@ def profile_for_markers(expression: str) -> str:
 
 
 def invocation_command(config) -> str:
-    return "pytest " + " ".join(config.invocation_params.args)
+    """The pytest command as another machine would type it again (without this one's store and data paths)."""
+    return "pytest " + " ".join(without_machine_paths(config.invocation_params.args, PREFIX))
 
 
 def study_options(config) -> StudyOptions:

@@ -54,6 +54,25 @@ OPTIONS = [
 ]
 
 
+# The options that say where this machine keeps its run store and its data: another machine has its own
+# ($REPRO_STORE, $REPRO_DATA), so a command recorded for others to type again leaves them out.
+MACHINE_PATHS = ("store", "data-root")
+
+
+def without_machine_paths(args, prefix: str = "") -> list[str]:
+    """A command's arguments without the MACHINE_PATHS options and their values (`--{prefix}store PATH` or
+    `--{prefix}store=PATH`)."""
+    names = tuple(f"--{prefix}{option}" for option in MACHINE_PATHS)
+    args, kept = list(args), []
+    while args:
+        arg = args.pop(0)
+        if arg in names:
+            args = args[1:]
+        elif not arg.startswith(tuple(f"{name}=" for name in names)):
+            kept.append(arg)
+    return kept
+
+
 def add_study_options(add, prefix: str = "") -> None:
     """Add the study's options with `add` (argparse's add_argument or pytest's addoption), each named
     --{prefix}{option} and stored under that name with '_' for '-'."""

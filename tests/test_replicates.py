@@ -45,6 +45,7 @@ def test_a_study_in_pieces_trains_each_missing_replicate_once_and_judges_them_al
     assert trained_by["command"] == reproduce_command(["run", *common, "--store", str(tmp_path / "store1"),
                                                        "--workers", "2"])  # what a later sitting types again
     assert trained_by["command"].startswith(("repro run --profile smoke", "python -m repro.cli run --profile"))
+    assert "--store" not in trained_by["command"]
 
     # a later sitting on a machine with an empty store: the folder lacks r1 only, so r1 alone is trained
     first_r0 = (study / "replicates" / "r0.json").read_text()
