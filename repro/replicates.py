@@ -166,10 +166,10 @@ def to_train_here(record: ReplicateRecord | None, planned: list[RunSpec], store)
     return record, [s for s in todo if not store.is_done(s)]
 
 
-def work_here(specs, status: ReplicateStatus, store) -> list[RunSpec]:
-    """Every run this machine would train for the replicates a study folder lacks (`to_train_here` of each)."""
-    return [s for r, planned in by_replicate(specs).items() if r in status.missing
-            for s in to_train_here(status.records.get(r), planned, store)[1]]
+def work_here(specs, status: ReplicateStatus, store) -> dict[int, tuple[ReplicateRecord | None, list[RunSpec]]]:
+    """What this machine would train of each replicate a study folder lacks: replicate -> `to_train_here`."""
+    return {r: to_train_here(status.records.get(r), planned, store)
+            for r, planned in by_replicate(specs).items() if r in status.missing}
 
 
 def retrained_differently(record: ReplicateRecord, store) -> list[str]:
@@ -208,21 +208,21 @@ def write_record(study_dir, replicate: int, specs, store, command: str = "",
     counted). `partial`: a replicate stopped part way, written with the runs it finished ("lacks" lists the
     others); a later sitting on a machine that trains alike extends it (`to_train_here`)."""
     recorded = {identity(s): (s, m) for s, m in previous.runs.values()} if previous else {}
-    runs, fresh, lacks = [], [], []
+    runs, held, fresh, lacks = [], [], [], []
     for spec in specs:
         spec, metrics = recorded.get(identity(spec), (spec, None))
-        if metrics is None:
+        is_fresh = metrics is None
+        if is_fresh:
             metrics = store.result(spec)
-            fresh.append(spec)
         if metrics is None:
-            if partial:
-                lacks.append(spec.label)
-                fresh.pop()
-                continue
-            raise ValueError(f"replicate {replicate} is not finished: {spec.label} has no result")
+            if not partial:
+                raise ValueError(f"replicate {replicate} is not finished: {spec.label} has no result")
+            lacks.append(spec.label)
+            continue
+        held.append(spec)
+        fresh += [spec] if is_fresh else []
         runs.append({"key": spec.key, "label": spec.label, "spec": spec.to_dict(), "metrics": metrics})
     commit, dirty = git_state()
-    held = [spec for spec in specs if identity(spec) in recorded or store.result(spec) is not None]
     trained = training_provenance(RecordedRuns({replicate: previous} if previous else {}, store), held)
     if previous:
         before = previous.trained_by

@@ -239,13 +239,13 @@ def plan(profile: Profile, needs: list[Need], store: Store, data_root: str | Non
     specs = specs_for(profile, needs)
     out = {"profile": profile.name, "dataset": profile.dataset, "runs": len(specs), "left_out": left_out}
     if study_dir:
-        from repro.replicates import by_replicate, replicate_rows, replicate_status, to_train_here, work_here
+        from repro.replicates import replicate_rows, replicate_status, work_here
 
         status = replicate_status(specs, study_dir)
-        todo = work_here(specs, status, store)
+        here = work_here(specs, status, store)
+        todo = [s for _, runs in here.values() for s in runs]
         done = [row for row in replicate_rows(status.records) if row["replicate"] in status.done]
-        planned = by_replicate(specs)
-        stale = {r: why + ("; here: extended" if to_train_here(status.records[r], planned[r], store)[0]
+        stale = {r: why + ("; here: extended" if here[r][0]
                            else "; here: trained again whole (this machine does not train alike)")
                  for r, why in status.stale.items()}
         out["replicates"] = {"done": done, "missing": status.missing, "stale": stale}
@@ -333,7 +333,7 @@ def train_replicates(profile: Profile, specs: list[RunSpec], store: Store, optio
     say(f"study folder {options.study_dir}: replicates done {sorted(status.done) or 'none'}, missing "
         f"{sorted(missing) or 'none'}" + "".join(f"; r{r}: {why}" for r, why in status.stale.items()))
     if missing and progress:
-        todo = work_here(specs, status, store)
+        todo = [s for _, runs in work_here(specs, status, store).values() for s in runs]
         out = plan_projection(profile, specs, gpus=options.gpus, workers=workers, todo=todo, split_groups=True)
         if out.get("projected_hours") is not None:
             say(f"{len(todo)} networks in {len(missing)} replicates to train: projected "
@@ -368,6 +368,7 @@ def train_replicates(profile: Profile, specs: list[RunSpec], store: Store, optio
         say(f"replicate r{r} ({k} of {len(missing)})" +
             (f": adding the {len(group) - len(recorded(previous, group))} runs its record lacks (this machine "
              f"trains alike; {len(todo)} to train here with the bases they copy from)" if previous else ""))
+        differ = None  # the record's runs this machine trained again otherwise (None: not yet compared)
         try:
             train(todo)
             differ = retrained_differently(previous, store) if previous else []
@@ -377,7 +378,9 @@ def train_replicates(profile: Profile, specs: list[RunSpec], store: Store, optio
                 previous = None
                 train([s for s in group if not store.is_done(s)])
         finally:  # a stopped or interrupted sitting keeps what it finished, unless it is not the record's numbers
-            if previous is None or not retrained_differently(previous, store):
+            if differ is None and previous is not None:  # interrupted before the comparison
+                differ = retrained_differently(previous, store)
+            if previous is None or not differ:
                 whole = bank(r, group, previous, started)
         if not whole:
             break

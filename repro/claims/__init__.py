@@ -26,7 +26,6 @@ from repro.profiles import MAX_LAYER as PAPER_BLOCKS
 from repro.results import BASES, Table, without_failures
 
 
-
 def _claim_modules() -> list:
     """Every module of this package but the protocol is a claim: each checked, in the scorecard's order."""
     names = sorted(info.name for info in pkgutil.iter_modules(__path__) if info.name != "protocol")
