@@ -117,7 +117,7 @@ def _claims(args) -> list:
 
 
 def cmd_plan(args) -> int:
-    from repro.planned_power import planned_power, shown_power
+    from repro.planned_power import OWN_SPREAD_REPLICATES, planned_power, replicates_for_power, shown_power
     from repro.runs import COMPUTE_MATCHED
     from repro.schedule import plan_projection
     from repro.store import Store
@@ -138,7 +138,16 @@ def cmd_plan(args) -> int:
         cost = {"runs": len(matched), "projected_hours": whole - without,
                 "what": "one base per target half and replicate trained twice the recipe's epochs: as many "
                         "iterations as a fine-tuned transfer in total (claim 4's compute-matched control)"}
-    power = planned_power(profile)
+    own, own_name = {}, ""
+    if args.study_dir and (p["replicates"]["done"] or p["replicates"]["stale"]):
+        from repro.planned_power import measure_spreads
+        from repro.study import read_study
+
+        own = measure_spreads(read_study(profile, _claims(args), store, data_root=args.data_root,
+                                         study_dir=args.study_dir).table)
+        own_name = f"this study's replicates ({args.study_dir})"
+    power = planned_power(profile, own=own, own_name=own_name)
+    power["replicates_for_80"] = replicates_for_power(profile, own, own_name)
     if args.json:
         out = {k: v for k, v in p.items() if k not in ("specs", "todo")}
         out.update(projected_hours=projected.pop("projected_hours"), precision=projected["precision"],
@@ -150,7 +159,9 @@ def cmd_plan(args) -> int:
               f"{p['to_train']} to train (store {store.root})")
         if "replicates" in p:
             _print_replicates(p["replicates"], args.study_dir)
-        if projected["projected_hours"] is not None:
+        if not p["todo"]:
+            print("projected: nothing to train")
+        elif projected["projected_hours"] is not None:
             where = f"{projected['workers']} CPU worker(s)" if projected["device"] == "cpu" else \
                 f"{projected['gpus']} GPU(s)"
             print(f"projected on {where}: {projected['projected_hours']:.2f} h in {projected['precision']}, "
@@ -158,11 +169,15 @@ def cmd_plan(args) -> int:
         if cost:
             print(f"of which {cost['runs']} compute-matched base(s) (claim 4's control): "
                   f"{cost['projected_hours']:.2f} h")
+        own_note = f"; where {own_name} measure a part's spread on {OWN_SPREAD_REPLICATES} or more, theirs" \
+            if own else ""
         print(f"power at {power['replicates']} replicates (each part at its stated effect; spreads measured on "
-              f"{power['measured_on']}):")
+              f"{power['measured_on']}{own_note}):")
         for claim in power["claims"]:
             parts = ", ".join(f"{part['part']} {shown_power(part['power'])}" for part in claim["parts"])
-            print(f"  {claim['id']}: at most {shown_power(claim['claim_power_at_most'])} ({parts})")
+            needed = power["replicates_for_80"][claim["id"]]
+            print(f"  {claim['id']}: at most {shown_power(claim['claim_power_at_most'])} ({parts}); 80% needs "
+                  + (f"at least {needed} replicates" if needed else "more than 100 replicates"))
         for family, why in p["left_out"].items():
             print(f"  no {'natural/man-made' if family == 'natman' else family} runs: {why}")
         for s in p["specs"]:

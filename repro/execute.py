@@ -46,6 +46,10 @@ def decode_first(specs: list[RunSpec], store: Store, data_root: str | None, prog
 
 
 # ---- progress ---------------------------------------------------------------------------------------
+LOG_EVERY = 600.0  # seconds: into a log, a line at least this often while networks train
+LOOK_EVERY = 30.0  # seconds: how often the loop reads the running groups' checkpoints for the status line
+
+
 class Progress:
     """One status line: runs done, training (the networks of the groups being trained, which train together)
     and waiting, elapsed time and an estimate of what remains (from the share of the work done, `fraction`,
@@ -53,7 +57,9 @@ class Progress:
     time left early on).
 
     On a terminal the line is rewritten in place; into a file or a pipe (a log, CI) it is written once per
-    finished run instead, so the log shows how the session went without a line for every step."""
+    finished run, and every LOG_EVERY seconds while networks train (a group of the converged recipe trains for
+    hours and its networks finish together), so the log shows how the session goes without a line for every
+    step."""
 
     def __init__(self, total: int, cached: int, enabled: bool = True, stream=None):
         self.total, self.cached, self.enabled = total, cached, enabled
@@ -62,7 +68,7 @@ class Progress:
         self.fraction: float | None = None  # of the work to train, done
         self.current = ""
         self.in_place = getattr(self.stream, "isatty", lambda: False)()
-        self.logged = None
+        self.logged, self.logged_at = None, self.t0
 
     def update(self, done=None, running=None, groups=None, current=None, fraction=None):
         """`running`: networks being trained, in `groups` groups (one per busy worker)."""
@@ -78,21 +84,23 @@ class Progress:
             self.current = current
         if not self.enabled:
             return
+        now = time.time()
         if self.in_place:
-            self.stream.write("\r" + self.text()[:160].ljust(160))
-        elif self.logged != self.done:
-            self.logged = self.done
-            self.stream.write(self.text().rstrip() + "\n")
+            self.stream.write("\r" + self.text(now)[:160].ljust(160))
+        elif self.logged != self.done or (self.running and now - self.logged_at >= LOG_EVERY):
+            self.logged, self.logged_at = self.done, now
+            self.stream.write(self.text(now).rstrip() + "\n")
         self.stream.flush()
 
-    def text(self) -> str:
-        elapsed = time.time() - self.t0
+    def text(self, now: float) -> str:
+        elapsed = now - self.t0
         trained = self.done - self.cached
         # (a group may finish in its worker a moment before it is collected)
         waiting = max(0, self.total - self.done - self.running)
         share = self.fraction if self.fraction is not None else trained / max(1, self.total - self.cached)
         left = self.total - self.done
-        eta = f", ~{elapsed * (1 - share) / share / 60:.0f} min left" if trained > 0 and left and share > 0 else ""
+        begun = trained > 0 or self.fraction is not None  # a share from the checkpoints of the first groups
+        eta = f", ~{elapsed * (1 - share) / share / 60:.0f} min left" if begun and left and share > 0 else ""
         training = f"{self.running} training in {self.groups} group{'s' if self.groups != 1 else ''}" \
             if self.running else "0 training"
         return (f"[repro] runs {self.done}/{self.total} done ({self.cached} cached), {training}, {waiting} waiting, "
@@ -120,25 +128,32 @@ def execute(specs: list[RunSpec], profile: Profile, store: Store, *, data_root: 
     GPUs), for a plan too small to keep them busy with whole groups (one replicate at a time,
     repro.replicates). `poll_seconds`: how often the loop looks at running groups (default 2 s here, 30 s for
     Slurm jobs). `stop_at` (a time.time(); not for Slurm): no group starts after it, and the running ones stop
-    there in a checkpoint (`Outcome.stopped`: every run left unfinished)."""
+    there in a checkpoint (`Outcome.stopped`: every run left unfinished); groups are fitted into the time left
+    (`fitted`, with the projection's group times, repro.schedule.group_clock)."""
     slurm = executor == "slurm"
     if not slurm:  # Slurm jobs decode on their nodes, not on the login node
         decode_first(specs, store, data_root, progress)
     backend = backend_for(executor, store, profile, data_root=data_root, gpus=gpus, workers=workers,
                           split_groups=split_groups, device=device, slurm_partition=slurm_partition,
                           slurm_minutes=slurm_minutes, submitit_executor=submitit_executor, stop_at=stop_at)
+    seconds_of = None
+    if stop_at is not None and not slurm:
+        from repro.schedule import group_clock
+
+        seconds_of = group_clock(profile, specs, gpus=gpus)
     return train_groups(specs, store, backend, share=profile.share, progress=progress,
                         poll_seconds=poll_seconds if poll_seconds is not None else 30.0 if slurm else 2.0,
-                        stop_at=stop_at)
+                        stop_at=stop_at, seconds_of=seconds_of)
 
 
 def train_groups(specs, store: Store, backend: Backend, *, share: bool = True, progress: bool = True,
-                 poll_seconds: float = 2.0, stop_at: float | None = None) -> Outcome:
+                 poll_seconds: float = 2.0, stop_at: float | None = None, seconds_of=None) -> Outcome:
     """The one scheduling loop of every backend (in-process, worker pool, Slurm): the runs not in the store
     in groups sized to the backend's slots (repro.runs.groups), each free slot given the first ready group in
     that order (longest critical path first), finished groups recorded, groups that another session holds
-    retried after a pause, none started after `stop_at` (the backend stops the running ones there).
-    `backend`: any `repro.backends.Backend` (its protocol: `slots`, `split_for`, `submit`, `wait`,
+    retried after a pause, none started after `stop_at` (the backend stops the running ones there), and with
+    `seconds_of` (a group -> its projected seconds on one slot) each group fitted into the time left before it
+    (`fitted`). `backend`: any `repro.backends.Backend` (its protocol: `slots`, `split_for`, `submit`, `wait`,
     `describe`, `close`; the loop sets its `bar`)."""
     t0 = time.time()
     outcome, pending = Outcome(), []
@@ -156,6 +171,8 @@ def train_groups(specs, store: Store, backend: Backend, *, share: bool = True, p
         todo = groups(pending, share=share, slots=backend.split_for)
         running: dict = {}  # handle -> group
         not_before: dict[int, float] = {}  # groups held by another session are retried after a pause
+        next_look, within, fraction = time.time() + LOOK_EVERY, "", None
+        pace = Pace()
         while todo or running:
             now = time.time()
             past_stop = stop_at is not None and now >= stop_at
@@ -163,18 +180,28 @@ def train_groups(specs, store: Store, backend: Backend, *, share: bool = True, p
                 break
             ready = [] if past_stop else [g for g in todo if not_before.get(id(g), 0) <= now and _ready(g, store)]
             room = len(ready) if backend.slots is None else backend.slots - len(running)
+            if stop_at is not None and seconds_of is not None:
+                ready = fitted(ready, max(0, room), todo, store, seconds_of, stop_at - now, pace.factor)
             for group in ready[:max(0, room)]:
-                todo.remove(group)
-                running[backend.submit(group)] = group
-            bar.update(running=sum(len(g) for g in running.values()), groups=len(running),
-                       current=backend.describe(running))
+                if group in todo:
+                    todo.remove(group)
+                handle = backend.submit(group)
+                running[handle] = group
+                pace.started(handle, group, store, seconds_of)
+            if now >= next_look:
+                next_look = now + LOOK_EVERY
+                fraction, within = work_done(pending, store, running.values()), within_groups(running.values(), store)
+            bar.update(running=sum(len(g) for g in running.values()), groups=len(running), fraction=fraction,
+                       current=" ".join(filter(None, (backend.describe(running), within))))
             if not running:  # parents are being trained by another session
                 time.sleep(poll_seconds)
                 continue
             for handle, result in backend.wait(list(running), poll_seconds):
                 group = running.pop(handle)
+                pace.finished(handle, stop_at)
                 _record(outcome, result, bar, store, pending, running)
                 _requeue(group, result, store, todo, not_before, outcome, poll_seconds)
+                next_look = 0.0  # what the status line says of the running groups, read again
     finally:
         backend.close()
     outcome.stopped = [s.key for s in pending if not store.is_done(s)] if stop_at is not None else []
@@ -184,13 +211,97 @@ def train_groups(specs, store: Store, backend: Backend, *, share: bool = True, p
     return outcome
 
 
+# ---- fitting groups into a time limit (--stop-after) ------------------------------------------------------
+FIT_MARGIN = 1.1  # a group is started whole only if it is projected to end with this much time to spare
+
+
+def time_left_of(group, store: Store, seconds_of) -> float:
+    """Projected seconds `group` still needs on one slot: its whole time, less what its members' checkpoints
+    hold (the least advanced member counts: they train together)."""
+    done = [at[0] / max(1, at[1]) if (at := store.checkpoint_progress(s)) else 0.0 for s in group]
+    return seconds_of(group) * (1 - min(done, default=0.0))
+
+
+def fitted(ready: list[list[RunSpec]], room: int, todo: list, store: Store, seconds_of, seconds_left: float,
+           pace: float = 1.0) -> list[list[RunSpec]]:
+    """Up to `room` groups to start now under a time limit, in the order of `ready`: a group projected to finish
+    in `seconds_left` (at this session's `pace`, with FIT_MARGIN) as it is; else the most of its cheapest
+    networks that do (a network's numbers do not depend on the group it trains in, only when it finishes),
+    its other networks left in `todo` in its place; a group with no network that fits waits. When no ready
+    group has one, the first `room` as they are: they train into checkpoints that a later run here resumes."""
+    def fits(part):
+        return time_left_of(part, store, seconds_of) * pace * FIT_MARGIN <= seconds_left
+
+    out = []
+    for group in ready:
+        if len(out) == room:
+            break
+        if fits(group):
+            out.append(group)
+            continue
+        cheapest = sorted(group, key=lambda s: time_left_of([s], store, seconds_of))
+        k = max((k for k in range(1, len(group)) if fits(cheapest[:k])), default=0)
+        if k:
+            todo[todo.index(group)] = [s for s in group if s in cheapest[k:]]
+            out.append([s for s in group if s in cheapest[:k]])
+    return out or ready[:room]
+
+
+class Pace:
+    """How this session's groups run against their projected times (a busy machine is slower than the step
+    times measured on an idle one): the factor that `fitted` applies, never below 1."""
+
+    def __init__(self):
+        self.ratios: list[float] = []
+        self.open: dict = {}  # handle -> (started at, projected seconds)
+
+    @property
+    def factor(self) -> float:
+        return max(1.0, sum(self.ratios) / len(self.ratios)) if self.ratios else 1.0
+
+    def started(self, handle, group, store: Store, seconds_of) -> None:
+        if seconds_of is not None:
+            self.open[handle] = (time.time(), time_left_of(group, store, seconds_of))
+
+    def finished(self, handle, stop_at: float | None) -> None:
+        start, projected = self.open.pop(handle, (None, 0.0))
+        now = time.time()
+        if start is not None and projected > 0 and (stop_at is None or now < stop_at):  # a stopped one ran short
+            self.ratios.append((now - start) / projected)
+
+
 def _record(outcome: Outcome, result: dict, bar: Progress, store: Store, specs, running: dict) -> None:
     """A group finished: its runs in the outcome, and the status line's counts (`running`: the groups left)."""
     outcome.trained += result["trained"]
     outcome.diverged += result["diverged"]
     finished = [s for s in specs if store.is_done(s)]
     bar.update(done=bar.cached + len(finished), running=sum(len(g) for g in running.values()), groups=len(running),
-               fraction=sum(map(work, finished)) / max(1e-9, sum(map(work, specs))))
+               fraction=work_done(specs, store, running.values()))
+
+
+def work_done(specs, store: Store, running_groups) -> float:
+    """The share of the training of `specs` done: finished runs whole, running ones up to their last checkpoint
+    (repro.runs.work weighs a run by the layers it trains)."""
+    done = sum(work(s) for s in specs if store.is_done(s))
+    for group in running_groups:
+        for s in group:
+            at = store.checkpoint_progress(s)
+            if at and not store.is_done(s):
+                done += work(s) * at[0] / max(1, at[1])
+    return done / max(1e-9, sum(map(work, specs)))
+
+
+def within_groups(running_groups, store: Store) -> str:
+    """How far each running group is, by its networks' last checkpoints: "| random:3/B 18 networks 2400/6240"
+    ("" before any has one)."""
+    words = []
+    for group in running_groups:
+        at = [a for a in map(store.checkpoint_progress, group) if a]
+        if at:
+            first = group[0]
+            what = first.treatment if len(group) == 1 else f"{len(group)} networks"
+            words.append(f"{first.split}/{first.target} {what} {min(a[0] for a in at)}/{max(a[1] for a in at)}")
+    return "| " + "; ".join(words) if words else ""
 
 
 def _requeue(group, result, store, todo, not_before, outcome, poll_seconds):

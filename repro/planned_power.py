@@ -11,12 +11,18 @@ named in SPREADS_OF (every Tiny ImageNet profile: the `cpu` study, the only one 
 profiles: the original's). A part with no spread of its own there (a layer that study did not train) assumes
 the largest measured spread of the parts of its claim with its unit, and says so.
 
+A study in progress (`repro plan --study-dir`) knows better than another tier: a part whose spread its own
+finished replicates measure on at least OWN_SPREAD_REPLICATES of them assumes that spread instead (only the
+spread, never the effect, so deciding how many replicates to train on it does not bias a verdict), and each
+claim says how many replicates at least its power bound needs to reach 80% (`replicates_for_power`).
+
 A claim holds only if every part does, so its power is at most that of its weakest part; a part that holds at
 the worst of several layers holds with at most the sum of their powers (a union bound, which Holm's correction
 only lowers); `claim_power_at_most` is that bound.
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -28,6 +34,7 @@ SPREADS = "measured_spreads.json"
 SPREADS_OF = {"paper": "original", "paper-fast": "original"}  # every other profile: "cpu"
 MEASURED_ON = {"cpu": "reports/cpu-tiny-imagenet-1.5-epochs-fp32/results.json",
                "original": "the original study (repro/reference)"}
+OWN_SPREAD_REPLICATES = 3  # a spread from 2 replicates has 1 degree of freedom: no better than another tier's
 
 
 def generic(name: str) -> str:
@@ -88,9 +95,12 @@ def _bound(test, power_of) -> float:
     return min(values) if test.direction == "all" else min(1.0, sum(values))
 
 
-def planned_power(profile: Profile, replicates: int | None = None) -> dict:
+def planned_power(profile: Profile, replicates: int | None = None, own: dict | None = None,
+                  own_name: str = "") -> dict:
     """Per claim and part: the stated effect, the spread assumed (and where it was measured), the replicates
-    and the power; `replicates` overrides the profile's (the README's table at 3, 5 and 8)."""
+    and the power; `replicates` overrides the profile's (the README's table at 3, 5 and 8). `own`: spreads
+    measured on the study itself (measure_spreads), named `own_name`; a part uses its own where that was
+    measured on at least OWN_SPREAD_REPLICATES replicates."""
     import dataclasses
 
     from repro.claims import CLAIMS
@@ -110,7 +120,10 @@ def planned_power(profile: Profile, replicates: int | None = None) -> dict:
         for leaf in root.leaves():
             found = spreads.get(leaf.name) or spreads.get(generic(leaf.name))
             source = f"measured on {MEASURED_ON[tier]}"
-            if found is None:
+            mine = (own or {}).get(claim.ID, {}).get(leaf.name)
+            if mine and mine["replicates"] >= OWN_SPREAD_REPLICATES:
+                found, source = mine, f"measured on {own_name} ({mine['replicates']} replicates)"
+            elif found is None:
                 same_unit = [v for v in spreads.values() if v["unit"] == leaf.unit]
                 found = max(same_unit, key=lambda v: v["sd"]) if same_unit else None
                 source = f"not measured there: the largest spread of this claim's parts in {leaf.unit}"
@@ -131,6 +144,31 @@ def planned_power(profile: Profile, replicates: int | None = None) -> dict:
         claims.append({"id": claim.ID, "claim_power_at_most": _number(_bound(root, power_of)), "parts": parts})
     return {"profile": profile.name, "replicates": profile.replicates, "spreads_of": tier,
             "measured_on": MEASURED_ON[tier], "claims": claims}
+
+
+def replicates_for_power(profile: Profile, own: dict | None = None, own_name: str = "") -> dict[str, int | None]:
+    """Per claim: the fewest replicates at which its power bound (claim_power_at_most) reaches 80%, i.e. the
+    replicates it needs at least; None beyond MAX_REPLICATES or where the bound is not computable. The bound
+    grows with the replicates (tests/test_planned_power.py), so a bisection finds it."""
+    from repro.stats.power import MAX_REPLICATES, POWER
+
+    @functools.lru_cache(maxsize=None)
+    def reaches(k: int) -> dict[str, bool]:
+        return {c["id"]: (c["claim_power_at_most"] or 0.0) >= POWER
+                for c in planned_power(profile, k, own, own_name)["claims"]}
+
+    at_most = reaches(MAX_REPLICATES)
+    needed: dict[str, int | None] = {}
+    for claim, reached in at_most.items():
+        if not reached:
+            needed[claim] = None
+            continue
+        low, high = 1, MAX_REPLICATES  # the bound misses at `low` replicates (or it is 1) and reaches at `high`
+        while high - low > 1:
+            middle = (low + high) // 2
+            low, high = (low, middle) if reaches(middle)[claim] else (middle, high)
+        needed[claim] = high
+    return needed
 
 
 def _number(x: float) -> float | None:

@@ -74,6 +74,19 @@ def projection(profile: Profile, specs: list[RunSpec], gpus: int, measurement: d
             else None, "longest_group_hours": round(max(seconds, default=0) / 3600, 2)}
 
 
+def group_clock(profile: Profile, specs: list[RunSpec], *, gpus: int = 0):
+    """A group -> its projected seconds on one slot where the plan trains, from the step times the projection
+    uses (on the CPU: measured here, cached); None where there are none. What fits groups into a sitting's
+    time limit (repro.execute.fitted)."""
+    device = "cuda" if gpus else training_device(profile)
+    measurement = load_measurement() if device == "cuda" else \
+        cpu_measurement(profile, specs, precision_for(profile, device))
+    timing = measurement["profiles"].get(profile.name)
+    if not timing or "network_ms" not in timing or "group_ms" not in timing:
+        return None
+    return lambda group: group_seconds(group, profile, timing)
+
+
 def plan_projection(profile: Profile, specs: list[RunSpec], *, gpus: int = 0, workers: int | None = None,
                     todo: list[RunSpec] | None = None, split_groups: bool = False, keep: bool = True,
                     stream=None) -> dict:

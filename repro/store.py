@@ -265,6 +265,15 @@ class Store:
         for tmp in self.run_dir(spec).glob(".*.tmp"):  # left by a killed process (we hold the run's lock)
             tmp.unlink(missing_ok=True)
 
+    def checkpoint_progress(self, spec: RunSpec) -> tuple[int, int] | None:
+        """(iteration, total iterations) at the run's last checkpoint, for the status line; None without one
+        (or from a checkpoint written before the total was kept in it)."""
+        try:
+            meta = json.loads((self.run_dir(spec) / "checkpoint.json").read_text())
+            return int(meta["iteration"]), int(meta["total"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
     def append_log(self, spec: RunSpec, line: str) -> None:
         d = self.run_dir(spec)
         d.mkdir(parents=True, exist_ok=True)

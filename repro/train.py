@@ -525,7 +525,7 @@ class Checkpoints:
         """Start writing every member's state at iteration i (in the background, see CheckpointWriter)."""
         if self.store is None:
             return
-        self.writer.write([(m.spec, member_state(m), {"iteration": i, "curve": list(m.curve),
+        self.writer.write([(m.spec, member_state(m), {"iteration": i, "total": self.total, "curve": list(m.curve),
                                                       "losses": list(m.losses), "diverged": m.diverged,
                                                       "loss_sum": m.loss_sum, "loss_count": m.loss_count})
                            for m in members])

@@ -316,7 +316,7 @@ def test_the_power_the_plan_tells_is_the_power_a_study_gets(claim, name):
 def test_at_2000_studies_per_rate_every_false_claim_stays_within_alpha(capsys):
     limit = bound(SLOW_SIMS)
     over = []
-    with capsys.disabled():  # each rate printed as it is measured (the whole tier takes an hour or more)
+    with capsys.disabled():  # each rate printed as it is measured (the tier takes tens of minutes)
         print(f"\nCalibration at {SLOW_SIMS} simulated studies per rate (bound {limit:.4f}):", flush=True)
         _slow_tier(limit, over)
     assert not over, over

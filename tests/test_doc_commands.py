@@ -348,3 +348,10 @@ def test_a_reports_command_for_today_trains_exactly_its_networks(request):
         assert not {s.key for s in planned if s.treatment == COMPUTE_MATCHED} & committed
         compared += 1
     assert compared >= 2  # the 1-epoch and 1.5-epoch studies
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_document_holds_a_figure_still_to_be_filled_in(document):
+    """A figure a document promises is measured and written in, never left as a marker for later."""
+    unfilled = re.findall(r"\bXXX\w*|\bTODO\b|\bTBD\b", document.read_text(encoding="utf-8"))
+    assert not unfilled, f"{document.relative_to(ROOT)} still holds {sorted(set(unfilled))}"

@@ -82,6 +82,40 @@ def test_a_session_logged_to_a_file_shows_a_line_per_finished_run():
     assert "2 training in 1 group, 0 waiting" in lines[1] and "min left" in lines[1]
 
 
+def test_a_log_gets_a_line_every_ten_minutes_while_a_long_group_trains_and_says_how_far_it_is(tmp_path,
+                                                                                              monkeypatch):
+    """The converged recipe's transfer group trains for hours and its networks finish together: the log says
+    how far it is (from its checkpoints) every LOG_EVERY seconds, not only when runs finish."""
+    import io
+
+    import torch
+
+    from repro import execute
+    from repro.profiles import SMOKE
+    from repro.runs import Need, specs_for
+    from repro.store import Store
+
+    store = Store(tmp_path / "store")
+    group = [s for s in specs_for(SMOKE, [Need("random", "BnB")], device="cpu")
+             if s.replicate == 0 and s.n in (1, 7)]
+    assert execute.within_groups([group], store) == "" and execute.work_done(group, store, [group]) == 0
+    for s in group:
+        store.save_checkpoint(s, {"w": torch.zeros(1)}, {"iteration": 1560, "total": 6240})
+    assert execute.within_groups([group], store) == "| random:0/B 2 networks 1560/6240"
+    assert execute.work_done(group, store, [group]) == pytest.approx(0.25)
+
+    now = {"t": 0.0}
+    monkeypatch.setattr(execute.time, "time", lambda: now["t"])
+    log = io.StringIO()
+    bar = execute.Progress(total=2, cached=0, stream=log)
+    for minute in range(31):  # the loop updates the line every few seconds; here once a minute
+        now["t"] = 60.0 * minute
+        bar.update(running=2, groups=1, fraction=0.25, current=execute.within_groups([group], store))
+    lines = log.getvalue().splitlines()
+    assert len(lines) == 4  # at 0, 10, 20 and 30 minutes
+    assert lines[-1].endswith("30.0 min, ~90 min left | random:0/B 2 networks 1560/6240"), lines[-1]
+
+
 def test_the_status_line_counts_the_networks_training_and_the_groups_they_train_in():
     """Two workers, each training one target's group: 13 networks train, in 2 groups, and the rest wait."""
     import io

@@ -133,3 +133,66 @@ def test_the_one_loop_trains_parents_first_and_splits_groups_for_several_gpus(st
     for group in backend.submitted:
         assert all(s.parent.key in done for s in group if s.parent)
         done |= {s.key for s in group}
+
+
+def _train_before_a_stop(store, seconds_left, seconds_of):
+    import time
+
+    from repro.execute import train_groups
+
+    plan = specs_for(get_profile("smoke"), all_needs())
+    backend = Recording(store, slots=2, split_for=2)
+    outcome = train_groups(plan, store, backend, progress=False, poll_seconds=0.01,
+                           stop_at=time.time() + seconds_left, seconds_of=seconds_of)
+    assert sorted(outcome.trained) == sorted(s.key for s in plan)  # here every group finishes at once
+    return plan, backend.submitted
+
+
+def test_under_a_time_limit_a_group_that_cannot_finish_starts_with_the_networks_that_can():
+    """A group projected to end after the sitting's limit would bank nothing: the networks of it that fit are
+    started on their own, the rest later; where nothing fits, the plan's groups start as they are."""
+    each = 1000.0  # projected seconds per network
+    plan, submitted = _train_before_a_stop(store=_store(), seconds_left=1.5 * each,
+                                           seconds_of=lambda group: each * len(group))
+    assert all(len(group) == 1 for group in submitted) and len(submitted) == len(plan)
+    _, as_planned = _train_before_a_stop(store=_store(), seconds_left=0.5 * each,
+                                         seconds_of=lambda group: each * len(group))
+    assert as_planned == groups(plan, slots=2)  # none would finish: they train into checkpoints as planned
+
+
+def _store():
+    import tempfile
+
+    from repro.store import Store
+
+    return Store(Path(tempfile.mkdtemp()) / "store")
+
+
+def test_a_groups_time_left_counts_what_its_checkpoints_hold_and_the_pace_never_assumes_faster_than_projected(
+        store):
+    from repro.execute import Pace, fitted, time_left_of
+
+    plan = specs_for(get_profile("smoke"), all_needs())
+    group = next(g for g in groups(plan, slots=1) if len(g) >= 3)
+    half = group[:2]
+    for s in half:
+        store.save_checkpoint(s, {"w": torch.zeros(1)}, {"iteration": 50, "total": 100})
+    assert time_left_of(half, store, lambda g: 600.0) == 300.0
+    assert time_left_of(group, store, lambda g: 600.0) == 600.0  # the least advanced member counts
+    todo = [group]
+    # 100 s a network: within 350 s (and the 10% margin) the two half-trained ones and one fresh one fit, since
+    # a fresh member makes the part train from the start
+    part = fitted([group], 1, todo, store, lambda g: 100.0 * len(g), 350.0)
+    assert part == [group[:3]]
+    assert todo[0] == [s for s in group if s not in part[0]]  # the rest waits in the group's place
+
+    pace = Pace()
+    assert pace.factor == 1.0
+    pace.open["fast"] = (0.0, 1e12)  # finished long before its projection: the factor stays at 1
+    pace.finished("fast", stop_at=None)
+    assert pace.factor == 1.0
+    import time
+
+    pace.open["slow"] = (time.time() - 300.0, 100.0)  # took three times its projection
+    pace.finished("slow", stop_at=None)
+    assert 1.4 < pace.factor < 1.6  # the mean of 0 and 3, which fitted applies to every later group

@@ -84,6 +84,8 @@ def test_a_group_stopped_at_its_time_limit_checkpoints_and_resumes_to_the_uninte
         Group.build(specs, tiny_task, parents, SETTINGS, store=store).run(stop_at=0.0)
     assert stop.value.iteration == 1
     assert [store.load_checkpoint(s)[1]["iteration"] for s in specs] == [1, 1]
+    total = Group.build(specs, tiny_task, parents, SETTINGS).total
+    assert [store.checkpoint_progress(s) for s in specs] == [(1, total)] * 2  # what the status line reads
     _, resumed = run(specs, tiny_task, parents, store=store)
     assert [m["curve"] for m in resumed] == [m["curve"] for m in whole]
     assert [m["losses"] for m in resumed] == [m["losses"] for m in whole]
