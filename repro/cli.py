@@ -210,8 +210,8 @@ def _train(args, report_needs=None):
     for key in o.diverged:
         print(f"repro: warning: run {key} diverged (stored with its curve; see {store.root / 'runs' / key})")
     if o.stopped:
-        print(f"repro: stopped at --stop-after with {len(o.stopped)} runs unfinished (those started are in "
-              f"checkpoints of the store): the same command continues")
+        print(f"repro: stopped (at --stop-after, or by SIGTERM) with {len(o.stopped)} runs unfinished (those started "
+              f"are in checkpoints of the store): the same command continues")
     for family, why in study.left_out.items():
         print(f"repro: no {'natural/man-made' if family == 'natman' else family} runs: {why}")
     return study

@@ -19,6 +19,7 @@ from repro.backends import Backend, backend_for
 from repro.profiles import Profile
 from repro.runs import RunSpec, groups, work
 from repro.store import Store
+from repro.train import stop_requested
 from repro.worker import load_task
 
 @dataclass
@@ -173,9 +174,13 @@ def train_groups(specs, store: Store, backend: Backend, *, share: bool = True, p
         not_before: dict[int, float] = {}  # groups held by another session are retried after a pause
         next_look, within, fraction = time.time() + LOOK_EVERY, "", None
         pace = Pace()
+        stopping = False  # this process got SIGTERM (repro.train.stopping_on_sigterm)
         while todo or running:
             now = time.time()
-            past_stop = stop_at is not None and now >= stop_at
+            if stop_requested() and not stopping:
+                stopping = True
+                backend.stop()
+            past_stop = stopping or (stop_at is not None and now >= stop_at)
             if past_stop and not running:
                 break
             ready = [] if past_stop else [g for g in todo if not_before.get(id(g), 0) <= now and _ready(g, store)]
@@ -204,7 +209,8 @@ def train_groups(specs, store: Store, backend: Backend, *, share: bool = True, p
                 next_look = 0.0  # what the status line says of the running groups, read again
     finally:
         backend.close()
-    outcome.stopped = [s.key for s in pending if not store.is_done(s)] if stop_at is not None else []
+    outcome.stopped = [s.key for s in pending if not store.is_done(s)] if stop_at is not None or stop_requested() \
+        else []
     bar.update(running=0, groups=0, current="")
     bar.close()
     outcome.seconds = time.time() - t0

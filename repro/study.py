@@ -280,33 +280,37 @@ def train_study(options: StudyOptions, needs: list[Need], *, profile: Profile | 
     """Train what `needs` call for and the store lacks, on this machine or as Slurm jobs (--executor slurm);
     the study of `report_needs` (default: `needs`), whose runs outside `needs` are read from the store if
     finished there and listed as missing if not. `profile`: check_options(options), when already checked.
-    On this machine, the projected time is told first (`quicker`: how this front end asks for cpu-quick)."""
+    On this machine, the projected time is told first (`quicker`: how this front end asks for cpu-quick).
+    SIGTERM stops it as its --stop-after limit would (repro.train.stopping_on_sigterm)."""
     from repro.store import Store
+    from repro.train import stopping_on_sigterm
 
     started = time.time()
     profile = profile or check_options(options)
     store = Store(options.store)
     trainable, _ = plannable(profile, needs, options.data_root)
     specs = specs_for(profile, trainable)
-    if options.executor == "slurm":
-        from repro.execute import execute
+    with stopping_on_sigterm():  # `kill` stops it as --stop-after does: what finished is kept
+        if options.executor == "slurm":
+            from repro.execute import execute
 
-        outcome = execute(specs, profile, store, data_root=options.data_root, gpus=options.gpus, progress=progress,
-                          executor="slurm", slurm_partition=options.slurm_partition,
-                          slurm_minutes=options.slurm_time)
-    else:
-        from repro.execute import default_workers, execute
-        from repro.schedule import tell_projection
-
-        workers = options.workers or (1 if options.gpus else default_workers(profile))
-        stop_at = started + 60 * options.stop_after if options.stop_after else None
-        if options.study_dir:
-            outcome = train_replicates(profile, specs, store, options, workers, progress, stop_at)
+            outcome = execute(specs, profile, store, data_root=options.data_root, gpus=options.gpus,
+                              progress=progress, executor="slurm", slurm_partition=options.slurm_partition,
+                              slurm_minutes=options.slurm_time)
         else:
-            if progress:
-                tell_projection(profile, specs, store, gpus=options.gpus, workers=options.workers, quicker=quicker)
-            outcome = execute(specs, profile, store, data_root=options.data_root,
-                              workers=workers, gpus=options.gpus, progress=progress, stop_at=stop_at)
+            from repro.execute import default_workers, execute
+            from repro.schedule import tell_projection
+
+            workers = options.workers or (1 if options.gpus else default_workers(profile))
+            stop_at = started + 60 * options.stop_after if options.stop_after else None
+            if options.study_dir:
+                outcome = train_replicates(profile, specs, store, options, workers, progress, stop_at)
+            else:
+                if progress:
+                    tell_projection(profile, specs, store, gpus=options.gpus, workers=options.workers,
+                                    quicker=quicker)
+                outcome = execute(specs, profile, store, data_root=options.data_root,
+                                  workers=workers, gpus=options.gpus, progress=progress, stop_at=stop_at)
     return read_study(profile, report_needs or needs, store, outcome, data_root=options.data_root, started=started,
                       study_dir=options.study_dir)
 

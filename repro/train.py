@@ -22,7 +22,9 @@ The parts, each readable (and testable) alone: `Batches` (batch order, crops and
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import threading
 import time
 from dataclasses import dataclass, field
@@ -50,12 +52,45 @@ class Diverged(Exception):
 
 
 class Stopped(Exception):
-    """A group reached its time limit (`Group.run(stop_at=...)`): every member's state is in a checkpoint at
-    `iteration`, from which a later run on the same store continues to the same numbers."""
+    """A group reached its time limit (`Group.run(stop_at=...)`) or was asked to stop (`request_stop`): every
+    member's state is in a checkpoint at `iteration`, from which a later run on the same store continues to the
+    same numbers."""
 
     def __init__(self, iteration: int):
-        super().__init__(f"stopped at iteration {iteration} (time limit)")
+        super().__init__(f"stopped at iteration {iteration} (time limit or stop signal)")
         self.iteration = iteration
+
+
+_stop_requested = False  # set by SIGTERM (what `kill`, a batch system or a shutdown sends), see stopping_on_sigterm
+
+
+def request_stop(signum=None, frame=None) -> None:
+    """Ask this process's training to stop as at --stop-after's limit: no group starts, the running ones stop
+    at their next iteration in a checkpoint. A signal handler."""
+    global _stop_requested
+    _stop_requested = True
+
+
+def stop_requested() -> bool:
+    return _stop_requested
+
+
+@contextlib.contextmanager
+def stopping_on_sigterm():
+    """Within it, SIGTERM asks the training to stop (request_stop), so that what finished is kept, instead of
+    ending the process at once; the handler before is restored after. Only the main thread can handle
+    signals: elsewhere nothing changes."""
+    global _stop_requested
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _stop_requested = False
+    before = signal.signal(signal.SIGTERM, request_stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+        _stop_requested = False
 
 
 @dataclass
@@ -664,7 +699,7 @@ class Group:
                 self.checkpoints.save(i + 1, members)
             if progress:
                 progress(i + 1, self.total)
-            if stop_at is not None and i + 1 < self.total and time.time() >= stop_at:
+            if i + 1 < self.total and (_stop_requested or (stop_at is not None and time.time() >= stop_at)):
                 if not due:
                     read_tallies(active)
                     self.checkpoints.save(i + 1, members)

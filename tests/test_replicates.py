@@ -164,7 +164,7 @@ def test_a_replicate_stopped_part_way_keeps_what_it_finished_and_a_later_sitting
         StopAfterFirstGroup(m)
         assert main(["run", *one, "--study-dir", str(study), "--store", str(tmp_path / "s1"),
                      "--stop-after", "600"]) == 0
-    assert "stopped at --stop-after" in capsys.readouterr().out
+    assert "stopped (at --stop-after" in capsys.readouterr().out
     [part] = read_records(study).values()
     assert 0 < len(part.runs) < 4 and len(part.lacks) == 4 - len(part.runs)
     assert all(whole.runs[k][1]["curve"] == m["curve"] for k, (_, m) in part.runs.items())
@@ -200,6 +200,48 @@ def test_a_base_that_comes_back_otherwise_than_recorded_is_not_mixed_into_its_re
     store = Store(tmp_path / "s2")
     assert len(done.runs) == 4 and "extended" not in done.trained_by
     assert all(store.result(spec)["curve"] == m["curve"] for spec, m in done.runs.values())
+
+
+def test_a_study_sent_sigterm_stops_its_workers_in_checkpoints_and_keeps_what_finished(tmp_path):
+    """`kill PID` of a study running in the background (nohup, where Ctrl-C cannot reach it, or a batch
+    system's stop) ends it as --stop-after's limit would: its worker processes stop in checkpoints, and the
+    replicate in progress is written with the runs it finished."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from pathlib import Path
+
+    from tests.test_reliability import REPO, environment
+
+    study, store = tmp_path / "study", tmp_path / "store"
+    command = [sys.executable, "-m", "repro.cli", "run", "--profile", "smoke", *CLAIM, "--workers", "2",
+               *_sets(["replicates=1", "recipe.epochs=60"]), "--study-dir", str(study), "--store", str(store)]
+    session = subprocess.Popen(command, cwd=REPO, env=environment(tmp_path), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not list(store.glob("runs/*/result.json")) and time.time() < deadline and session.poll() is None:
+        time.sleep(0.2)
+    assert session.poll() is None, "the study ended before it could be stopped: train it longer"
+    children = subprocess.run(["pgrep", "-P", str(session.pid)], capture_output=True, text=True).stdout.split()
+    assert children  # its worker processes
+    session.send_signal(signal.SIGTERM)
+    out, err = session.communicate(timeout=120)
+    assert "stopped (at --stop-after, or by SIGTERM)" in out, err[-2000:]
+    [part] = read_records(study).values()
+    assert part.lacks and len(part.runs) + len(part.lacks) == 4  # the bases it finished, the rest to come
+    kept = [log.read_text() for log in store.glob("runs/*/log.txt")]
+    assert any("checkpoint kept" in log for log in kept)  # a worker stopped in a checkpoint, not killed
+    time.sleep(1)
+
+    def running(pid):  # an exited process not yet reaped (state Z) is not running
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except FileNotFoundError:
+            return False
+
+    assert not [pid for pid in children if running(pid)]  # no worker left behind
 
 
 def test_stop_after_must_be_a_positive_number_of_minutes(tmp_path, capsys):

@@ -91,6 +91,25 @@ def test_a_group_stopped_at_its_time_limit_checkpoints_and_resumes_to_the_uninte
     assert [m["losses"] for m in resumed] == [m["losses"] for m in whole]
 
 
+def test_a_stop_signal_stops_a_group_in_a_checkpoint_as_its_time_limit_does(tiny_task, store, parents):
+    import os
+    import signal
+
+    from repro.train import Stopped, stop_requested, stopping_on_sigterm
+
+    specs = [BASE, RunSpec("random:0", "B", "AnB", 3, 0, CONFIG)]
+    _, whole = run(specs, tiny_task, parents)
+    with stopping_on_sigterm():
+        os.kill(os.getpid(), signal.SIGTERM)  # what `kill PID` sends: asks, does not end the process
+        assert stop_requested()
+        with pytest.raises(Stopped) as stop:
+            Group.build(specs, tiny_task, parents, SETTINGS, store=store).run()
+    assert not stop_requested() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # as it was
+    assert stop.value.iteration == 1 and [store.checkpoint_progress(s)[0] for s in specs] == [1, 1]
+    _, resumed = run(specs, tiny_task, parents, store=store)
+    assert [m["curve"] for m in resumed] == [m["curve"] for m in whole]
+
+
 def test_divergence_stops_the_run_and_keeps_its_curve(tiny_task):
     recipe = dataclasses.replace(SMOKE.recipe, lr=1e6)
     _, [m] = run([BASE], tiny_task, recipe=recipe)

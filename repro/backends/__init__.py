@@ -45,6 +45,10 @@ class Backend(Protocol):
     def describe(self, handles: list) -> str:
         """A few words on the running groups for the status line ("" for nothing to add)."""
 
+    def stop(self) -> None:
+        """Ask the running groups to stop now, each in a checkpoint (this process got SIGTERM: see
+        repro.train.stopping_on_sigterm); called once. A group trained in this process stops by itself."""
+
     def close(self) -> None:
         """Release what the backend holds (worker processes); called once, when the loop ends or fails."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 import torch
@@ -11,6 +12,7 @@ import torch
 from repro.errors import UserError
 from repro.profiles import Profile
 from repro.store import Store
+from repro.train import request_stop
 from repro.worker import train_group
 
 
@@ -43,6 +45,7 @@ def gpu_slots(gpus: int) -> list[str]:
 def _gpu_worker_init(slots, lock, decoders: int = 0):
     """Pin this worker to one GPU before CUDA is initialised in it (and give it its share of the cores for
     decoding file-backed data, see repro.loader)."""
+    signal.signal(signal.SIGTERM, request_stop)  # Pool.stop: end the group in a checkpoint
     with lock:
         os.environ["CUDA_VISIBLE_DEVICES"] = slots.pop(0)
     if decoders:
@@ -50,6 +53,7 @@ def _gpu_worker_init(slots, lock, decoders: int = 0):
 
 
 def _cpu_worker_init(threads: int):
+    signal.signal(signal.SIGTERM, request_stop)  # Pool.stop: end the group in a checkpoint
     torch.set_num_threads(threads)
 
 
@@ -89,6 +93,10 @@ class Pool:
 
     def describe(self, handles) -> str:
         return ""
+
+    def stop(self):
+        for process in list((getattr(self.pool, "_processes", None) or {}).values()):
+            process.terminate()  # SIGTERM, which a worker takes as request_stop (its initializer)
 
     def close(self):
         self.pool.shutdown()
