@@ -204,9 +204,11 @@ def train_groups(specs, store: Store, backend: Backend, *, share: bool = True, p
             for handle, result in backend.wait(list(running), poll_seconds):
                 group = running.pop(handle)
                 pace.finished(handle, stop_at)
+                within = within_groups(running.values(), store)  # the finished group's progress leaves the line
+                bar.update(current=" ".join(filter(None, (backend.describe(running), within))))
                 _record(outcome, result, bar, store, pending, running)
                 _requeue(group, result, store, todo, not_before, outcome, poll_seconds)
-                next_look = 0.0  # what the status line says of the running groups, read again
+                next_look = 0.0  # the share done, read again with the group finished
     finally:
         backend.close()
     outcome.stopped = [s.key for s in pending if not store.is_done(s)] if stop_at is not None or stop_requested() \
