@@ -122,26 +122,21 @@ def execute(specs: list[RunSpec], profile: Profile, store: Store, *, data_root: 
             workers: int = 1, gpus: int = 0, progress: bool = True, device: str | None = None,
             poll_seconds: float | None = None, split_groups: bool = False, executor: str = "local",
             slurm_partition: str | None = None, slurm_minutes: int = 24 * 60, submitit_executor=None,
-            stop_at: float | None = None) -> Outcome:
+            stop_at: float | None = None, seconds_of=None) -> Outcome:
     """Train every spec not yet in the store, on the backend `repro.backends.backend_for` chooses from the
     options. `gpus` > 0: one worker per GPU (with `executor="slurm"`: the most Slurm jobs in flight, 0 no
     cap); else `workers` CPU workers. `split_groups`: split a target's group for CPU workers too (as for
     GPUs), for a plan too small to keep them busy with whole groups (one replicate at a time,
     repro.replicates). `poll_seconds`: how often the loop looks at running groups (default 2 s here, 30 s for
     Slurm jobs). `stop_at` (a time.time(); not for Slurm): no group starts after it, and the running ones stop
-    there in a checkpoint (`Outcome.stopped`: every run left unfinished); groups are fitted into the time left
-    (`fitted`, with the projection's group times, repro.schedule.group_clock)."""
+    there in a checkpoint (`Outcome.stopped`: every run left unfinished); with `seconds_of` (a group -> its
+    projected seconds, repro.schedule.group_clock) groups are fitted into the time left (`fitted`)."""
     slurm = executor == "slurm"
     if not slurm:  # Slurm jobs decode on their nodes, not on the login node
         decode_first(specs, store, data_root, progress)
     backend = backend_for(executor, store, profile, data_root=data_root, gpus=gpus, workers=workers,
                           split_groups=split_groups, device=device, slurm_partition=slurm_partition,
                           slurm_minutes=slurm_minutes, submitit_executor=submitit_executor, stop_at=stop_at)
-    seconds_of = None
-    if stop_at is not None and not slurm:
-        from repro.schedule import group_clock
-
-        seconds_of = group_clock(profile, specs, gpus=gpus)
     return train_groups(specs, store, backend, share=profile.share, progress=progress,
                         poll_seconds=poll_seconds if poll_seconds is not None else 30.0 if slurm else 2.0,
                         stop_at=stop_at, seconds_of=seconds_of)

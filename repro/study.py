@@ -299,24 +299,26 @@ def train_study(options: StudyOptions, needs: list[Need], *, profile: Profile | 
                               slurm_minutes=options.slurm_time)
         else:
             from repro.execute import default_workers, execute
-            from repro.schedule import tell_projection
+            from repro.schedule import group_clock, tell_projection
 
             workers = options.workers or (1 if options.gpus else default_workers(profile))
             stop_at = started + 60 * options.stop_after if options.stop_after else None
+            # under a time limit each group is fitted into the time left, by its projected time
+            seconds_of = group_clock(profile, specs, gpus=options.gpus) if stop_at else None
             if options.study_dir:
-                outcome = train_replicates(profile, specs, store, options, workers, progress, stop_at)
+                outcome = train_replicates(profile, specs, store, options, workers, progress, stop_at, seconds_of)
             else:
                 if progress:
                     tell_projection(profile, specs, store, gpus=options.gpus, workers=options.workers,
                                     quicker=quicker)
-                outcome = execute(specs, profile, store, data_root=options.data_root,
-                                  workers=workers, gpus=options.gpus, progress=progress, stop_at=stop_at)
+                outcome = execute(specs, profile, store, data_root=options.data_root, workers=workers,
+                                  gpus=options.gpus, progress=progress, stop_at=stop_at, seconds_of=seconds_of)
     return read_study(profile, report_needs or needs, store, outcome, data_root=options.data_root, started=started,
                       study_dir=options.study_dir)
 
 
 def train_replicates(profile: Profile, specs: list[RunSpec], store: Store, options: StudyOptions, workers: int,
-                     progress: bool, stop_at: float | None = None) -> Outcome:
+                     progress: bool, stop_at: float | None = None, seconds_of=None) -> Outcome:
     """A study run in pieces: the replicates its folder lacks, one after another, each written to the folder
     as soon as its last network finishes (repro.replicates). A sitting stopped at `stop_at` (--stop-after) or
     interrupted writes the replicate it was training with the runs it finished, and a later sitting on a
@@ -347,7 +349,7 @@ def train_replicates(profile: Profile, specs: list[RunSpec], store: Store, optio
 
     def train(todo):
         done = execute(todo, profile, store, data_root=options.data_root, workers=workers, gpus=options.gpus,
-                       progress=progress, split_groups=True, stop_at=stop_at)
+                       progress=progress, split_groups=True, stop_at=stop_at, seconds_of=seconds_of)
         for name in ("trained", "cached", "diverged", "elsewhere", "stopped"):
             getattr(outcome, name).extend(getattr(done, name))
         outcome.seconds += done.seconds
