@@ -300,8 +300,8 @@ def test_report_and_run_exit_1_when_a_claim_is_not_reproduced(stored, tmp_path, 
 def test_a_recorded_command_leaves_out_this_machines_store_and_data_paths():
     from repro.study import without_machine_paths
 
-    assert without_machine_paths(["run", "--profile", "cpu", "--store", "/tmp/s", "--data-root=/data",
+    assert without_machine_paths(["run", "--profile", "cpu", "--store", "my-store", "--data-root=my-data",
                                   "--study-dir", "reports/x"]) == ["run", "--profile", "cpu", "--study-dir",
                                                                    "reports/x"]
-    assert without_machine_paths(["claims/", "--repro-store", "/tmp/s", "--repro-data-root=/d", "-m", "cpu"],
+    assert without_machine_paths(["claims/", "--repro-store", "my-store", "--repro-data-root=my-data", "-m", "cpu"],
                                  "repro-") == ["claims/", "-m", "cpu"]
