@@ -4,6 +4,7 @@
     repro run    --profile cpu [--gpus N | --workers N] [--store PATH] [--dataset NAME|folder:PATH]
                  [--data-root PATH] [--set FIELD=VALUE ...]
     repro report --profile cpu [--report-dir DIR]      (--profile original: the original study's numbers)
+    repro report --profile cpu --no-train [--study-dir DIR]   judge what the store and study folder hold now
     repro report --results FILE [--report-dir DIR]     judge a results.json or CSV of networks, no training
     repro compare A/results.json B/results.json
     repro status [--store PATH]
@@ -69,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
         if name == "report":
             s.add_argument("--results", default=None, metavar="FILE",
                            help="judge the networks of a results.json or CSV (columns: README) instead of training")
+            s.add_argument("--no-train", action="store_true",
+                           help="judge the runs the store and the study folder (--study-dir) hold now, train "
+                                "nothing: the claims that need missing runs wait for them")
     s = sub.add_parser("compare", help="how two sessions' results (or run stores) differ, claim by claim and "
                                        "network by network")
     s.add_argument("a")
@@ -251,12 +255,26 @@ def cmd_report(args) -> int:
 
         verdicts = evaluate_all(original_table())
         html, _ = write_study_report(out, verdicts, args.command_line)
+    elif args.no_train:
+        study = _read(args)
+        verdicts = judge(study)
+        html, _ = write_study_report(out, verdicts, args.command_line, study)
     else:
         study = _train(args, report_needs=all_needs())  # every claim is reported: --claims chooses what to train
         verdicts = judge(study)
         html, _ = write_study_report(out, verdicts, args.command_line, study)
     print(verdict_table(verdicts, str(html)))
     return verdicts_status(verdicts)
+
+
+def _read(args):
+    """The study as the store and the study folder hold it now, every claim's runs; nothing trained."""
+    from repro.store import Store
+    from repro.study import all_needs, check_options, read_study
+
+    profile = check_options(StudyOptions.read(lambda dest: getattr(args, dest)), trains=False)
+    return read_study(profile, all_needs(), Store(args.store, create=False), data_root=args.data_root,
+                      study_dir=args.study_dir)
 
 
 def _report_results(args) -> int:

@@ -161,3 +161,42 @@ def test_compare_says_when_two_studies_trained_different_networks():
     text = comparison_text(doc({"widths": [8] * 6}), doc({"name": "resnet18", "widths": [8] * 5}))
     assert text.startswith("Two architectures: alexnet8 in a, resnet18 in b.")
     assert "Two architectures" not in comparison_text(doc({"widths": [8] * 6}), doc({"widths": [16] * 6}))
+
+
+@pytest.mark.parametrize("arch", [SMOKE.arch, get_profile("gpu").arch,
+                                  dataclasses.replace(SMOKE.arch, lrn=True, batchnorm=False)],
+                         ids=["smoke", "gpu", "lrn"])
+def test_pooling_before_the_relu_trains_the_bits_of_the_papers_relu_then_pool(arch):
+    """alexnet8 computes conv -> pool -> ReLU where CaffeNet has conv -> ReLU -> pool: max and ReLU commute, so
+    a few SGD steps give the same weights, batch-norm statistics and losses bit for bit as the paper's order."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    ours = get_model(arch, 10, 28).to(memory_format=torch.channels_last)
+    papers = get_model(arch, 10, 28).to(memory_format=torch.channels_last)
+    papers.load_state_dict(ours.state_dict())
+    swapped = 0
+    for layer in papers.layers:
+        kinds = [type(m) for m in layer.after]
+        if nn.MaxPool2d in kinds:
+            pool = kinds.index(nn.MaxPool2d)
+            assert kinds[pool + 1] is nn.ReLU, "alexnet8 pools before its ReLU"
+            modules = list(layer.after)
+            modules[pool], modules[pool + 1] = modules[pool + 1], modules[pool]
+            layer.after = nn.Sequential(*modules)
+            swapped += 1
+    assert swapped == 3
+    optimizers = [torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9) for net in (ours, papers)]
+    for _ in range(3):
+        x = torch.randn(16, 3, 28, 28).contiguous(memory_format=torch.channels_last)
+        y = torch.randint(0, 10, (16,))
+        losses = []
+        for net, optimizer in zip((ours, papers), optimizers):
+            optimizer.zero_grad()
+            loss = nn.functional.cross_entropy(net(x), y)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss)
+        assert torch.equal(*losses)
+    assert all(torch.equal(a, b) for a, b in zip(ours.state_dict().values(), papers.state_dict().values()))

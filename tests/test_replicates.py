@@ -66,6 +66,15 @@ def test_a_study_in_pieces_trains_each_missing_replicate_once_and_judges_them_al
     page = (study / "index.html").read_text()
     assert "Replicate r0" in page and "Replicate r1" in page
 
+    # judged without training: a fresh clone judges the committed records alone; what is missing waits
+    (study / "replicates" / "r1.json").unlink()
+    assert main(["report", *common, "--store", str(tmp_path / "store3"), "--no-train", "--quiet"]) == 0
+    assert not (tmp_path / "store3").exists() and sorted(read_records(study)) == [0]
+    doc = json.loads((study / "results.json").read_text())
+    assert {r["replicate"] for r in doc["runs"]} == {0} and doc["session"]["trained"] == 0
+    elg = [c for c in doc["claims"] if c["id"] == "early_layer_generality"][0]
+    assert elg["verdict"] == "inconclusive" and len(elg["waits_for"]) == 4  # r1's four runs
+
 
 def _record(tmp_path, replicate, specs, precision="bf16"):
     folder = tmp_path / "replicates"

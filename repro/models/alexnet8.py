@@ -1,7 +1,9 @@
 """`alexnet8`, the 8-layer network of the paper: layers 1..7 = conv1..conv5, fc6, fc7; layer 8 = the classifier.
 
 `Net.layers[k - 1]` is layer k, so "copy layers 1..n" is a slice (the transfer contract: repro.models). Each layer
-ends with its nonlinearity (and pooling / LRN, as in CaffeNet: conv -> ReLU -> pool -> LRN). Dropout sits at the
+ends with its nonlinearity (and pooling / LRN, as in CaffeNet: conv -> ReLU -> pool -> LRN, computed as conv -> pool ->
+ReLU -> LRN: max-pooling and ReLU commute exactly, values and gradients bit for bit, and the ReLU after the pool
+touches a quarter of the elements; docs/performance.md has the time it saves). Dropout sits at the
 *input* of fc7 and fc8, so that the output of layer n is a deterministic feature map that networks sharing a frozen
 prefix can compute once.
 """
@@ -73,11 +75,11 @@ class Net(BlockStack):
             conv1 = nn.Conv2d(3, c1, 5, stride=1 if crop <= 64 else 2, padding=2)
             conv2 = nn.Conv2d(c1, c2, 3, padding=1, groups=g)
         convs = [
-            Layer(conv1, [*bn(c1), nn.ReLU(inplace=True), _pool(), *norm]),
-            Layer(conv2, [*bn(c2), nn.ReLU(inplace=True), _pool(), *[_lrn() for _ in norm]]),
+            Layer(conv1, [*bn(c1), _pool(), nn.ReLU(inplace=True), *norm]),
+            Layer(conv2, [*bn(c2), _pool(), nn.ReLU(inplace=True), *[_lrn() for _ in norm]]),
             Layer(nn.Conv2d(c2, c3, 3, padding=1), [*bn(c3), nn.ReLU(inplace=True)]),
             Layer(nn.Conv2d(c3, c4, 3, padding=1, groups=g), [*bn(c4), nn.ReLU(inplace=True)]),
-            Layer(nn.Conv2d(c4, c5, 3, padding=1, groups=g), [*bn(c5), nn.ReLU(inplace=True), _pool()]),
+            Layer(nn.Conv2d(c4, c5, 3, padding=1, groups=g), [*bn(c5), _pool(), nn.ReLU(inplace=True)]),
         ]
         with torch.no_grad():
             x = torch.zeros(1, 3, crop, crop)
