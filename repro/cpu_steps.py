@@ -54,8 +54,14 @@ def _largest_transfer_group(specs: list[RunSpec], share: bool) -> list[RunSpec]:
 
 
 def _identity(profile: Profile, group: list[RunSpec], precision: str) -> dict:
+    """What a cached measurement is valid for. The CPU's family and model too: a VM's name for it ('AMD EPYC')
+    is one for a Zen 1 and a Zen 3 alike. The network as torch prints it: its layers' order decides the step's
+    time (a shared ~/.cache or a changed network keeps no stale figure)."""
     machine = cpu_summary()
-    return {"cpu_model": machine["cpu_model"], "cpu_capability": machine["cpu_capability"],
+    network = repr(get_model(profile.arch, 2, profile.recipe.crop))
+    return {"cpu_model": machine["cpu_model"], "cpu_family": machine["cpu_family"],
+            "network": hashlib.sha256(network.encode()).hexdigest()[:16],
+            "cpu_capability": machine["cpu_capability"],
             "native_bf16": machine["native_bf16"], "onednn_max_cpu_isa": machine["onednn_max_cpu_isa"],
             "torch": torch.__version__, "arch": dataclasses.asdict(profile.arch), "image_size": profile.image_size,
             "crop": profile.recipe.crop, "batch": profile.recipe.batch_size, "threads": profile.recipe.cpu_threads,

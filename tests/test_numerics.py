@@ -135,6 +135,30 @@ def test_plan_projects_a_cpu_profile_from_a_measurement_of_this_machine_and_cach
     assert again["projected_hours"] == out["projected_hours"] and "cached in" in again["projection"]["measurement"]
 
 
+def test_a_cached_step_time_is_another_cpus_or_another_networks_measurement_only_when_both_agree(monkeypatch):
+    """A VM names a Zen 1 and a Zen 3 'AMD EPYC' alike, and a network whose layers change steps otherwise: a
+    step time cached for one is not read for the other."""
+    import dataclasses
+
+    from repro import cpu_steps
+    from repro.runs import specs_for
+    from repro.study import all_needs
+
+    profile = get_profile("smoke")
+    group = specs_for(profile, all_needs(), "cpu")[:1]
+    here = cpu_steps._identity(profile, group, "fp32")
+    summary = numerics.cpu_summary()
+    monkeypatch.setattr(cpu_steps, "cpu_summary", lambda: {**summary, "cpu_family": "family 23 model 1"}
+                        if summary["cpu_family"] != "family 23 model 1" else {**summary, "cpu_family": "family 25"})
+    other_cpu = cpu_steps._identity(profile, group, "fp32")
+    monkeypatch.setattr(cpu_steps, "cpu_summary", lambda: summary)
+    lrn = dataclasses.replace(profile, arch=dataclasses.replace(profile.arch, lrn=True))
+    other_network = cpu_steps._identity(lrn, group, "fp32")
+    assert here["cpu_model"] == other_cpu["cpu_model"] and here != other_cpu
+    assert here["network"] != other_network["network"]
+    assert cpu_steps._identity(profile, group, "fp32") == here
+
+
 def test_the_projection_is_told_before_training_and_suggests_the_quicker_profile_when_long(store, monkeypatch):
     import io
 
