@@ -10,12 +10,12 @@ loop (`train_groups`) hands the groups to each of these backends, in the order `
 """
 from __future__ import annotations
 
-import os
 import sys
 import time
 from dataclasses import dataclass, field
 
 from repro.backends import Backend, backend_for
+from repro.numerics import usable_cores
 from repro.profiles import Profile
 from repro.runs import RunSpec, groups, work
 from repro.store import Store
@@ -317,16 +317,8 @@ def _requeue(group, result, store, todo, not_before, outcome, poll_seconds):
         not_before[id(waiting)] = time.time() + poll_seconds
 
 
-def machine_cores() -> int:
-    """The cores this process may run on (a container's or taskset's share, not the host's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def default_workers(profile: Profile) -> int:
     """CPU worker processes when none are asked for: one per `recipe.cpu_threads` cores. Each training
     process runs with exactly that many intra-op threads (part of the run key), so the numbers are the same
     on a machine of any size; the machine's size only sets how many networks train at once."""
-    return max(1, machine_cores() // profile.recipe.cpu_threads)
+    return max(1, usable_cores() // profile.recipe.cpu_threads)

@@ -51,7 +51,7 @@ def batch_indices(data_seed: int, epoch: int, n: int, batch_size: int, j: int) -
 def loader_workers() -> int:
     """Decoding processes per training process: REPRO_LOADER_WORKERS, else every core but one of this
     process's share (the GPU executor sets REPRO_LOADER_WORKERS to split the cores between its workers)."""
-    from repro.data.cache import worker_count
+    from repro.numerics import usable_cores
 
     text = os.environ.get("REPRO_LOADER_WORKERS")
     if text:
@@ -59,7 +59,7 @@ def loader_workers() -> int:
             raise UserError(f"REPRO_LOADER_WORKERS must be a number of processes (0 = decode in the training "
                              f"process), got {text!r}")
         return int(text)
-    return max(1, worker_count() - 1)
+    return max(1, usable_cores() - 1)
 
 
 class TrainBatches(torch.utils.data.Dataset):
@@ -206,7 +206,8 @@ def preprocess_imagenet(root: str | Path | None, image_size: int, cache_dir: str
 def _decode_into(path: Path, files: list[str], size: int, progress: bool, desc: str) -> None:
     from tqdm import tqdm
 
-    from repro.data.cache import CHUNK, _decode_chunk, _pool, worker_count
+    from repro.data.cache import CHUNK, _decode_chunk, _pool
+    from repro.numerics import usable_cores
 
     def write(tmp: Path) -> None:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(files), 3, size, size))
@@ -214,7 +215,7 @@ def _decode_into(path: Path, files: list[str], size: int, progress: bool, desc: 
         chunks = [([(f, f) for f in files[i:i + CHUNK]], size, hint) for i in range(0, len(files), CHUNK)]
         with tqdm(total=len(files), desc=f"imagenet {desc} {size}px", unit="img", disable=not progress) as bar:
             start = 0
-            workers = min(worker_count(), len(chunks))
+            workers = min(usable_cores(), len(chunks))
             pool = _pool(workers) if workers > 1 else None
             try:
                 for array in (pool.imap(_decode_chunk, chunks) if pool else map(_decode_chunk, chunks)):

@@ -186,7 +186,7 @@ def test_parallel_decoding_gives_the_same_bytes(tmp_path, monkeypatch):
     monkeypatch.setenv("REPRO_CACHE", str(tmp_path / "cache2"))
     monkeypatch.setattr(repro.data.cache, "PARALLEL_ABOVE", 0)
     monkeypatch.setattr(repro.data.cache, "CHUNK", 4)
-    monkeypatch.setattr(repro.data.cache, "worker_count", lambda: 2)
+    monkeypatch.setattr(repro.data.cache, "usable_cores", lambda: 2)
     parallel = load(tmp_path)
     assert torch.equal(parallel.train.images, serial.train.images)
 

@@ -181,7 +181,7 @@ def test_a_step_replayed_as_a_cuda_graph_gives_the_eager_bits(tiny_task):
 def test_default_workers_fill_the_cores_at_the_recipes_threads(monkeypatch):
     from repro import execute
 
-    monkeypatch.setattr(execute, "machine_cores", lambda: 8)
+    monkeypatch.setattr(execute, "usable_cores", lambda: 8)
     assert execute.default_workers(get_profile("cpu", ["recipe.cpu_threads=1"])) == 8
     assert execute.default_workers(get_profile("cpu", ["recipe.cpu_threads=2"])) == 4
     assert execute.default_workers(get_profile("cpu", ["recipe.cpu_threads=16"])) == 1

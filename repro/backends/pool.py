@@ -10,6 +10,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 import torch
 
 from repro.errors import UserError
+from repro.numerics import usable_cores
 from repro.profiles import Profile
 from repro.store import Store
 from repro.train import request_stop
@@ -76,10 +77,10 @@ class Pool:
         ctx = mp.get_context("spawn")  # CUDA cannot be used in forked children
         self.manager = None
         if all(s is None for s in slots):
-            init, initargs = _cpu_worker_init, (max(1, (os.cpu_count() or 1) // len(slots)),)
+            init, initargs = _cpu_worker_init, (max(1, usable_cores() // len(slots)),)
         else:
             self.manager = ctx.Manager()
-            decoders = max(1, (os.cpu_count() or 1) // len(slots) - 1)
+            decoders = max(1, usable_cores() // len(slots) - 1)
             init, initargs = _gpu_worker_init, (self.manager.list(slots), self.manager.Lock(), decoders)
         self.pool = ProcessPoolExecutor(max_workers=len(slots), mp_context=ctx, initializer=init,
                                         initargs=initargs)

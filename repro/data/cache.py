@@ -22,6 +22,7 @@ from PIL import Image
 
 from repro.data.base import DataError
 from repro.files import atomic_write
+from repro.numerics import usable_cores
 
 FORMAT = 1  # bump when decoding changes: old cache files are then ignored
 PARALLEL_ABOVE = 4000  # images; below this, starting worker processes costs more than it saves
@@ -62,13 +63,6 @@ def _decode_chunk(args) -> np.ndarray:
     return np.stack([decode_image(source, size, name, hint) for name, source in items])
 
 
-def worker_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
 def decode_images(items: list[tuple[str, bytes | str]], size: int, *, hint: str, progress: bool = True,
                   desc: str = "decoding") -> torch.Tensor:
     """Decode (name, bytes-or-path) items to uint8 [N, 3, size, size], in order, over all available cores."""
@@ -76,7 +70,7 @@ def decode_images(items: list[tuple[str, bytes | str]], size: int, *, hint: str,
 
     out = torch.empty((len(items), 3, size, size), dtype=torch.uint8)
     chunks = [(items[i:i + CHUNK], size, hint) for i in range(0, len(items), CHUNK)]
-    workers = min(worker_count(), len(chunks))
+    workers = min(usable_cores(), len(chunks))
     bar = tqdm(total=len(items), desc=desc, unit="img", disable=not progress, mininterval=1.0)
     with bar:
         if workers > 1 and len(items) > PARALLEL_ABOVE:
