@@ -1,10 +1,11 @@
-"""alexnet8's conv -> pool -> ReLU against CaffeNet's conv -> ReLU -> pool on this CPU: the same weights trained
-step for step in turn (so both see the same machine state), asserted bit-identical, each step's median time
-and its GFLOP/s as a share of this machine's fp32 matmul peak measured in the same run.
+"""The training step of alexnet8 against variants of it on this CPU: CaffeNet's conv -> ReLU -> pool in place of
+alexnet8's conv -> pool -> ReLU (asserted bit-identical), and with --compile the same network under
+torch.compile. The same weights trained step for step in turn (so all see the same machine state); each
+variant's median step and its GFLOP/s as a share of this machine's fp32 matmul peak measured in the same run.
 
-    .venv/bin/python -m benchmarks.pool_relu_order [--profile gpu] [--steps 40]
+    .venv/bin/python -m benchmarks.step_variants [--profile gpu] [--steps 40] [--compile]
 
-It needs a quiet machine (nothing else on the cores): the difference is a few percent of a step.
+It needs a quiet machine (nothing else on the cores): the differences are a few percent of a step.
 """
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--profile", default="gpu")
     p.add_argument("--steps", type=int, default=40)
+    p.add_argument("--compile", action="store_true", help="also the network under torch.compile (Inductor)")
     args = p.parse_args(argv)
     profile = get_profile(args.profile)
     recipe, classes = profile.recipe, 100
@@ -46,13 +48,17 @@ def main(argv=None) -> int:
     ours = get_model(profile.arch, classes, recipe.crop).to(memory_format=torch.channels_last)
     nets = {"pool -> ReLU (alexnet8)": ours, "ReLU -> pool (CaffeNet)": relu_then_pool(ours)}
     optimizers = {name: torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9) for name, net in nets.items()}
+    if args.compile:
+        compiled = copy.deepcopy(ours)
+        optimizers["torch.compile"] = torch.optim.SGD(compiled.parameters(), lr=0.01, momentum=0.9)
+        nets["torch.compile"] = torch.compile(compiled)
     x = torch.randn(recipe.batch_size, 3, recipe.crop, recipe.crop).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, classes, (recipe.batch_size,))
     gflop = 3 * sum(layer_flops(profile.arch, classes, recipe.crop)) * recipe.batch_size / 1e9
     peak = matmul_gflops(torch.float32)
     times = {name: [] for name in nets}
-    for step in range(args.steps + 2):
-        order = list(nets) if step % 2 else list(reversed(nets))  # neither always goes first
+    for step in range(args.steps + 2):  # the first two: warm-up (and compilation)
+        order = list(nets) if step % 2 else list(reversed(nets))  # none always goes first
         for name in order:
             start = time.perf_counter()
             optimizers[name].zero_grad(set_to_none=True)
@@ -60,11 +66,11 @@ def main(argv=None) -> int:
             optimizers[name].step()
             if step >= 2:
                 times[name].append(time.perf_counter() - start)
-    a, b = nets.values()
+    a, b = ours, nets["ReLU -> pool (CaffeNet)"]
     assert all(torch.equal(u, v) for u, v in zip(a.state_dict().values(), b.state_dict().values())), \
         "the two orders trained different bits"
     print(f"{profile.name}: batch {recipe.batch_size}, {recipe.crop} px, {recipe.cpu_threads} thread(s), "
-          f"{args.steps} steps each, bit-identical; fp32 matmul peak {peak:.1f} GFLOP/s")
+          f"{args.steps} steps each, the two orders bit-identical; fp32 matmul peak {peak:.1f} GFLOP/s")
     for name, t in times.items():
         ms = 1000 * statistics.median(t)
         print(f"  {name}: median {ms:.1f} ms, {gflop / ms * 1000:.1f} GFLOP/s = {gflop / ms * 1000 / peak:.0%} of "
