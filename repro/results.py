@@ -231,7 +231,7 @@ def table_from_store(store, specs, evidence: str, trained: set[str] | None = Non
 
 REQUIRED = ("split", "replicate", "treatment", "n", "target", "top1", "num_classes")
 TRAINING = ("iterations", "examples_seen", "epochs", "final_lr")  # what a network trained (repro.budget)
-OPTIONAL = ("source", "final_top1", "diverged", "evidence", "key", "train_seconds", "cached") + TRAINING
+OPTIONAL = ("source", "final_top1", "diverged", "evidence", "key", "train_seconds", "cached", "arch") + TRAINING
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
 
 
@@ -369,12 +369,23 @@ def table_from_file(path) -> tuple[Table, dict]:
         absent = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
         if absent:
             raise UserError(f"{path}: no column {absent[0]!r} in the header (required: {', '.join(REQUIRED)})")
-        blocks = MAX_LAYER  # a CSV holds networks of the paper's architecture
-        rows = [_parse_row(r, f"{path}: row {i} (line {i + 1})", path.stem, blocks) for i, r in enumerate(reader, 1)]
+        raw = list(reader)
+        blocks = csv_blocks(raw, path)
+        rows = [_parse_row(r, f"{path}: row {i} (line {i + 1})", path.stem, blocks) for i, r in enumerate(raw, 1)]
         header, curves, derived = {}, {}, ""
     if not rows:
         raise UserError(f"{path} holds no networks")
     return Table(rows, curves, derived, blocks), header
+
+
+def csv_blocks(raw: list[dict], path) -> int:
+    """How many blocks a CSV's networks can copy: its `arch` column's architecture (one for every row), or the
+    paper's network where the column is absent or empty."""
+    names = {(r.get("arch") or "").strip() for r in raw} - {""}
+    if len(names) > 1:
+        raise UserError(f"{path}: column 'arch' names {len(names)} architectures ({', '.join(sorted(names))}): "
+                        f"judge each architecture's networks from a file of their own")
+    return blocks_of({"arch": {"name": names.pop()}} if names else None, path)
 
 
 def blocks_of(profile: dict | None, where) -> int:

@@ -126,6 +126,24 @@ def test_a_results_file_tells_the_depth_of_its_networks(tmp_path):
         table_from_file(write({"name": "vgg"}))
 
 
+def test_a_csv_of_networks_names_their_architecture_in_its_arch_column(tmp_path):
+    header = "split,replicate,treatment,n,target,top1,num_classes"
+
+    def csv(*archs):
+        path = tmp_path / "networks.csv"
+        path.write_text("\n".join([header + (",arch" if archs else "")] + [
+            f"random:0,0,BnB,{n},B,0.3,10" + (f",{arch}" if archs else "") for n, arch in zip((1, 9), archs or "  ")]))
+        return path
+
+    assert table_from_file(csv("resnet18", "resnet18"))[0].blocks == 9
+    with pytest.raises(UserError, match=r"row 2 \(line 3\), column 'n': '9' must be .* 1..7"):
+        table_from_file(csv())  # without the column: the paper's network
+    with pytest.raises(UserError, match="column 'arch' names 2 architectures"):
+        table_from_file(csv("resnet18", "alexnet8"))
+    with pytest.raises(UserError, match="unknown architecture 'vgg'"):
+        table_from_file(csv("vgg", "vgg"))
+
+
 def test_the_figures_draw_each_panel_on_its_own_networks_blocks():
     from repro.paper import original_table
     from repro.report.figures import figure2, figure_random
