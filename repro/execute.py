@@ -283,23 +283,23 @@ def _record(outcome: Outcome, result: dict, bar: Progress, store: Store, specs, 
 
 
 def work_done(specs, store: Store, running_groups) -> float:
-    """The share of the training of `specs` done: finished runs whole, running ones up to their last checkpoint
-    (repro.runs.work weighs a run by the layers it trains)."""
+    """The share of the training of `specs` done: finished runs whole, running ones as far as they are
+    (Store.progress; repro.runs.work weighs a run by the layers it trains)."""
     done = sum(work(s) for s in specs if store.is_done(s))
     for group in running_groups:
         for s in group:
-            at = store.checkpoint_progress(s)
+            at = store.progress(s)
             if at and not store.is_done(s):
                 done += work(s) * at[0] / max(1, at[1])
     return done / max(1e-9, sum(map(work, specs)))
 
 
 def within_groups(running_groups, store: Store) -> str:
-    """How far each running group is, by its networks' last checkpoints: "| random:3/B 18 networks 2400/6240"
-    ("" before any has one)."""
+    """How far each running group is, by its networks' progress notes (Store.progress): "| random:3/B 18
+    networks 2400/6240" ("" before any has one)."""
     words = []
     for group in running_groups:
-        at = [a for a in map(store.checkpoint_progress, group) if a]
+        at = [a for a in map(store.progress, group) if a]
         if at:
             first = group[0]
             what = first.treatment if len(group) == 1 else f"{len(group)} networks"

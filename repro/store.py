@@ -5,6 +5,7 @@
     <root>/runs/<key>/weights.safetensors
     <root>/runs/<key>/checkpoint.safetensors + checkpoint.json   (while training; next-checkpoint.safetensors
                                                                   while one is being written)
+    <root>/runs/<key>/progress.json      while training: how far it is, every half minute (the status line's)
     <root>/runs/<key>/log.txt
     <root>/index.sqlite                  one row per run, for `repro status` and quick queries
     <root>/quarantine/                   corrupt files moved aside (never deleted)
@@ -260,19 +261,40 @@ class Store:
             return None
 
     def clear_checkpoint(self, spec: RunSpec) -> None:
-        for name in ("checkpoint.safetensors", "checkpoint.json", "next-checkpoint.safetensors"):
+        for name in ("checkpoint.safetensors", "checkpoint.json", "next-checkpoint.safetensors", "progress.json"):
             (self.run_dir(spec) / name).unlink(missing_ok=True)
         for tmp in self.run_dir(spec).glob(".*.tmp"):  # left by a killed process (we hold the run's lock)
             tmp.unlink(missing_ok=True)
 
     def checkpoint_progress(self, spec: RunSpec) -> tuple[int, int] | None:
-        """(iteration, total iterations) at the run's last checkpoint, for the status line; None without one
+        """(iteration, total iterations) at the run's last checkpoint, where it resumes from; None without one
         (or from a checkpoint written before the total was kept in it)."""
         try:
             meta = json.loads((self.run_dir(spec) / "checkpoint.json").read_text())
             return int(meta["iteration"]), int(meta["total"])
         except (OSError, ValueError, KeyError, TypeError):
             return None
+
+    def write_progress(self, spec: RunSpec, iteration: int, total: int) -> None:
+        """How far a training run is now, for the status line. Not a point to resume from (its checkpoint is):
+        checkpoints come every few minutes, this every half minute."""
+        d = self.run_dir(spec)
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            write_json(d / "progress.json", {"iteration": iteration, "total": total})
+        except (OSError, StoreError):  # a full disk stops the next checkpoint, loudly; a status note is not worth it
+            pass
+
+    def progress(self, spec: RunSpec) -> tuple[int, int] | None:
+        """(iteration, total iterations) as far as the run has trained: its progress note or its checkpoint,
+        whichever is further (a checkpoint is written in the background, after the note of its iteration);
+        None without either. A run resumed after a crash notes its first iteration at once."""
+        try:
+            meta = json.loads((self.run_dir(spec) / "progress.json").read_text())
+            noted = (int(meta["iteration"]), int(meta["total"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            noted = None
+        return max(filter(None, (noted, self.checkpoint_progress(spec))), default=None)
 
     def append_log(self, spec: RunSpec, line: str) -> None:
         d = self.run_dir(spec)

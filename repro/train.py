@@ -539,6 +539,9 @@ class CheckpointWriter:
             raise error
 
 
+NOTE_SECONDS = 30  # how often a training group notes how far it is (Checkpoints.note)
+
+
 class Checkpoints:
     """A group's checkpoints in the store (none without one): when one is due, writing it in the background,
     and resuming each member from its last."""
@@ -547,6 +550,15 @@ class Checkpoints:
         self.store, self.total, self.every, self.seconds = store, total, every, 60 * minutes
         self.writer = CheckpointWriter(store) if store is not None else None
         self.last = time.monotonic()
+        self.noted = -float("inf")  # when note() last wrote
+
+    def note(self, i: int, members) -> None:
+        """After iteration i - 1: every NOTE_SECONDS, how far the members are (Store.write_progress), so that
+        the status line is not a checkpoint's interval behind."""
+        if self.store is not None and time.monotonic() - self.noted >= NOTE_SECONDS:
+            for m in members:
+                self.store.write_progress(m.spec, i, self.total)
+            self.noted = time.monotonic()
 
     def due(self, i: int) -> bool:
         """After iteration i - 1: every `every` iterations, or `minutes` after the last checkpoint."""
@@ -697,6 +709,7 @@ class Group:
                     reset_losses(m)
             if due:
                 self.checkpoints.save(i + 1, members)
+            self.checkpoints.note(i + 1, members)
             if progress:
                 progress(i + 1, self.total)
             if i + 1 < self.total and (_stop_requested or (stop_at is not None and time.time() >= stop_at)):

@@ -74,6 +74,30 @@ def test_resume_from_a_checkpoint_equals_an_uninterrupted_run(tiny_task, store):
     assert resumed["curve"] == whole["curve"] and resumed["losses"] == whole["losses"]
 
 
+def test_the_status_line_reads_how_far_a_group_is_between_its_checkpoints(tiny_task, store, monkeypatch):
+    """A group notes how far it is every NOTE_SECONDS (its checkpoints come minutes apart, and the status line
+    read them a checkpoint's interval behind); it resumes from its checkpoint all the same."""
+    from repro import train
+
+    monkeypatch.setattr(train, "NOTE_SECONDS", 0.0)
+    seen = []
+
+    def stop_at_5(i, total):
+        seen.append(store.progress(BASE))
+        if i == 5:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        Group.build([BASE], tiny_task, {}, SETTINGS, store=store, checkpoint_every=3).run(progress=stop_at_5)
+    total = Group.build([BASE], tiny_task, {}, SETTINGS).total
+    assert seen == [(i, total) for i in range(1, 6)]
+    assert store.progress(BASE) == (5, total) and store.checkpoint_progress(BASE) == (3, total)
+    run([BASE], tiny_task, store=store, checkpoint_every=3)
+    assert store.progress(BASE) == (total, total)
+    store.clear_checkpoint(BASE)  # as a finished run's result is saved
+    assert store.progress(BASE) is None and not (store.run_dir(BASE) / "progress.json").exists()
+
+
 def test_a_group_stopped_at_its_time_limit_checkpoints_and_resumes_to_the_uninterrupted_numbers(tiny_task, store,
                                                                                                   parents):
     from repro.train import Stopped
