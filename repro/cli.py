@@ -331,6 +331,8 @@ def cmd_status(args) -> int:
           + ("" if store.exists else "(nothing trained into it yet)"))
     for r in sorted(rows, key=lambda r: r["label"] or ""):
         top1 = f"{r['top1']:.4f}" if r["top1"] is not None else "  -   "
+        if r.get("progress"):
+            top1 = f"{r['progress'][0]}/{r['progress'][1]}"
         print(f"  {r['status']:9s} {top1} {r['key']} {r['label']}")
     return 0
 

@@ -70,6 +70,20 @@ def write_json(path: Path, obj) -> None:
     _atomic_write(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=1, sort_keys=True)))
 
 
+def _iteration_of(path: Path) -> tuple[int, int] | None:
+    """(iteration, total) from a checkpoint's or progress note's JSON; None if it is absent or unreadable."""
+    try:
+        meta = json.loads(path.read_text())
+        return int(meta["iteration"]), int(meta["total"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _progress_in(run_dir: Path) -> tuple[int, int] | None:
+    return max(filter(None, (_iteration_of(run_dir / "progress.json"), _iteration_of(run_dir / "checkpoint.json"))),
+               default=None)
+
+
 def write_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
     _atomic_write(path, lambda tmp: save_file(tensors, str(tmp)))
@@ -160,7 +174,11 @@ class Store:
         with self._db() as con:
             cur = con.execute("SELECT key, label, status, top1, final_top1, diverged, seconds, updated FROM runs")
             cols = [c[0] for c in cur.description]
-            return [dict(zip(cols, row)) for row in cur.fetchall()]
+            rows = [dict(zip(cols, row)) for row in cur.fetchall()]
+        for row in rows:  # how far the ones in training are
+            if row["status"] == "running":
+                row["progress"] = _progress_in(self.root / "runs" / row["key"])
+        return rows
 
     # ---- finished runs -------------------------------------------------------------------------------
     # Whether a run is finished is asked often (every queued group on every poll of the scheduler, every plan),
@@ -269,11 +287,7 @@ class Store:
     def checkpoint_progress(self, spec: RunSpec) -> tuple[int, int] | None:
         """(iteration, total iterations) at the run's last checkpoint, where it resumes from; None without one
         (or from a checkpoint written before the total was kept in it)."""
-        try:
-            meta = json.loads((self.run_dir(spec) / "checkpoint.json").read_text())
-            return int(meta["iteration"]), int(meta["total"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
+        return _iteration_of(self.run_dir(spec) / "checkpoint.json")
 
     def write_progress(self, spec: RunSpec, iteration: int, total: int) -> None:
         """How far a training run is now, for the status line. Not a point to resume from (its checkpoint is):
@@ -289,12 +303,7 @@ class Store:
         """(iteration, total iterations) as far as the run has trained: its progress note or its checkpoint,
         whichever is further (a checkpoint is written in the background, after the note of its iteration);
         None without either. A run resumed after a crash notes its first iteration at once."""
-        try:
-            meta = json.loads((self.run_dir(spec) / "progress.json").read_text())
-            noted = (int(meta["iteration"]), int(meta["total"]))
-        except (OSError, ValueError, KeyError, TypeError):
-            noted = None
-        return max(filter(None, (noted, self.checkpoint_progress(spec))), default=None)
+        return _progress_in(self.run_dir(spec))
 
     def append_log(self, spec: RunSpec, line: str) -> None:
         d = self.run_dir(spec)

@@ -231,6 +231,23 @@ def test_status_and_plan_on_the_default_store_before_anything_is_trained_make_no
     assert not default.exists()
 
 
+def test_status_says_how_far_a_started_run_is(tmp_path, capsys):
+    import torch
+
+    from repro.profiles import SMOKE
+    from repro.runs import canonical, training_config
+    from repro.store import Store
+
+    spec = RunSpec("random:0", "B", "base", 0, 0, canonical(training_config(SMOKE)))
+    store = Store(tmp_path / "store")
+    store.save_checkpoint(spec, {"w": torch.zeros(2)}, {"iteration": 300, "total": 1000})
+    store.write_progress(spec, 420, 1000)  # the note its training writes between checkpoints
+    assert main(["status", "--store", str(store.root)]) == 0
+    assert f"running   420/1000 {spec.key} {spec.label}" in capsys.readouterr().out
+    assert main(["status", "--store", str(store.root), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["runs"][0]["progress"] == [420, 1000]
+
+
 def test_a_store_path_under_a_file_is_refused_before_training(tmp_path, capsys):
     (tmp_path / "file").write_text("not a folder")
     assert main(["run", *TINY, "--store", str(tmp_path / "file" / "store")]) == 2
