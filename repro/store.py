@@ -248,9 +248,7 @@ class Store:
     def save_checkpoint(self, spec: RunSpec, tensors: dict[str, torch.Tensor], meta: dict) -> None:
         d = self.run_dir(spec)
         d.mkdir(parents=True, exist_ok=True)
-        if not (d / "spec.json").exists():
-            write_json(d / "spec.json", spec.to_dict())
-            self._index(spec, "running")
+        self._started(spec)
         # checkpoint.json is the commit point: the tensors go to next-checkpoint.safetensors first, then
         # checkpoint.json (with their checksum) replaces the old one, then they move into place. A process
         # killed between two steps leaves a checkpoint.json that matches one of the two tensor files.
@@ -284,6 +282,12 @@ class Store:
         for tmp in self.run_dir(spec).glob(".*.tmp"):  # left by a killed process (we hold the run's lock)
             tmp.unlink(missing_ok=True)
 
+    def _started(self, spec: RunSpec) -> None:
+        """A run's first checkpoint or progress note: its spec written and the index told it is under way."""
+        if not (self.run_dir(spec) / "spec.json").exists():
+            write_json(self.run_dir(spec) / "spec.json", spec.to_dict())
+            self._index(spec, "running")
+
     def checkpoint_progress(self, spec: RunSpec) -> tuple[int, int] | None:
         """(iteration, total iterations) at the run's last checkpoint, where it resumes from; None without one
         (or from a checkpoint written before the total was kept in it)."""
@@ -291,12 +295,14 @@ class Store:
 
     def write_progress(self, spec: RunSpec, iteration: int, total: int) -> None:
         """How far a training run is now, for the status line. Not a point to resume from (its checkpoint is):
-        checkpoints come every few minutes, this every half minute."""
+        checkpoints come every few minutes, this every half minute. The first note indexes the run as started
+        (`repro status` lists it from its first iteration on)."""
         d = self.run_dir(spec)
         try:
             d.mkdir(parents=True, exist_ok=True)
             write_json(d / "progress.json", {"iteration": iteration, "total": total})
-        except (OSError, StoreError):  # a full disk stops the next checkpoint, loudly; a status note is not worth it
+            self._started(spec)
+        except (OSError, StoreError, sqlite3.Error):  # a full disk stops the next checkpoint, loudly: not a note
             pass
 
     def progress(self, spec: RunSpec) -> tuple[int, int] | None:

@@ -246,6 +246,10 @@ def test_status_says_how_far_a_started_run_is(tmp_path, capsys):
     assert f"running   420/1000 {spec.key} {spec.label}" in capsys.readouterr().out
     assert main(["status", "--store", str(store.root), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["runs"][0]["progress"] == [420, 1000]
+    fresh = RunSpec("random:0", "A", "base", 0, 0, spec.config)
+    store.write_progress(fresh, 1, 1000)  # its first iteration, minutes before its first checkpoint
+    assert main(["status", "--store", str(store.root)]) == 0
+    assert f"running   1/1000 {fresh.key} {fresh.label}" in capsys.readouterr().out
 
 
 def test_a_store_path_under_a_file_is_refused_before_training(tmp_path, capsys):
