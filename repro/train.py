@@ -116,6 +116,7 @@ class Member:
     diverged: bool = False
     done: bool = False
     tally: Tally | None = None  # the same, on the training device (from the member's first step)
+    seconds_before: float = 0.0  # its training time before the checkpoint it resumed from (earlier pieces)
 
 
 def paper_metric(curve: list, k: int) -> float:
@@ -549,7 +550,7 @@ class Checkpoints:
     def __init__(self, store, total: int, every: int = 0, minutes: float = 0.0):
         self.store, self.total, self.every, self.seconds = store, total, every, 60 * minutes
         self.writer = CheckpointWriter(store) if store is not None else None
-        self.last = time.monotonic()
+        self.last, self.started = time.monotonic(), time.time()  # started: this piece of training (resume)
         self.noted = -float("inf")  # when note() last wrote
 
     def note(self, i: int, members) -> None:
@@ -572,15 +573,17 @@ class Checkpoints:
         """Start writing every member's state at iteration i (in the background, see CheckpointWriter)."""
         if self.store is None:
             return
+        piece = time.time() - self.started
         self.writer.write([(m.spec, member_state(m), {"iteration": i, "total": self.total, "curve": list(m.curve),
                                                       "losses": list(m.losses), "diverged": m.diverged,
-                                                      "loss_sum": m.loss_sum, "loss_count": m.loss_count})
+                                                      "loss_sum": m.loss_sum, "loss_count": m.loss_count,
+                                                      "train_seconds": m.seconds_before + piece})
                            for m in members])
         self.last = time.monotonic()
 
     def resume(self, members, device) -> dict[int, list[Member]]:
         """Members by the iteration they resume from (0 for a fresh start)."""
-        self.last = time.monotonic()
+        self.last, self.started = time.monotonic(), time.time()
         by_start: dict[int, list[Member]] = {}
         for m in members:
             found = self.store.load_checkpoint(m.spec) if self.store else None
@@ -592,6 +595,7 @@ class Checkpoints:
                 m.losses = [tuple(c) for c in meta["losses"]]
                 m.diverged = meta.get("diverged", False)
                 m.loss_sum, m.loss_count = meta.get("loss_sum", 0.0), meta.get("loss_count", 0)
+                m.seconds_before = meta.get("train_seconds", 0.0)
                 start = meta["iteration"]
                 self.store.append_log(m.spec, f"{time.strftime('%F %T')} resumed from the checkpoint at "
                                               f"iteration {start}")
@@ -734,7 +738,7 @@ class Group:
             "num_classes": self.task.num_classes,
             "num_train": len(self.task.train),
             "num_val": len(self.task.val),
-            "train_seconds": seconds,
+            "train_seconds": m.seconds_before + seconds,  # every piece it was trained in
             "group_size": len(self.members),
             "device": str(self.device),
             "autocast": "bf16" if self.precision == "bf16" else "none",

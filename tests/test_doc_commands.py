@@ -355,3 +355,19 @@ def test_no_document_holds_a_figure_still_to_be_filled_in(document):
     """A figure a document promises is measured and written in, never left as a marker for later."""
     unfilled = re.findall(r"\bXXX\w*|\bTODO\b|\bTBD\b", document.read_text(encoding="utf-8"))
     assert not unfilled, f"{document.relative_to(ROOT)} still holds {sorted(set(unfilled))}"
+
+
+STUDY_FOLDER = re.compile(r"--study-dir[= ](reports/[A-Za-z0-9._-]+)")
+
+
+def test_every_study_folder_a_document_continues_is_in_the_repository():
+    """A study run in pieces is its folder's replicate records: a folder that a document's `--study-dir` names
+    is committed, not ignored by git, or a later sitting on another machine finds none of it and starts again."""
+    import subprocess
+
+    folders = sorted({m for d in DOCUMENTS for m in STUDY_FOLDER.findall(d.read_text(encoding="utf-8"))})
+    assert folders, "no --study-dir reports/... found in the documents: is STUDY_FOLDER still right?"
+    for folder in folders:
+        assert (ROOT / folder).is_dir(), f"{folder} is named as a study folder but is not in the repository"
+        ignored = subprocess.run(["git", "check-ignore", "-q", folder], cwd=ROOT).returncode == 0
+        assert not ignored, f"git ignores {folder}: add !{folder}/ to .gitignore and commit its records"

@@ -70,8 +70,10 @@ def test_resume_from_a_checkpoint_equals_an_uninterrupted_run(tiny_task, store):
     with pytest.raises(Interrupt):
         Group.build([BASE], tiny_task, {}, SETTINGS, store=store, checkpoint_every=3).run(progress=stop_at_5)
     assert store.load_checkpoint(BASE)[1]["iteration"] == 3
+    before = store.load_checkpoint(BASE)[1]["train_seconds"]
     _, [resumed] = run([BASE], tiny_task, store=store, checkpoint_every=3)
     assert resumed["curve"] == whole["curve"] and resumed["losses"] == whole["losses"]
+    assert 0 < before < resumed["train_seconds"]  # the time of both pieces, not of the last alone
 
 
 def test_the_status_line_reads_how_far_a_group_is_between_its_checkpoints(tiny_task, store, monkeypatch):
