@@ -8,7 +8,7 @@ image, to split the premise's uncertainty into its two sources:
   from the images on which exactly one of them is right (paired, McNemar-style: var = (b + c)/N^2 - (b - c)^2/N^3);
 - the seed: how much the difference moves from one replicate or target to the next beyond that.
 
-    .venv/bin/python -m benchmarks.premise_precision --name "gpu recipe (16 ep)" --store /work/frontier/store
+    .venv/bin/python -m benchmarks.premise_precision --name "gpu recipe (16 ep)" --store STORE
 
 Prints a table per replicate and target and a summary, and writes them as JSON (`--out`).
 """
