@@ -6,6 +6,7 @@ the GPU (benchmarks/gpu_check.py does this).
 """
 import dataclasses
 import os
+import signal
 import threading
 
 import pytest
@@ -21,7 +22,7 @@ from repro.runs import RunSpec, canonical, specs_for, training_config
 from repro.settings import TrainingSettings
 from repro.store import Store
 from repro.study import all_needs
-from repro.train import Group, Task, batch_indices, iterations
+from repro.train import Group, Task, batch_indices, iterations, request_stop
 from tests.data_fixtures import jpeg_bytes, write
 
 pytestmark = pytest.mark.smoke
@@ -208,9 +209,14 @@ def test_a_gpu_worker_is_pinned_to_its_gpu_and_given_its_share_of_decoders(monke
     monkeypatch.setenv("REPRO_LOADER_WORKERS", "")
     monkeypatch.delenv("REPRO_LOADER_WORKERS")  # (set first, so that the value set below is undone)
     slots = ["2", "3"]
-    _gpu_worker_init(slots, threading.Lock(), 5)
-    assert os.environ["CUDA_VISIBLE_DEVICES"] == "2" and slots == ["3"]
-    assert os.environ["REPRO_LOADER_WORKERS"] == "5"
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        _gpu_worker_init(slots, threading.Lock(), 5)
+        assert os.environ["CUDA_VISIBLE_DEVICES"] == "2" and slots == ["3"]
+        assert os.environ["REPRO_LOADER_WORKERS"] == "5"
+        assert signal.getsignal(signal.SIGTERM) is request_stop  # Pool.stop ends the worker's group in a checkpoint
+    finally:  # a worker's handler, not this test process's (a SIGTERM test after it expects the default)
+        signal.signal(signal.SIGTERM, before)
 
 
 # ---- file-backed data (ILSVRC-2012) --------------------------------------------------------------------
