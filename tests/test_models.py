@@ -190,21 +190,18 @@ def test_pooling_before_the_relu_trains_the_bits_of_the_papers_relu_then_pool(ar
     import torch
     from torch import nn
 
+    from benchmarks.step_variants import relu_then_pool
+
     torch.manual_seed(0)
     ours = get_model(arch, 10, 28).to(memory_format=torch.channels_last)
-    papers = get_model(arch, 10, 28).to(memory_format=torch.channels_last)
-    papers.load_state_dict(ours.state_dict())
-    swapped = 0
-    for layer in papers.layers:
-        kinds = [type(m) for m in layer.after]
-        if nn.MaxPool2d in kinds:
-            pool = kinds.index(nn.MaxPool2d)
-            assert kinds[pool + 1] is nn.ReLU, "alexnet8 pools before its ReLU"
-            modules = list(layer.after)
-            modules[pool], modules[pool + 1] = modules[pool + 1], modules[pool]
-            layer.after = nn.Sequential(*modules)
-            swapped += 1
-    assert swapped == 3
+    papers = relu_then_pool(ours)
+    orders = [([type(m) for m in a.after], [type(m) for m in b.after]) for a, b in zip(ours.layers, papers.layers)]
+    pooled = [(a, b) for a, b in orders if nn.MaxPool2d in a]
+    assert len(pooled) == 3
+    for a, b in pooled:
+        pool = a.index(nn.MaxPool2d)
+        assert a[pool + 1] is nn.ReLU, "alexnet8 pools before its ReLU"
+        assert b[pool:pool + 2] == [nn.ReLU, nn.MaxPool2d], "the paper's order: ReLU, then pool"
     optimizers = [torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9) for net in (ours, papers)]
     for _ in range(3):
         x = torch.randn(16, 3, 28, 28).contiguous(memory_format=torch.channels_last)
