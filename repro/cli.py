@@ -315,7 +315,7 @@ def cmd_compare(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from repro.store import Store
+    from repro.store import STOPPED_AFTER_SECONDS, Store
 
     store = Store(args.store, create=False)  # looking creates nothing
     if args.store and not store.exists:
@@ -334,6 +334,9 @@ def cmd_status(args) -> int:
         if r.get("progress"):
             top1 = f"{r['progress'][0]}/{r['progress'][1]}"
         print(f"  {r['status']:9s} {top1} {r['key']} {r['label']}")
+    if counts.get("stopped"):
+        print(f"  stopped: started, no process has trained them for {STOPPED_AFTER_SECONDS // 60} min; the command "
+              "that started them resumes them from their checkpoints")
     return 0
 
 

@@ -84,6 +84,22 @@ def _progress_in(run_dir: Path) -> tuple[int, int] | None:
                default=None)
 
 
+# A started run that has noted nothing for this long is not being trained by any process (training notes every
+# repro.train.NOTE_SECONDS): `repro status` calls it stopped, and the same command resumes it from its checkpoint.
+STOPPED_AFTER_SECONDS = 300
+
+
+def _last_noted(run_dir: Path) -> float | None:
+    """When the run last noted how far it is (its progress note or checkpoint, whichever is newer)."""
+    times = []
+    for name in ("progress.json", "checkpoint.json"):
+        try:
+            times.append((run_dir / name).stat().st_mtime)
+        except OSError:
+            pass
+    return max(times, default=None)
+
+
 def write_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
     _atomic_write(path, lambda tmp: save_file(tensors, str(tmp)))
@@ -134,7 +150,10 @@ class Store:
 
     # ---- paths -------------------------------------------------------------------------------------
     def run_dir(self, spec: RunSpec) -> Path:
-        return self.root / "runs" / spec.key
+        return self.run_dir_of(spec.key)
+
+    def run_dir_of(self, key: str) -> Path:
+        return self.root / "runs" / key
 
     # ---- index -------------------------------------------------------------------------------------
     @contextmanager
@@ -175,9 +194,12 @@ class Store:
             cur = con.execute("SELECT key, label, status, top1, final_top1, diverged, seconds, updated FROM runs")
             cols = [c[0] for c in cur.description]
             rows = [dict(zip(cols, row)) for row in cur.fetchall()]
-        for row in rows:  # how far the ones in training are
+        for row in rows:  # how far the started ones are, and whether a process trains them now
             if row["status"] == "running":
-                row["progress"] = _progress_in(self.root / "runs" / row["key"])
+                run_dir = self.run_dir_of(row["key"])
+                row["progress"], noted = _progress_in(run_dir), _last_noted(run_dir)
+                if noted is None or time.time() - noted > STOPPED_AFTER_SECONDS:
+                    row["status"] = "stopped"
         return rows
 
     # ---- finished runs -------------------------------------------------------------------------------

@@ -252,6 +252,37 @@ def test_status_says_how_far_a_started_run_is(tmp_path, capsys):
     assert f"running   1/1000 {fresh.key} {fresh.label}" in capsys.readouterr().out
 
 
+def test_status_calls_a_started_run_no_process_trains_stopped(tmp_path, capsys):
+    """A run whose training was killed (or stopped by --stop-after) keeps its checkpoint and its 'running' row;
+    once it has noted nothing for STOPPED_AFTER_SECONDS, status says it is stopped, not running."""
+    import time
+
+    import torch
+
+    from repro.profiles import SMOKE
+    from repro.runs import canonical, training_config
+    from repro.store import STOPPED_AFTER_SECONDS, Store
+
+    config = canonical(training_config(SMOKE))
+    stopped, training = (RunSpec("random:0", half, "base", 0, 0, config) for half in "AB")
+    store = Store(tmp_path / "store")
+    for spec in (stopped, training):
+        store.save_checkpoint(spec, {"w": torch.zeros(2)}, {"iteration": 300, "total": 1000})
+        store.write_progress(spec, 420, 1000)
+    long_ago = time.time() - STOPPED_AFTER_SECONDS - 1
+    for name in ("progress.json", "checkpoint.json"):
+        os.utime(store.run_dir(stopped) / name, (long_ago, long_ago))
+    assert main(["status", "--store", str(store.root)]) == 0
+    out = capsys.readouterr().out
+    assert f"stopped   420/1000 {stopped.key} {stopped.label}" in out
+    assert f"running   420/1000 {training.key} {training.label}" in out
+    assert "1 running, 1 stopped" in out and "resumes them from their checkpoints" in out
+    assert main(["status", "--store", str(store.root), "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["counts"] == {"running": 1, "stopped": 1}
+    assert {r["key"]: r["status"] for r in status["runs"]} == {stopped.key: "stopped", training.key: "running"}
+
+
 def test_a_store_path_under_a_file_is_refused_before_training(tmp_path, capsys):
     (tmp_path / "file").write_text("not a folder")
     assert main(["run", *TINY, "--store", str(tmp_path / "file" / "store")]) == 2
