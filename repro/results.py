@@ -358,7 +358,7 @@ def table_from_file(path) -> tuple[Table, dict]:
         evidence = str(doc.get("profile") or path.stem)
         header = {k: doc.get(k) for k in ("profile", "dataset", "session")}
         session = header["session"] if isinstance(header["session"], dict) else {}
-        blocks = blocks_of(session.get("profile"), path)
+        blocks = copyable_blocks(models.name_in((session.get("profile") or {}).get("arch")), path)
         rows = [_parse_row(r if isinstance(r, dict) else {}, f"{path}: runs[{i}]", evidence, blocks)
                 for i, r in enumerate(doc["runs"])]
         rows, derived = derived_training(rows, session.get("profile"))
@@ -385,13 +385,13 @@ def csv_blocks(raw: list[dict], path) -> int:
     if len(names) > 1:
         raise UserError(f"{path}: column 'arch' names {len(names)} architectures ({', '.join(sorted(names))}): "
                         f"judge each architecture's networks from a file of their own")
-    return blocks_of({"arch": {"name": names.pop()}} if names else None, path)
+    return copyable_blocks(names.pop() if names else models.DEFAULT, path)
 
 
-def blocks_of(profile: dict | None, where) -> int:
-    """How many blocks the networks of a study's profile (as its results.json stores it) can copy: the
-    paper's architecture when the profile names none (every study before architectures had names)."""
+def copyable_blocks(name: str, where) -> int:
+    """How many blocks the networks of architecture `name` can copy, named by the file `where` (a results.json's
+    profile without an arch, as every study before architectures had names, is the paper's network)."""
     try:
-        return models.blocks_named(models.name_in((profile or {}).get("arch")))
+        return models.blocks_named(name)
     except ValueError as e:
         raise UserError(f"{where}: {e}") from None
