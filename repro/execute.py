@@ -296,14 +296,17 @@ def work_done(specs, store: Store, running_groups) -> float:
 
 def within_groups(running_groups, store: Store) -> str:
     """How far each running group is, by its networks' progress notes (Store.progress): "| random:3/B 18
-    networks 2400/6240" ("" before any has one)."""
+    networks 2400/6240" ("" before any has one). Networks that resumed from checkpoints of different
+    iterations train one cohort after another (repro.train.Group.run): "949-2543/6240", least to most advanced."""
     words = []
     for group in running_groups:
         at = [a for a in map(store.progress, group) if a]
         if at:
             first = group[0]
             what = first.treatment if len(group) == 1 else f"{len(group)} networks"
-            words.append(f"{first.split}/{first.target} {what} {min(a[0] for a in at)}/{max(a[1] for a in at)}")
+            lo, hi = min(a[0] for a in at), max(a[0] for a in at)
+            words.append(f"{first.split}/{first.target} {what} {lo}{f'-{hi}' if hi > lo else ''}/"
+                         f"{max(a[1] for a in at)}")
     return "| " + "; ".join(words) if words else ""
 
 

@@ -103,6 +103,9 @@ def test_a_log_gets_a_line_every_ten_minutes_while_a_long_group_trains_and_says_
         store.save_checkpoint(s, {"w": torch.zeros(1)}, {"iteration": 1560, "total": 6240})
     assert execute.within_groups([group], store) == "| random:0/B 2 networks 1560/6240"
     assert execute.work_done(group, store, [group]) == pytest.approx(0.25)
+    store.write_progress(group[0], 2400, 6240)  # one network resumed before the other: they train in turn
+    assert execute.within_groups([group], store) == "| random:0/B 2 networks 1560-2400/6240"
+    store.write_progress(group[0], 1560, 6240)
 
     now = {"t": 0.0}
     monkeypatch.setattr(execute.time, "time", lambda: now["t"])
