@@ -296,8 +296,8 @@ def work_done(specs, store: Store, running_groups) -> float:
 
 def within_groups(running_groups, store: Store) -> str:
     """How far each running group is, by its networks' progress notes (Store.progress): "| random:3/B 18
-    networks 2400/6240" ("" before any has one). Networks that resumed from checkpoints of different
-    iterations train one cohort after another (repro.train.Group.run): "949-2543/6240", least to most advanced."""
+    networks 2400/6240" ("" before any has one); networks resumed from checkpoints of different iterations, the
+    least advanced catching up (repro.train.Group.run), as the range they span: "949-2543/6240"."""
     words = []
     for group in running_groups:
         at = [a for a in map(store.progress, group) if a]

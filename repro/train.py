@@ -683,22 +683,29 @@ class Group:
         if self.device.type == "cpu":  # the order of a reduction's partial sums follows the thread count
             torch.set_num_threads(self.recipe.cpu_threads)
         try:
-            for start, members in sorted(self.checkpoints.resume(self.members, self.device).items()):
-                self.train(start, members, progress, stop_at)
+            # Members resumed from different iterations: the least advanced train alone until the next ones'
+            # iteration, then together (one frozen-prefix pass for all; each member's numbers are its own).
+            cohorts = sorted(self.checkpoints.resume(self.members, self.device).items())
+            members: list[Member] = []
+            for k, (start, joining) in enumerate(cohorts):
+                members += joining
+                end = cohorts[k + 1][0] if k + 1 < len(cohorts) else self.total
+                self.train(start, members, progress, stop_at, end=end)
         finally:  # a checkpoint in flight is finished before the results (or an error) leave
             self.checkpoints.wait()
             torch.set_num_threads(threads)
         seconds = time.time() - t0
         return [self.metrics(m, seconds) for m in self.members]
 
-    def train(self, start: int, members: list[Member], progress, stop_at: float | None = None) -> None:
-        """Iterations start..total of `members`: evaluations and checkpoints on their schedule, and a
-        checkpoint and Stopped when `stop_at` is reached."""
+    def train(self, start: int, members: list[Member], progress, stop_at: float | None = None,
+              end: int | None = None) -> None:
+        """Iterations start..end (default: total) of `members`: evaluations and checkpoints on their schedule,
+        and a checkpoint and Stopped when `stop_at` is reached."""
         for m in members:
             m.net.train()
         active = [m for m in members if not m.diverged]
         evals = set(self.evals)
-        for i in range(start, self.total):
+        for i in range(start, self.total if end is None else end):
             if not active:
                 break
             self.step(i, active)

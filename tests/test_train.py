@@ -117,6 +117,37 @@ def test_a_group_stopped_at_its_time_limit_checkpoints_and_resumes_to_the_uninte
     assert [m["losses"] for m in resumed] == [m["losses"] for m in whole]
 
 
+def test_networks_resumed_from_different_iterations_catch_up_then_train_together(tiny_task, store, parents,
+                                                                                  monkeypatch):
+    """A group whose networks stopped at different iterations (a split group's parts, trained in different
+    sittings) resumes each from its own checkpoint: the least advanced trains alone until it reaches the
+    other, then both train in one step (one frozen-prefix pass), and each ends with its uninterrupted numbers."""
+    from repro.train import TrainingStep
+
+    behind, ahead = (RunSpec("random:0", "B", "BnB", n, 0, CONFIG) for n in (1, 3))
+    _, whole = run([behind, ahead], tiny_task, parents)
+
+    def stop_at_5(i, total):
+        if i == 5:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):  # `ahead` alone: checkpointed at iteration 3, stopped at 5
+        Group.build([ahead], tiny_task, parents, SETTINGS, store=store, checkpoint_every=3).run(progress=stop_at_5)
+    assert store.checkpoint_progress(behind) is None and store.checkpoint_progress(ahead)[0] == 3
+    steps = []
+    body = TrainingStep.body
+
+    def counted(self, x, y, members, i, capturing=False):
+        steps.append((i, [m.spec.n for m in members]))
+        return body(self, x, y, members, i, capturing)
+
+    monkeypatch.setattr(TrainingStep, "body", counted)
+    group, resumed = run([behind, ahead], tiny_task, parents, store=store)
+    assert steps == [(i, [1]) for i in range(3)] + [(i, [1, 3]) for i in range(3, group.total)]
+    assert [m["curve"] for m in resumed] == [m["curve"] for m in whole]
+    assert [m["losses"] for m in resumed] == [m["losses"] for m in whole]
+
+
 def test_a_stop_signal_stops_a_group_in_a_checkpoint_as_its_time_limit_does(tiny_task, store, parents):
     import os
     import signal
