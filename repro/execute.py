@@ -55,18 +55,20 @@ class Progress:
     """One status line: runs done, training (the networks of the groups being trained, which train together)
     and waiting, elapsed time and an estimate of what remains (from the share of the work done, `fraction`,
     where the caller gives it: bases train first and cost the most, so a count of runs would overstate the
-    time left early on).
+    time left early on). The time left is told from this session's pace: the share done since it started, not
+    the share its checkpoints held before (`fraction_before`; a study resumed half way is not half as fast).
 
     On a terminal the line is rewritten in place; into a file or a pipe (a log, CI) it is written once per
     finished run, and every LOG_EVERY seconds while networks train (a group of the converged recipe trains for
     hours and its networks finish together), so the log shows how the session goes without a line for every
     step."""
 
-    def __init__(self, total: int, cached: int, enabled: bool = True, stream=None):
+    def __init__(self, total: int, cached: int, enabled: bool = True, stream=None, fraction_before: float = 0.0):
         self.total, self.cached, self.enabled = total, cached, enabled
         self.stream = stream or sys.stderr
         self.done, self.running, self.groups, self.t0 = cached, 0, 0, time.time()
         self.fraction: float | None = None  # of the work to train, done
+        self.fraction_before = fraction_before  # of it, done before this session (checkpoints it resumes)
         self.current = ""
         self.in_place = getattr(self.stream, "isatty", lambda: False)()
         self.logged, self.logged_at = None, self.t0
@@ -98,10 +100,13 @@ class Progress:
         trained = self.done - self.cached
         # (a group may finish in its worker a moment before it is collected)
         waiting = max(0, self.total - self.done - self.running)
-        share = self.fraction if self.fraction is not None else trained / max(1, self.total - self.cached)
+        if self.fraction is not None:
+            share, gained = self.fraction, self.fraction - self.fraction_before
+        else:
+            share = gained = trained / max(1, self.total - self.cached)
         left = self.total - self.done
         begun = trained > 0 or self.fraction is not None  # a share from the checkpoints of the first groups
-        eta = f", ~{elapsed * (1 - share) / share / 60:.0f} min left" if begun and left and share > 0 else ""
+        eta = f", ~{elapsed * (1 - share) / gained / 60:.0f} min left" if begun and left and gained > 0 else ""
         training = f"{self.running} training in {self.groups} group{'s' if self.groups != 1 else ''}" \
             if self.running else "0 training"
         return (f"[repro] runs {self.done}/{self.total} done ({self.cached} cached), {training}, {waiting} waiting, "
@@ -161,7 +166,8 @@ def train_groups(specs, store: Store, backend: Backend, *, share: bool = True, p
                 outcome.cached.append(s.key)
             else:
                 pending.append(s)
-        bar = Progress(len(specs), len(outcome.cached), enabled=progress)
+        bar = Progress(len(specs), len(outcome.cached), enabled=progress,
+                       fraction_before=work_done(pending, store, [pending]))
         bar.update()
         backend.bar = bar
         todo = groups(pending, share=share, slots=backend.split_for)

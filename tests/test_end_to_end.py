@@ -148,6 +148,21 @@ def test_the_time_left_follows_the_share_of_the_work_done_not_the_count_of_runs(
     assert "~10 min left" in log.getvalue().splitlines()[-1]
 
 
+def test_the_time_left_of_a_resumed_session_follows_its_own_pace_not_the_checkpoints_it_started_from(monkeypatch):
+    """A study resumed with 40% of its work in checkpoints that trains another 10% in 10 minutes has 50
+    minutes left, not the 10 that the share done alone would say."""
+    import io
+
+    from repro import execute
+
+    clock = iter([0.0, 600.0])
+    monkeypatch.setattr(execute.time, "time", lambda: next(clock))
+    log = io.StringIO()
+    bar = execute.Progress(total=10, cached=0, stream=log, fraction_before=0.4)
+    bar.update(running=4, groups=2, fraction=0.5)
+    assert log.getvalue().splitlines()[-1].endswith("10.0 min, ~50 min left")
+
+
 def test_a_pytest_session_shows_its_training_progress_although_pytest_captures_output(tmp_path):
     """The `study` fixture trains inside a test; pytest captures what tests print, but not its progress."""
     import subprocess
