@@ -355,11 +355,12 @@ def train_replicates(profile: Profile, specs: list[RunSpec], store: Store, optio
         outcome.seconds += done.seconds
 
     def bank(r, group, previous, started) -> bool:
-        """Write what the replicate holds now (all of it, or the runs finished so far); whether it is whole."""
+        """Write what the replicate holds now (all of it, or the runs finished so far); whether it is whole. A
+        piece that finished none of a recorded replicate's runs still adds its time to the record."""
         held = recorded(previous, group)
         finished = [s for s in group if s in held or store.is_done(s)]
         whole = len(finished) == len(group)
-        if whole or len(finished) > len(held):
+        if whole or len(finished) > len(held) or previous is not None:
             written = write_record(options.study_dir, r, group, store, options.command, previous=previous,
                                    partial=not whole, piece_seconds=time.time() - started)
             say(f"replicate r{r} written to {written}" + ("" if whole else

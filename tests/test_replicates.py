@@ -180,15 +180,22 @@ def test_a_replicate_stopped_part_way_keeps_what_it_finished_and_a_later_sitting
     assert main(["plan", *one[:-1], "--study-dir", str(study), "--store", str(tmp_path / "s2")]) == 0
     assert f"lacks {4 - len(part.runs)} of the plan's 4 runs" in capsys.readouterr().out.replace("\n", " ")
 
+    # a sitting stopped before it finished anything: the record keeps its runs and adds the piece's time
+    assert main(["run", *one, "--study-dir", str(study), "--store", str(tmp_path / "s2"), "--stop-after",
+                 "0.0001"]) == 0
+    [idle] = read_records(study).values()
+    assert set(idle.runs) == set(part.runs) and [e["runs"] for e in idle.trained_by["extended"]] == [[]]
+    assert idle.trained_by["training_wall_seconds"] > part.trained_by["training_wall_seconds"]
+
     # a later sitting on a machine that trains alike, with an empty store: the rest, on bases trained again
     assert main(["run", *one, "--study-dir", str(study), "--store", str(tmp_path / "s2")]) == 0
     [done] = read_records(study).values()
     assert not done.lacks and set(done.runs) == set(whole.runs)
     assert all(done.runs[k][1]["curve"] == m["curve"] and done.runs[k][1]["top1"] == m["top1"]
                for k, (_, m) in whole.runs.items())
-    assert [len(e["runs"]) for e in done.trained_by["extended"]] == [4 - len(part.runs)]
+    assert [len(e["runs"]) for e in done.trained_by["extended"]] == [0, 4 - len(part.runs)]
     assert done.trained_by["training_wall_seconds"] == pytest.approx(
-        part.trained_by["training_wall_seconds"] + done.trained_by["extended"][0]["wall_seconds"])
+        part.trained_by["training_wall_seconds"] + sum(e["wall_seconds"] for e in done.trained_by["extended"]))
 
 
 def test_a_base_that_comes_back_otherwise_than_recorded_is_not_mixed_into_its_replicate(tmp_path, monkeypatch,
