@@ -79,9 +79,11 @@ def _iteration_of(path: Path) -> tuple[int, int] | None:
         return None
 
 
+PROGRESS_FILES = ("progress.json", "checkpoint.json")  # a run's progress note and its checkpoint's metadata
+
+
 def _progress_in(run_dir: Path) -> tuple[int, int] | None:
-    return max(filter(None, (_iteration_of(run_dir / "progress.json"), _iteration_of(run_dir / "checkpoint.json"))),
-               default=None)
+    return max(filter(None, (_iteration_of(run_dir / name) for name in PROGRESS_FILES)), default=None)
 
 
 # A started run that has noted nothing for this long is not being trained by any process (training notes every
@@ -92,7 +94,7 @@ STOPPED_AFTER_SECONDS = 300
 def _last_noted(run_dir: Path) -> float | None:
     """When the run last noted how far it is (its progress note or checkpoint, whichever is newer)."""
     times = []
-    for name in ("progress.json", "checkpoint.json"):
+    for name in PROGRESS_FILES:
         try:
             times.append((run_dir / name).stat().st_mtime)
         except OSError:

@@ -360,7 +360,7 @@ def train_replicates(profile: Profile, specs: list[RunSpec], store: Store, optio
         held = recorded(previous, group)
         finished = [s for s in group if s in held or store.is_done(s)]
         whole = len(finished) == len(group)
-        if whole or len(finished) > len(held) or previous is not None:
+        if finished or previous is not None:
             written = write_record(options.study_dir, r, group, store, options.command, previous=previous,
                                    partial=not whole, piece_seconds=time.time() - started)
             say(f"replicate r{r} written to {written}" + ("" if whole else

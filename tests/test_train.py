@@ -60,12 +60,14 @@ class Interrupt(Exception):
     pass
 
 
+def stop_at_5(i, total):
+    """A progress callback that interrupts training after iteration 5 (a killed process, to resume from)."""
+    if i == 5:
+        raise Interrupt
+
+
 def test_resume_from_a_checkpoint_equals_an_uninterrupted_run(tiny_task, store):
     _, [whole] = run([BASE], tiny_task)
-
-    def stop_at_5(i, total):
-        if i == 5:
-            raise Interrupt
 
     with pytest.raises(Interrupt):
         Group.build([BASE], tiny_task, {}, SETTINGS, store=store, checkpoint_every=3).run(progress=stop_at_5)
@@ -84,13 +86,12 @@ def test_the_status_line_reads_how_far_a_group_is_between_its_checkpoints(tiny_t
     monkeypatch.setattr(train, "NOTE_SECONDS", 0.0)
     seen = []
 
-    def stop_at_5(i, total):
+    def noting(i, total):
         seen.append(store.progress(BASE))
-        if i == 5:
-            raise Interrupt
+        stop_at_5(i, total)
 
     with pytest.raises(Interrupt):
-        Group.build([BASE], tiny_task, {}, SETTINGS, store=store, checkpoint_every=3).run(progress=stop_at_5)
+        Group.build([BASE], tiny_task, {}, SETTINGS, store=store, checkpoint_every=3).run(progress=noting)
     total = Group.build([BASE], tiny_task, {}, SETTINGS).total
     assert seen == [(i, total) for i in range(1, 6)]
     assert store.progress(BASE) == (5, total) and store.checkpoint_progress(BASE) == (3, total)
@@ -126,10 +127,6 @@ def test_networks_resumed_from_different_iterations_catch_up_then_train_together
 
     behind, ahead = (RunSpec("random:0", "B", "BnB", n, 0, CONFIG) for n in (1, 3))
     _, whole = run([behind, ahead], tiny_task, parents)
-
-    def stop_at_5(i, total):
-        if i == 5:
-            raise Interrupt
 
     with pytest.raises(Interrupt):  # `ahead` alone: checkpointed at iteration 3, stopped at 5
         Group.build([ahead], tiny_task, parents, SETTINGS, store=store, checkpoint_every=3).run(progress=stop_at_5)
