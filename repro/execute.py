@@ -127,15 +127,17 @@ def execute(specs: list[RunSpec], profile: Profile, store: Store, *, data_root: 
             workers: int = 1, gpus: int = 0, progress: bool = True, device: str | None = None,
             poll_seconds: float | None = None, split_groups: bool = False, executor: str = "local",
             slurm_partition: str | None = None, slurm_minutes: int = 24 * 60, submitit_executor=None,
-            stop_at: float | None = None, seconds_of=None) -> Outcome:
+            stop_at: float | None = None, seconds_of=None, replicate_first: bool = False, on_start=None,
+            on_finish=None) -> Outcome:
     """Train every spec not yet in the store, on the backend `repro.backends.backend_for` chooses from the
     options. `gpus` > 0: one worker per GPU (with `executor="slurm"`: the most Slurm jobs in flight, 0 no
     cap); else `workers` CPU workers. `split_groups`: split a target's group for CPU workers too (as for
-    GPUs), for a plan too small to keep them busy with whole groups (one replicate at a time,
-    repro.replicates). `poll_seconds`: how often the loop looks at running groups (default 2 s here, 30 s for
+    GPUs), for a plan too small to keep them busy with whole groups (a study's replicates in order,
+    repro.study.train_replicates). `poll_seconds`: how often the loop looks at running groups (default 2 s here, 30 s for
     Slurm jobs). `stop_at` (a time.time(); not for Slurm): no group starts after it, and the running ones stop
     there in a checkpoint (`Outcome.stopped`: every run left unfinished); with `seconds_of` (a group -> its
-    projected seconds, repro.schedule.group_clock) groups are fitted into the time left (`fitted`)."""
+    projected seconds, repro.schedule.group_clock) groups are fitted into the time left (`fitted`).
+    `replicate_first`, `on_start`, `on_finish`: see `train_groups`."""
     slurm = executor == "slurm"
     if not slurm:  # Slurm jobs decode on their nodes, not on the login node
         decode_first(specs, store, data_root, progress)
@@ -144,18 +146,22 @@ def execute(specs: list[RunSpec], profile: Profile, store: Store, *, data_root: 
                           slurm_minutes=slurm_minutes, submitit_executor=submitit_executor, stop_at=stop_at)
     return train_groups(specs, store, backend, share=profile.share, progress=progress,
                         poll_seconds=poll_seconds if poll_seconds is not None else 30.0 if slurm else 2.0,
-                        stop_at=stop_at, seconds_of=seconds_of)
+                        stop_at=stop_at, seconds_of=seconds_of, replicate_first=replicate_first,
+                        on_start=on_start, on_finish=on_finish)
 
 
 def train_groups(specs, store: Store, backend: Backend, *, share: bool = True, progress: bool = True,
-                 poll_seconds: float = 2.0, stop_at: float | None = None, seconds_of=None) -> Outcome:
+                 poll_seconds: float = 2.0, stop_at: float | None = None, seconds_of=None,
+                 replicate_first: bool = False, on_start=None, on_finish=None) -> Outcome:
     """The one scheduling loop of every backend (in-process, worker pool, Slurm): the runs not in the store
     in groups sized to the backend's slots (repro.runs.groups), each free slot given the first ready group in
     that order (longest critical path first), finished groups recorded, groups that another session holds
     retried after a pause, none started after `stop_at` (the backend stops the running ones there), and with
     `seconds_of` (a group -> its projected seconds on one slot) each group fitted into the time left before it
     (`fitted`). `backend`: any `repro.backends.Backend` (its protocol: `slots`, `split_for`, `submit`, `wait`,
-    `describe`, `close`; the loop sets its `bar`)."""
+    `describe`, `close`; the loop sets its `bar`). `replicate_first`: a lower replicate's groups before a
+    higher one's (repro.runs.groups). `on_start(group)`, `on_finish(group)`: called in this process as a group
+    is submitted and once its result is recorded (how repro.study banks a replicate as soon as it is whole)."""
     t0 = time.time()
     outcome, pending = Outcome(), []
     try:
@@ -170,7 +176,7 @@ def train_groups(specs, store: Store, backend: Backend, *, share: bool = True, p
                        fraction_before=work_done(pending, store, [pending]))
         bar.update()
         backend.bar = bar
-        todo = groups(pending, share=share, slots=backend.split_for)
+        todo = groups(pending, share=share, slots=backend.split_for, replicate_first=replicate_first)
         running: dict = {}  # handle -> group
         not_before: dict[int, float] = {}  # groups held by another session are retried after a pause
         next_look, within, fraction = time.time() + LOOK_EVERY, "", None
@@ -194,6 +200,8 @@ def train_groups(specs, store: Store, backend: Backend, *, share: bool = True, p
                 handle = backend.submit(group)
                 running[handle] = group
                 pace.started(handle, group, store, seconds_of)
+                if on_start is not None:
+                    on_start(group)
             if now >= next_look:
                 next_look = now + LOOK_EVERY
                 fraction, within = work_done(pending, store, running.values()), within_groups(running.values(), store)
@@ -209,6 +217,8 @@ def train_groups(specs, store: Store, backend: Backend, *, share: bool = True, p
                 bar.update(current=" ".join(filter(None, (backend.describe(running), within))))
                 _record(outcome, result, bar, store, pending, running)
                 _requeue(group, result, store, todo, not_before, outcome, poll_seconds)
+                if on_finish is not None:
+                    on_finish(group)
                 next_look = 0.0  # the share done, read again with the group finished
     finally:
         backend.close()

@@ -256,7 +256,7 @@ def group_key(spec: RunSpec) -> tuple:
     return (spec.config, spec.split, spec.target, spec.replicate, spec.parent is not None)
 
 
-def groups(specs, share: bool = True, slots: int = 1) -> list[list[RunSpec]]:
+def groups(specs, share: bool = True, slots: int = 1, replicate_first: bool = False) -> list[list[RunSpec]]:
     """Split specs into training groups: one per target and DAG level when sharing, else one per run.
 
     For more than one GPU (`slots`) the groups are split further, so that the plan keeps them all
@@ -266,7 +266,9 @@ def groups(specs, share: bool = True, slots: int = 1) -> list[list[RunSpec]]:
 
     Ordered for a pool of workers: longest critical path first (a group's own work plus the most work that
     waits on it), so the bases that unlock the big transfer groups go first and small groups fill in at the
-    end instead of one big group finishing alone on an otherwise idle machine.
+    end instead of one big group finishing alone on an otherwise idle machine. `replicate_first`: the groups
+    of a lower replicate before any of a higher one's (a study that banks each replicate as it finishes,
+    repro.study.train_replicates: the next replicate's groups fill the workers its predecessor leaves idle).
     """
     if not share:
         grouped = [[s] for s in order(specs)]
@@ -276,7 +278,8 @@ def groups(specs, share: bool = True, slots: int = 1) -> list[list[RunSpec]]:
             out.setdefault(group_key(s) + ((sub_group(s),) if slots > 1 else ()), []).append(s)
         grouped = list(out.values())
     rank = critical_path(grouped)
-    return sorted(grouped, key=lambda g: -rank[id(g)])  # stable: dependency order among equals
+    first = (lambda g: min(s.replicate for s in g)) if replicate_first else (lambda g: 0)
+    return sorted(grouped, key=lambda g: (first(g), -rank[id(g)]))  # stable: dependency order among equals
 
 
 def sub_group(spec: RunSpec) -> str:

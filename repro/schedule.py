@@ -24,7 +24,6 @@ from repro.execute import default_workers
 from repro.format import duration
 from repro.numerics import precision_for, training_device
 from repro.profiles import Profile
-from repro.replicates import by_replicate
 from repro.runs import RunSpec, groups
 
 
@@ -54,9 +53,10 @@ def makespan(grouped: list[list[RunSpec]], seconds: list[float], gpus: int) -> f
 
 
 def projection(profile: Profile, specs: list[RunSpec], gpus: int, measurement: dict | None = None,
-               split_for: int | None = None) -> dict:
+               split_for: int | None = None, replicate_first: bool = False) -> dict:
     """The simulated schedule of `specs` on `gpus` GPUs (or CPU workers, with `split_for=1`: CPU workers keep a
-    target's group whole): projected_hours and where the figure comes from."""
+    target's group whole; `replicate_first`: in the order of repro.runs.groups' argument of that name):
+    projected_hours and where the figure comes from."""
     measurement = measurement or load_measurement()
     timing = measurement["profiles"].get(profile.name)
     source = (timing or {}).get("from", measurement["source"])  # a profile measured by another check names it
@@ -65,7 +65,8 @@ def projection(profile: Profile, specs: list[RunSpec], gpus: int, measurement: d
         return {**out, "projected_hours": None,
                 "why_none": f"no GPU step time measured for the {profile.name} profile's network (measured: "
                             f"{', '.join(measurement['profiles'])}); benchmarks/gpu_check.sh measures it"}
-    grouped = groups(specs, share=profile.share, slots=gpus if split_for is None else split_for)
+    grouped = groups(specs, share=profile.share, slots=gpus if split_for is None else split_for,
+                     replicate_first=replicate_first)
     seconds = [group_seconds(g, profile, timing) for g in grouped]
     span = makespan(grouped, seconds, gpus)
     busy = sum(seconds)
@@ -95,26 +96,20 @@ def plan_projection(profile: Profile, specs: list[RunSpec], *, gpus: int = 0, wo
     worker processes (default: cores // recipe.cpu_threads), from a short measurement of this CPU
     (repro.cpu_steps; `keep` False: not cached; `stream`: where to say that it measures). With the precision
     the networks train in there. `split_groups`: the CPU workers split a target's group as GPUs do and train
-    one replicate after another (repro.study.train_replicates)."""
+    the replicates in order, the next one's groups filling the workers its predecessor leaves idle
+    (repro.study.train_replicates)."""
     device = "cuda" if gpus else training_device(profile)
     used = precision_for(profile, device)
     todo = specs if todo is None else todo
     if device == "cuda":
-        return {**projection(profile, todo, max(1, gpus)), "device": "cuda", "precision": used}
+        return {**projection(profile, todo, max(1, gpus), replicate_first=split_groups), "device": "cuda",
+                "precision": used}
     workers = workers or default_workers(profile)
     if not todo:
         return {"device": "cpu", "precision": used, "workers": workers, "projected_hours": 0.0, "groups": 0}
     measurement = cpu_measurement(profile, specs, used, keep=keep, stream=stream)
-    if split_groups:  # one replicate after another, each split across the workers: the sum of their makespans
-        parts = [projection(profile, part, workers, measurement, split_for=workers)
-                 for part in by_replicate(todo).values()]
-        out = {**parts[0], "projected_hours": round(sum(p["projected_hours"] for p in parts), 3),
-               "groups": sum(p["groups"] for p in parts), "gpu_hours": round(sum(p["gpu_hours"] for p in parts), 2),
-               "longest_group_hours": max(p["longest_group_hours"] for p in parts)}
-        out["gpu_utilisation"] = round(out["gpu_hours"] / (workers * out["projected_hours"]), 3) \
-            if out["projected_hours"] else None
-    else:
-        out = projection(profile, todo, workers, measurement, split_for=1)
+    out = projection(profile, todo, workers, measurement, split_for=workers if split_groups else 1,
+                     replicate_first=split_groups)
     timing = measurement["profiles"][profile.name]
     out.pop("gpus")
     busy, utilisation = out.pop("gpu_hours", None), out.pop("gpu_utilisation", None)

@@ -319,78 +319,113 @@ def train_study(options: StudyOptions, needs: list[Need], *, profile: Profile | 
 
 def train_replicates(profile: Profile, specs: list[RunSpec], store: Store, options: StudyOptions, workers: int,
                      progress: bool, stop_at: float | None = None, seconds_of=None) -> Outcome:
-    """A study run in pieces: the replicates its folder lacks, one after another, each written to the folder
-    as soon as its last network finishes (repro.replicates). A sitting stopped at `stop_at` (--stop-after) or
-    interrupted writes the replicate it was training with the runs it finished, and a later sitting on a
-    machine that trains alike adds the rest (the networks stopped half way resume from the store's checkpoints
-    on the same machine). Each replicate's groups are split so that every worker has work while one replicate
-    trains."""
+    """A study run in pieces: the replicates its folder lacks, in order, each written to the folder as soon as
+    its last network finishes (repro.replicates); the next replicate's groups fill the workers that the one
+    before leaves idle near its end (`replicate_first`). A sitting stopped at `stop_at` (--stop-after) or
+    interrupted writes each replicate it began with the runs it finished, and a later sitting on a machine
+    that trains alike adds the rest (the networks stopped half way resume from the store's checkpoints on the
+    same machine). Each replicate's groups are split so that every worker has work. A piece of a record
+    extended here counts from when this sitting began the replicate (the first one: from the sitting's start)
+    to when it is written, so replicates that overlap count their shared minutes in both."""
     import sys
 
     from repro.execute import Outcome, execute
     from repro.format import duration
-    from repro.replicates import (by_replicate, recorded, replicate_status, retrained_differently, to_train_here,
-                                  work_here, write_record)
+    from repro.replicates import (by_replicate, recorded, replicate_status, retrained_differently, work_here,
+                                  write_record)
     from repro.schedule import plan_projection
 
     status = replicate_status(specs, options.study_dir)
     missing = {r: s for r, s in by_replicate(specs).items() if r in status.missing}
-    say = (lambda text: print(f"[repro] {text}", file=sys.stderr, flush=True)) if progress else (lambda text: None)
+    erase = "\r\x1b[2K" if sys.stderr.isatty() else ""  # a line said while the status line is drawn in place
+    say = (lambda text: print(f"{erase}[repro] {text}", file=sys.stderr, flush=True)) if progress else \
+        (lambda text: None)
     say(f"study folder {options.study_dir}: replicates done {sorted(status.done) or 'none'}, missing "
         f"{sorted(missing) or 'none'}" + "".join(f"; r{r}: {why}" for r, why in status.stale.items()))
+    here = work_here(specs, status, store)  # replicate -> (the record it extends or None, the runs to train)
+    todo = [s for _, runs in here.values() for s in runs]
     if missing and progress:
-        todo = [s for _, runs in work_here(specs, status, store).values() for s in runs]
         out = plan_projection(profile, specs, gpus=options.gpus, workers=workers, todo=todo, split_groups=True)
         if out.get("projected_hours") is not None:
             say(f"{len(todo)} networks in {len(missing)} replicates to train: projected "
                 f"{duration(out['projected_hours'] * 3600)} on {workers} worker(s), {out['precision']}; each "
                 f"replicate is written to the folder when it finishes")
     outcome = Outcome()
+    previous = {r: record for r, (record, _) in here.items()}
+    began: dict[int, float] = {}  # replicate -> when this sitting began it
+    written: set[int] = set()  # replicates written whole
+    again: list[int] = []  # extended records this machine did not train alike: trained again whole
 
-    def train(todo):
-        done = execute(todo, profile, store, data_root=options.data_root, workers=workers, gpus=options.gpus,
-                       progress=progress, split_groups=True, stop_at=stop_at, seconds_of=seconds_of)
+    def begin(r):
+        began[r] = time.time()
+        extends = previous[r] is not None
+        say(f"replicate r{r} ({list(missing).index(r) + 1} of {len(missing)})" +
+            (f": adding the {len(missing[r]) - len(recorded(previous[r], missing[r]))} runs its record lacks "
+             f"(this machine trains alike; {len(here[r][1])} to train here with the bases they copy from)"
+             if extends else ""))
+
+    def whole_here(r) -> bool:
+        held = recorded(previous[r], missing[r])
+        return all(s in held or store.is_done(s) for s in missing[r])
+
+    def alike(r) -> bool:
+        """Whether the runs of r's record that this machine trained again came back as recorded; if not, the
+        replicate is trained again whole, not extended."""
+        differ = retrained_differently(previous[r], store) if previous[r] is not None else []
+        if differ:
+            say(f"replicate r{r}: {differ[0]} came out differently here than in {previous[r].path.name} (not "
+                f"the record's arithmetic after all): the replicate is trained again whole")
+            previous[r] = None
+            again.append(r)
+        return not differ
+
+    def bank(r) -> None:
+        """Write what replicate r holds now (all of it, or the runs finished so far). A piece that finished
+        none of a recorded replicate's runs still adds its time to the record."""
+        held = recorded(previous[r], missing[r])
+        finished = [s for s in missing[r] if s in held or store.is_done(s)]
+        whole = len(finished) == len(missing[r])
+        if finished or previous[r] is not None:
+            path = write_record(options.study_dir, r, missing[r], store, options.command, previous=previous[r],
+                                partial=not whole, piece_seconds=time.time() - began[r])
+            say(f"replicate r{r} written to {path}" + ("" if whole else
+                f" with the {len(finished)} of its {len(missing[r])} runs finished: the same command continues "
+                f"it (on a machine that trains alike, the {len(missing[r]) - len(finished)} others and the bases "
+                f"they copy from; elsewhere the replicate trains again whole)"))
+        if whole:
+            written.add(r)
+
+    def on_start(group):
+        for r in sorted({s.replicate for s in group} - set(began)):
+            begin(r)
+
+    def on_finish(group):
+        for r in sorted({s.replicate for s in group}):
+            if r not in written and whole_here(r) and alike(r):
+                bank(r)
+
+    def train(runs):
+        done = execute(runs, profile, store, data_root=options.data_root, workers=workers, gpus=options.gpus,
+                       progress=progress, split_groups=True, stop_at=stop_at, seconds_of=seconds_of,
+                       replicate_first=True, on_start=on_start, on_finish=on_finish)
         for name in ("trained", "cached", "diverged", "elsewhere", "stopped"):
             getattr(outcome, name).extend(getattr(done, name))
         outcome.seconds += done.seconds
 
-    def bank(r, group, previous, started) -> bool:
-        """Write what the replicate holds now (all of it, or the runs finished so far); whether it is whole. A
-        piece that finished none of a recorded replicate's runs still adds its time to the record."""
-        held = recorded(previous, group)
-        finished = [s for s in group if s in held or store.is_done(s)]
-        whole = len(finished) == len(group)
-        if finished or previous is not None:
-            written = write_record(options.study_dir, r, group, store, options.command, previous=previous,
-                                   partial=not whole, piece_seconds=time.time() - started)
-            say(f"replicate r{r} written to {written}" + ("" if whole else
-                f" with the {len(finished)} of its {len(group)} runs finished: the same command continues it (on "
-                f"a machine that trains alike, the {len(group) - len(finished)} others and the bases they copy "
-                f"from; elsewhere the replicate trains again whole)"))
-        return whole
-
-    for k, (r, group) in enumerate(missing.items(), 1):
-        started, whole = time.time(), False
-        previous, todo = to_train_here(status.records.get(r), group, store)
-        say(f"replicate r{r} ({k} of {len(missing)})" +
-            (f": adding the {len(group) - len(recorded(previous, group))} runs its record lacks (this machine "
-             f"trains alike; {len(todo)} to train here with the bases they copy from)" if previous else ""))
-        differ = None  # the record's runs this machine trained again otherwise (None: not yet compared)
-        try:
-            train(todo)
-            differ = retrained_differently(previous, store) if previous else []
-            if differ:
-                say(f"replicate r{r}: {differ[0]} came out differently here than in {previous.path.name} (not "
-                    f"the record's arithmetic after all): the replicate is trained again whole")
-                previous = None
-                train([s for s in group if not store.is_done(s)])
-        finally:  # a stopped or interrupted sitting keeps what it finished, unless it is not the record's numbers
-            if differ is None and previous is not None:  # interrupted before the comparison
-                differ = retrained_differently(previous, store)
-            if previous is None or not differ:
-                whole = bank(r, group, previous, started)
-        if not whole:
-            break
+    try:
+        if missing:  # the replicate this sitting works on first (its time includes the sitting's start)
+            begin(next(iter(missing)))
+        for r, (_, runs) in here.items():  # nothing to train: the store or the record holds it all
+            if not runs:
+                began.setdefault(r, time.time())
+                on_finish(missing[r])
+        train(todo)
+        if again:
+            train([s for r in again for s in missing[r] if not store.is_done(s)])
+    finally:  # a stopped or interrupted sitting keeps what it finished, unless it is not the record's numbers
+        for r in missing:
+            if r in began and r not in written and alike(r):
+                bank(r)
     return outcome
 
 

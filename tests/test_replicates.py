@@ -3,6 +3,7 @@ an empty run store) trains only the replicates the folder lacks, and the report 
 import json
 
 import pytest
+import torch
 
 from repro.cli import main, reproduce_command
 from repro.profiles import SMOKE
@@ -264,3 +265,58 @@ def test_stop_after_must_be_a_positive_number_of_minutes(tmp_path, capsys):
     assert main(["run", "--profile", "smoke", "--store", str(tmp_path / "s"), "--stop-after", "0"]) == 2
     assert "--stop-after must be a positive number of minutes" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
+
+
+class OneGroupAtATime:
+    """A backend with two slots that 'trains' a group by storing a result for each of its runs, finishing the
+    oldest running group at each wait; at every submit it notes the replicate submitted, the replicates of the
+    groups still running and the replicates the study folder holds whole."""
+
+    def __init__(self, store, study):
+        self.store, self.study, self.slots, self.split_for = store, study, 2, 2
+        self.submitted, self.running, self.log = [], [], []
+
+    def submit(self, group):
+        whole = sorted(r for r, record in read_records(self.study).items() if not record.lacks)
+        self.log.append((group[0].replicate, [self.submitted[h][0].replicate for h in self.running], whole))
+        self.submitted.append(group)
+        self.running.append(len(self.submitted) - 1)
+        return len(self.submitted) - 1
+
+    def wait(self, handles, timeout):
+        oldest = min(handles)
+        for spec in self.submitted[oldest]:
+            self.store.save_result(spec, {"w": torch.zeros(1)}, {"top1": 0.5, "diverged": False})
+        self.running.remove(oldest)
+        return [(oldest, {"trained": [s.key for s in self.submitted[oldest]], "diverged": [], "elsewhere": []})]
+
+    def describe(self, handles):
+        return ""
+
+    def close(self):
+        pass
+
+
+def test_the_next_replicate_fills_a_worker_the_last_one_leaves_idle_and_each_is_written_when_it_is_whole(
+        tmp_path, monkeypatch):
+    import repro.execute
+    from repro.study import StudyOptions, all_needs, train_replicates
+
+    profile = SMOKE.override({"replicates": 2, "layers": 1, "finetune_layers": 1})
+    specs = specs_for(profile, all_needs(["early_layer_generality", "coadaptation_dip"]), device="cpu")
+    study, store = tmp_path / "study", Store(tmp_path / "store")
+    backend = OneGroupAtATime(store, study)
+    monkeypatch.setattr(repro.execute, "backend_for", lambda *args, **kwargs: backend)
+    monkeypatch.setattr(repro.execute, "decode_first", lambda *args, **kwargs: None)
+    train_replicates(profile, specs, store, StudyOptions(study_dir=str(study)), workers=2, progress=False)
+
+    replicates = [r for r, _, _ in backend.log]
+    assert replicates == sorted(replicates)  # every group of r0 is started before any of r1
+    r0_groups = replicates.count(0)
+    assert r0_groups % 2 == 1  # an odd number on two workers: the last one would train alone
+    first_of_r1, running, whole = backend.log[r0_groups]
+    assert running == [0] and whole == []  # r1 begins beside r0's last group, not after it
+    assert backend.log[r0_groups + 1][2] == [0]  # r0 is written as soon as its last group has finished
+    records = read_records(study)
+    assert sorted(records) == [0, 1] and not any(record.lacks for record in records.values())
+    assert all(set(record.runs) == {s.key for s in specs if s.replicate == r} for r, record in records.items())

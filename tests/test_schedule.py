@@ -42,6 +42,18 @@ def test_the_simulation_keeps_every_gpu_busy_and_waits_for_parents():
     assert 3600 * len(grouped) / 2 <= two <= 3600 * (len(grouped) + 1) / 2 + 3600 * (bases % 2)
 
 
+def test_replicates_in_order_keep_both_workers_busy_where_one_after_another_leaves_one_idle():
+    from repro.replicates import by_replicate
+
+    plan = specs_for(get_profile("smoke").override({"replicates": 3, "layers": 1, "finetune_layers": 1}),
+                     all_needs(["early_layer_generality", "coadaptation_dip"]))
+    ordered = groups(plan, slots=2, replicate_first=True)
+    assert [g[0].replicate for g in ordered] == sorted(g[0].replicate for g in ordered)
+    one_after_another = sum(makespan(part, [3600.0] * len(part), 2)
+                            for part in (groups(runs, slots=2) for runs in by_replicate(plan).values()))
+    assert makespan(ordered, [3600.0] * len(ordered), 2) < one_after_another  # each replicate has 5 groups
+
+
 def test_plan_reports_projected_hours_from_the_committed_gpu_measurement(capsys):
     from repro.cli import main
 
