@@ -246,24 +246,26 @@ def fitted(ready: list[list[RunSpec]], room: int, todo: list, store: Store, seco
     """Up to `room` groups to start now under a time limit, in the order of `ready`: a group projected to finish
     in `seconds_left` (at this session's `pace`, with FIT_MARGIN) as it is; else the most of its cheapest
     networks that do (a network's numbers do not depend on the group it trains in, only when it finishes),
-    its other networks left in `todo` in its place; a group with no network that fits waits. When no ready
-    group has one, the first `room` as they are: they train into checkpoints that a later run here resumes."""
+    its other networks left in `todo` in its place. Room that no ready network fits goes to the first ready
+    groups as they are, rather than idle: they train into checkpoints that a later run here resumes."""
     def fits(part):
         return time_left_of(part, store, seconds_of) * pace * FIT_MARGIN <= seconds_left
 
-    out = []
+    out, taken = [], []
     for group in ready:
         if len(out) == room:
             break
         if fits(group):
             out.append(group)
+            taken.append(group)
             continue
         cheapest = sorted(group, key=lambda s: time_left_of([s], store, seconds_of))
         k = max((k for k in range(1, len(group)) if fits(cheapest[:k])), default=0)
         if k:
             todo[todo.index(group)] = [s for s in group if s in cheapest[k:]]
             out.append([s for s in group if s in cheapest[:k]])
-    return out or ready[:room]
+            taken.append(group)
+    return out + [g for g in ready if not any(g is t for t in taken)][:room - len(out)]
 
 
 class Pace:

@@ -172,6 +172,16 @@ def test_under_a_time_limit_a_group_that_cannot_finish_starts_with_the_networks_
     assert as_planned == groups(plan, slots=2)  # none would finish: they train into checkpoints as planned
 
 
+def test_under_a_time_limit_a_worker_that_no_network_fits_trains_into_checkpoints_rather_than_idle(store):
+    from repro.execute import fitted
+
+    plan = specs_for(get_profile("smoke"), all_needs())
+    short, long = [g for g in groups(plan, slots=2) if len(g) == 1][:2]
+    seconds_of = lambda g: sum(100.0 if s in short else 10_000.0 for s in g)  # noqa: E731
+    assert fitted([long, short], 1, [long, short], store, seconds_of, 1000.0) == [short]  # what fits goes first
+    assert fitted([long, short], 2, [long, short], store, seconds_of, 1000.0) == [short, long]  # then the rest
+
+
 def _store():
     import tempfile
 
