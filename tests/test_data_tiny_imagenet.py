@@ -180,6 +180,18 @@ def test_a_changed_source_is_decoded_again(tmp_path, monkeypatch):
     assert load(tmp_path, size=16).info["cache"] != second.info["cache"]  # the size is part of the key too
 
 
+def test_shards_are_keyed_by_their_checksums_not_their_file_times(tmp_path):
+    tree = make_tiny_imagenet_tree(tmp_path / "tree")
+    shards = make_shards(tree, tmp_path / "shards")
+    first = load(shards)
+    for archive in shards.iterdir():  # the same files copied or mounted again: new modification times
+        os.utime(archive, ns=(1, 1))
+    assert load(shards).info["cache"] == first.info["cache"]
+    (tree / "train" / WNIDS[0] / "images" / f"{WNIDS[0]}_1.JPEG").write_bytes(jpeg_bytes(999))
+    make_shards(tree, shards)  # a shard with new content and its new checksum
+    assert load(shards).info["cache"] != first.info["cache"]
+
+
 def test_parallel_decoding_gives_the_same_bytes(tmp_path, monkeypatch):
     make_tiny_imagenet_tree(tmp_path, train_per_class=6)
     serial = load(tmp_path)

@@ -1,7 +1,8 @@
 """Decode a list of images once, in parallel, to uint8 tensors, and cache the result on disk.
 
-The cache file is keyed by content: a hash of the source (checksums, or file names with sizes and
-modification times), the image size and FORMAT, so that a changed source or a changed decoder is noticed.
+The cache file is keyed by content: a hash of the source (the checksums that shards are verified against,
+or file names with sizes and modification times), the image size and FORMAT, so that a changed source or a
+changed decoder is noticed.
 Files are written atomically (temporary file + os.replace) under a lock, so concurrent workers decode once.
 """
 from __future__ import annotations
