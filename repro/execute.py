@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 
 from repro.backends import Backend, backend_for
+from repro.format import duration
 from repro.numerics import usable_cores
 from repro.profiles import Profile
 from repro.runs import RunSpec, groups, work
@@ -69,12 +70,14 @@ class Progress:
         self.done, self.running, self.groups, self.t0 = cached, 0, 0, time.time()
         self.fraction: float | None = None  # of the work to train, done
         self.fraction_before = fraction_before  # of it, done before this session (checkpoints it resumes)
+        self.seconds_left: float | None = None  # projected by the cost model (`seconds_left`), where there is one
         self.current = ""
         self.in_place = getattr(self.stream, "isatty", lambda: False)()
         self.logged, self.logged_at = None, self.t0
 
-    def update(self, done=None, running=None, groups=None, current=None, fraction=None):
-        """`running`: networks being trained, in `groups` groups (one per busy worker)."""
+    def update(self, done=None, running=None, groups=None, current=None, fraction=None, seconds_left=None):
+        """`running`: networks being trained, in `groups` groups (one per busy worker). `seconds_left`: the
+        cost model's projection of the time left (`seconds_left`), said instead of the share-of-work estimate."""
         if done is not None:
             self.done = done
         if fraction is not None:
@@ -85,6 +88,8 @@ class Progress:
             self.groups = groups
         if current is not None:
             self.current = current
+        if seconds_left is not None:
+            self.seconds_left = seconds_left
         if not self.enabled:
             return
         now = time.time()
@@ -107,6 +112,8 @@ class Progress:
         left = self.total - self.done
         begun = trained > 0 or self.fraction is not None  # a share from the checkpoints of the first groups
         eta = f", ~{elapsed * (1 - share) / gained / 60:.0f} min left" if begun and left and gained > 0 else ""
+        if self.seconds_left is not None and left:
+            eta = f", ~{duration(self.seconds_left)} left"
         training = f"{self.running} training in {self.groups} group{'s' if self.groups != 1 else ''}" \
             if self.running else "0 training"
         return (f"[repro] runs {self.done}/{self.total} done ({self.cached} cached), {training}, {waiting} waiting, "
@@ -205,6 +212,9 @@ def train_groups(specs, store: Store, backend: Backend, *, share: bool = True, p
             if now >= next_look:
                 next_look = now + LOOK_EVERY
                 fraction, within = work_done(pending, store, running.values()), within_groups(running.values(), store)
+                if seconds_of is not None:
+                    bar.update(seconds_left=seconds_left([*running.values(), *todo], store, seconds_of,
+                                                         backend.slots, pace))
             bar.update(running=sum(len(g) for g in running.values()), groups=len(running), fraction=fraction,
                        current=" ".join(filter(None, (backend.describe(running), within))))
             if not running:  # parents are being trained by another session
@@ -234,11 +244,20 @@ def train_groups(specs, store: Store, backend: Backend, *, share: bool = True, p
 FIT_MARGIN = 1.1  # a group is started whole only if it is projected to end with this much time to spare
 
 
-def time_left_of(group, store: Store, seconds_of) -> float:
+def time_left_of(group, store: Store, seconds_of, how_far=None) -> float:
     """Projected seconds `group` still needs on one slot: its whole time, less what its members' checkpoints
-    hold (the least advanced member counts: they train together)."""
-    done = [at[0] / max(1, at[1]) if (at := store.checkpoint_progress(s)) else 0.0 for s in group]
+    hold (`how_far`: another reading of a run's (iteration, total), e.g. Store.progress; the least advanced
+    member counts: they train together)."""
+    how_far = how_far or store.checkpoint_progress
+    done = [at[0] / max(1, at[1]) if (at := how_far(s)) else 0.0 for s in group]
     return seconds_of(group) * (1 - min(done, default=0.0))
+
+
+def seconds_left(groups_left, store: Store, seconds_of, slots: int | None, pace: "Pace") -> float:
+    """The status line's time left: the projected time of the groups left (running ones less what they have
+    trained), shared among the slots, at this session's pace against the projection."""
+    work = sum(time_left_of(group, store, seconds_of, store.progress) for group in groups_left)
+    return work / max(1, slots or 1) * pace.ratio
 
 
 def fitted(ready: list[list[RunSpec]], room: int, todo: list, store: Store, seconds_of, seconds_left: float,
@@ -277,8 +296,13 @@ class Pace:
         self.open: dict = {}  # handle -> (started at, projected seconds)
 
     @property
+    def ratio(self) -> float:
+        """Measured over projected time, the mean over this session's finished groups (1 before any)."""
+        return sum(self.ratios) / len(self.ratios) if self.ratios else 1.0
+
+    @property
     def factor(self) -> float:
-        return max(1.0, sum(self.ratios) / len(self.ratios)) if self.ratios else 1.0
+        return max(1.0, self.ratio)
 
     def started(self, handle, group, store: Store, seconds_of) -> None:
         if seconds_of is not None:

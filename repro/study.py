@@ -299,26 +299,36 @@ def train_study(options: StudyOptions, needs: list[Need], *, profile: Profile | 
                               slurm_minutes=options.slurm_time)
         else:
             from repro.execute import default_workers, execute
-            from repro.schedule import group_clock, tell_projection
+            from repro.schedule import tell_projection
 
             workers = options.workers or (1 if options.gpus else default_workers(profile))
             stop_at = started + 60 * options.stop_after if options.stop_after else None
-            # under a time limit each group is fitted into the time left, by its projected time
-            seconds_of = group_clock(profile, specs, gpus=options.gpus) if stop_at else None
             if options.study_dir:
-                outcome = train_replicates(profile, specs, store, options, workers, progress, stop_at, seconds_of)
+                outcome = train_replicates(profile, specs, store, options, workers, progress, stop_at)
             else:
+                todo = [s for s in specs if not store.is_done(s)]
                 if progress:
                     tell_projection(profile, specs, store, gpus=options.gpus, workers=options.workers,
                                     quicker=quicker)
                 outcome = execute(specs, profile, store, data_root=options.data_root, workers=workers,
-                                  gpus=options.gpus, progress=progress, stop_at=stop_at, seconds_of=seconds_of)
+                                  gpus=options.gpus, progress=progress, stop_at=stop_at,
+                                  seconds_of=group_times(profile, specs, todo, options, stop_at, progress))
     return read_study(profile, report_needs or needs, store, outcome, data_root=options.data_root, started=started,
                       study_dir=options.study_dir)
 
 
+def group_times(profile: Profile, specs: list[RunSpec], todo: list[RunSpec], options: StudyOptions,
+                stop_at: float | None, progress: bool):
+    """The groups' projected times (repro.schedule.group_clock) where something is to train and they serve: to
+    fit each group into a time limit, and for the status line's time left (the step measured for the
+    projection already told is cached); None elsewhere."""
+    from repro.schedule import group_clock
+
+    return group_clock(profile, specs, gpus=options.gpus) if todo and (stop_at or progress) else None
+
+
 def train_replicates(profile: Profile, specs: list[RunSpec], store: Store, options: StudyOptions, workers: int,
-                     progress: bool, stop_at: float | None = None, seconds_of=None) -> Outcome:
+                     progress: bool, stop_at: float | None = None) -> Outcome:
     """A study run in pieces: the replicates its folder lacks, in order, each written to the folder as soon as
     its last network finishes (repro.replicates); the next replicate's groups fill the workers that the one
     before leaves idle near its end (`replicate_first`). A sitting stopped at `stop_at` (--stop-after) or
@@ -351,6 +361,7 @@ def train_replicates(profile: Profile, specs: list[RunSpec], store: Store, optio
                 f"{duration(out['projected_hours'] * 3600)} on {workers} worker(s), {out['precision']}; each "
                 f"replicate is written to the folder when it finishes")
     outcome = Outcome()
+    seconds_of = group_times(profile, specs, todo, options, stop_at, progress)
     previous = {r: record for r, (record, _) in here.items()}
     began: dict[int, float] = {}  # replicate -> when this sitting began it
     written: set[int] = set()  # replicates written whole

@@ -163,6 +163,34 @@ def test_the_time_left_of_a_resumed_session_follows_its_own_pace_not_the_checkpo
     assert log.getvalue().splitlines()[-1].endswith("10.0 min, ~50 min left")
 
 
+def test_where_the_groups_have_projected_times_the_time_left_is_theirs_at_this_sessions_pace(store):
+    """The share of the work done is a poor clock for a study of many hours at its start: where the cost model
+    projects each group (repro.schedule.group_clock), the time left is the groups' left, shared among the
+    workers, scaled by how this session's finished groups ran against their projection."""
+    import io
+
+    from repro import execute
+    from repro.profiles import SMOKE
+    from repro.runs import Need, groups, specs_for
+
+    grouped = groups(specs_for(SMOKE, [Need("random", "BnB")], device="cpu"), slots=2)
+    minutes = lambda group: 60.0 * len(group)  # noqa: E731
+    whole = sum(len(g) for g in grouped) * 60.0
+    pace = execute.Pace()
+    assert execute.seconds_left(grouped, store, minutes, 2, pace) == whole / 2
+    first = grouped[0][0]
+    store.write_progress(first, 50, 100)  # half way through a one-network group
+    assert execute.seconds_left(grouped, store, minutes, 2, pace) == (whole - 30.0) / 2
+    pace.ratios.append(0.8)  # the groups run 20% under their projection here
+    assert execute.seconds_left(grouped, store, minutes, 2, pace) == pytest.approx((whole - 30.0) / 2 * 0.8)
+    assert pace.factor == 1.0  # while fitting groups into a time limit never counts on it
+
+    log = io.StringIO()
+    bar = execute.Progress(total=10, cached=0, stream=log)
+    bar.update(done=1, fraction=0.5, seconds_left=2 * 3600 + 5 * 60)
+    assert log.getvalue().splitlines()[-1].endswith("~2 h 05 min left")
+
+
 def test_a_pytest_session_shows_its_training_progress_although_pytest_captures_output(tmp_path):
     """The `study` fixture trains inside a test; pytest captures what tests print, but not its progress."""
     import subprocess

@@ -147,6 +147,17 @@ def test_the_one_loop_trains_parents_first_and_splits_groups_for_several_gpus(st
         done |= {s.key for s in group}
 
 
+def test_the_loop_tells_the_time_left_from_the_groups_projected_times(store, capsys, monkeypatch):
+    from repro import execute
+
+    monkeypatch.setattr(execute.Pace, "ratio", 1.0)  # (this backend trains in no time: its pace would be 0)
+    plan = specs_for(get_profile("smoke"), all_needs())
+    execute.train_groups(plan, store, Recording(store, slots=2, split_for=2), poll_seconds=0.01,
+                         seconds_of=lambda group: 36_000.0 * len(group))  # ten hours a network
+    told = [line.split("~")[1] for line in capsys.readouterr().err.splitlines() if "left" in line]
+    assert any(" h " in left for left in told)  # hours, as projected; the share done would say minutes
+
+
 def _train_before_a_stop(store, seconds_left, seconds_of):
     import time
 
