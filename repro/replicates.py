@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -241,6 +242,90 @@ def write_record(study_dir, replicate: int, specs, store, command: str = "",
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(doc, indent=1, sort_keys=True) + "\n")
     return path
+
+
+class Sitting:
+    """One sitting's account of the replicates a study folder lacks (repro.study.train_replicates): when it
+    began each, each written to the folder the moment it is whole (`finished`, called as each group ends), and,
+    when the sitting ends, each one it began written with the runs it finished (`close`). A record extended
+    here whose bases came back otherwise than recorded is not extended: `again` lists those replicates, to
+    train again whole in this machine's numbers."""
+
+    def __init__(self, study_dir, missing: dict[int, list[RunSpec]],
+                 here: dict[int, tuple[ReplicateRecord | None, list[RunSpec]]], store, command: str = "",
+                 say=lambda text: None):
+        self.study_dir, self.missing, self.here, self.store, self.command, self.say = \
+            study_dir, missing, here, store, command, say
+        self.previous = {r: record for r, (record, _) in here.items()}  # the record each one extends, or None
+        self.began: dict[int, float] = {}  # replicate -> when this sitting began it
+        self.written: set[int] = set()  # replicates written whole
+        self.again: list[int] = []
+
+    def open(self) -> None:
+        """Begin with the first replicate missing (its time includes the sitting's start), and write at once
+        those that need no training here (the store or the record holds every run)."""
+        if self.missing:
+            self.begin(next(iter(self.missing)))
+        for r, (_, runs) in self.here.items():
+            if not runs:
+                self.began.setdefault(r, time.time())
+                self.finished(self.missing[r])
+
+    def begin(self, r: int) -> None:
+        self.began[r] = time.time()
+        previous, planned = self.previous[r], self.missing[r]
+        self.say(f"replicate r{r} ({list(self.missing).index(r) + 1} of {len(self.missing)})" +
+                 (f": adding the {len(planned) - len(recorded(previous, planned))} runs its record lacks (this "
+                  f"machine trains alike; {len(self.here[r][1])} to train here with the bases they copy from)"
+                  if previous is not None else ""))
+
+    def started(self, group) -> None:
+        for r in sorted({s.replicate for s in group} - set(self.began)):
+            self.begin(r)
+
+    def finished(self, group) -> None:
+        for r in sorted({s.replicate for s in group}):
+            if r not in self.written and self._whole(r) and self._alike(r):
+                self._write(r)
+
+    def close(self) -> None:
+        """The sitting ends (done, stopped or interrupted): what it began and did not finish is written with
+        the runs it finished, unless it extends a record it did not train alike."""
+        for r in self.missing:
+            if r in self.began and r not in self.written and self._alike(r):
+                self._write(r)
+
+    def _whole(self, r: int) -> bool:
+        held = recorded(self.previous[r], self.missing[r])
+        return all(s in held or self.store.is_done(s) for s in self.missing[r])
+
+    def _alike(self, r: int) -> bool:
+        """Whether the runs of r's record that this machine trained again came back as recorded."""
+        previous = self.previous[r]
+        differ = retrained_differently(previous, self.store) if previous is not None else []
+        if differ:
+            self.say(f"replicate r{r}: {differ[0]} came out differently here than in {previous.path.name} (not "
+                     f"the record's arithmetic after all): the replicate is trained again whole")
+            self.previous[r] = None
+            self.again.append(r)
+        return not differ
+
+    def _write(self, r: int) -> None:
+        """Write what replicate r holds now (all of it, or the runs finished so far). A piece that finished
+        none of a recorded replicate's runs still adds its time to the record."""
+        planned, previous = self.missing[r], self.previous[r]
+        held = recorded(previous, planned)
+        finished = [s for s in planned if s in held or self.store.is_done(s)]
+        whole = len(finished) == len(planned)
+        if finished or previous is not None:
+            path = write_record(self.study_dir, r, planned, self.store, self.command, previous=previous,
+                                partial=not whole, piece_seconds=time.time() - self.began[r])
+            self.say(f"replicate r{r} written to {path}" + ("" if whole else
+                     f" with the {len(finished)} of its {len(planned)} runs finished: the same command continues "
+                     f"it (on a machine that trains alike, the {len(planned) - len(finished)} others and the "
+                     f"bases they copy from; elsewhere the replicate trains again whole)"))
+        if whole:
+            self.written.add(r)
 
 
 class RecordedRuns:

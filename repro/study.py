@@ -332,17 +332,17 @@ def train_replicates(profile: Profile, specs: list[RunSpec], store: Store, optio
     """A study run in pieces: the replicates its folder lacks, in order, each written to the folder as soon as
     its last network finishes (repro.replicates); the next replicate's groups fill the workers that the one
     before leaves idle near its end (`replicate_first`). A sitting stopped at `stop_at` (--stop-after) or
-    interrupted writes each replicate it began with the runs it finished, and a later sitting on a machine
-    that trains alike adds the rest (the networks stopped half way resume from the store's checkpoints on the
-    same machine). Each replicate's groups are split so that every worker has work. A piece of a record
-    extended here counts from when this sitting began the replicate (the first one: from the sitting's start)
-    to when it is written, so replicates that overlap count their shared minutes in both."""
+    interrupted writes each replicate it began with the runs it finished (repro.replicates.Sitting keeps that
+    account), and a later sitting on a machine that trains alike adds the rest (the networks stopped half way
+    resume from the store's checkpoints on the same machine). Each replicate's groups are split so that every
+    worker has work. A piece of a record extended here counts from when this sitting began the replicate (the
+    first one: from the sitting's start) to when it is written, so replicates that overlap count their shared
+    minutes in both."""
     import sys
 
     from repro.execute import Outcome, execute
     from repro.format import duration
-    from repro.replicates import (by_replicate, recorded, replicate_status, retrained_differently, work_here,
-                                  write_record)
+    from repro.replicates import Sitting, by_replicate, replicate_status, work_here
     from repro.schedule import plan_projection
 
     status = replicate_status(specs, options.study_dir)
@@ -362,81 +362,23 @@ def train_replicates(profile: Profile, specs: list[RunSpec], store: Store, optio
                 f"replicate is written to the folder when it finishes")
     outcome = Outcome()
     seconds_of = group_times(profile, specs, todo, options, stop_at, progress)
-    previous = {r: record for r, (record, _) in here.items()}
-    began: dict[int, float] = {}  # replicate -> when this sitting began it
-    written: set[int] = set()  # replicates written whole
-    again: list[int] = []  # extended records this machine did not train alike: trained again whole
-
-    def begin(r):
-        began[r] = time.time()
-        extends = previous[r] is not None
-        say(f"replicate r{r} ({list(missing).index(r) + 1} of {len(missing)})" +
-            (f": adding the {len(missing[r]) - len(recorded(previous[r], missing[r]))} runs its record lacks "
-             f"(this machine trains alike; {len(here[r][1])} to train here with the bases they copy from)"
-             if extends else ""))
-
-    def whole_here(r) -> bool:
-        held = recorded(previous[r], missing[r])
-        return all(s in held or store.is_done(s) for s in missing[r])
-
-    def alike(r) -> bool:
-        """Whether the runs of r's record that this machine trained again came back as recorded; if not, the
-        replicate is trained again whole, not extended."""
-        differ = retrained_differently(previous[r], store) if previous[r] is not None else []
-        if differ:
-            say(f"replicate r{r}: {differ[0]} came out differently here than in {previous[r].path.name} (not "
-                f"the record's arithmetic after all): the replicate is trained again whole")
-            previous[r] = None
-            again.append(r)
-        return not differ
-
-    def bank(r) -> None:
-        """Write what replicate r holds now (all of it, or the runs finished so far). A piece that finished
-        none of a recorded replicate's runs still adds its time to the record."""
-        held = recorded(previous[r], missing[r])
-        finished = [s for s in missing[r] if s in held or store.is_done(s)]
-        whole = len(finished) == len(missing[r])
-        if finished or previous[r] is not None:
-            path = write_record(options.study_dir, r, missing[r], store, options.command, previous=previous[r],
-                                partial=not whole, piece_seconds=time.time() - began[r])
-            say(f"replicate r{r} written to {path}" + ("" if whole else
-                f" with the {len(finished)} of its {len(missing[r])} runs finished: the same command continues "
-                f"it (on a machine that trains alike, the {len(missing[r]) - len(finished)} others and the bases "
-                f"they copy from; elsewhere the replicate trains again whole)"))
-        if whole:
-            written.add(r)
-
-    def on_start(group):
-        for r in sorted({s.replicate for s in group} - set(began)):
-            begin(r)
-
-    def on_finish(group):
-        for r in sorted({s.replicate for s in group}):
-            if r not in written and whole_here(r) and alike(r):
-                bank(r)
+    sitting = Sitting(options.study_dir, missing, here, store, options.command, say)
 
     def train(runs):
         done = execute(runs, profile, store, data_root=options.data_root, workers=workers, gpus=options.gpus,
                        progress=progress, split_groups=True, stop_at=stop_at, seconds_of=seconds_of,
-                       replicate_first=True, on_start=on_start, on_finish=on_finish)
+                       replicate_first=True, on_start=sitting.started, on_finish=sitting.finished)
         for name in ("trained", "cached", "diverged", "elsewhere", "stopped"):
             getattr(outcome, name).extend(getattr(done, name))
         outcome.seconds += done.seconds
 
     try:
-        if missing:  # the replicate this sitting works on first (its time includes the sitting's start)
-            begin(next(iter(missing)))
-        for r, (_, runs) in here.items():  # nothing to train: the store or the record holds it all
-            if not runs:
-                began.setdefault(r, time.time())
-                on_finish(missing[r])
+        sitting.open()
         train(todo)
-        if again:
-            train([s for r in again for s in missing[r] if not store.is_done(s)])
+        if sitting.again:
+            train([s for r in sitting.again for s in missing[r] if not store.is_done(s)])
     finally:  # a stopped or interrupted sitting keeps what it finished, unless it is not the record's numbers
-        for r in missing:
-            if r in began and r not in written and alike(r):
-                bank(r)
+        sitting.close()
     return outcome
 
 
