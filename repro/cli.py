@@ -127,7 +127,7 @@ def cmd_plan(args) -> int:
     from repro.store import Store
     from repro.study import check_options, plan
 
-    profile = check_options(StudyOptions.read(lambda dest: getattr(args, dest)), trains=False)
+    profile = check_options(StudyOptions.read(lambda dest: getattr(args, dest)), trains=False, writes=False)
     store = Store(args.store, create=False)  # a plan writes nothing: no store is made to hold none
     p = plan(profile, _claims(args), store, args.data_root, study_dir=args.study_dir)
     projected = plan_projection(profile, p["specs"], gpus=args.gpus, workers=args.workers, todo=p["todo"],
@@ -243,9 +243,10 @@ def reproduce_command(argv: list[str] | None = None) -> str:
 
 def cmd_report(args) -> int:
     from repro.report import default_report_dir
-    from repro.study import all_needs, judge, write_study_report
+    from repro.study import all_needs, check_folder, judge, write_study_report
     from repro.summary import verdict_table
 
+    check_folder("report folder", "--report-dir", args.report_dir)
     if args.results:
         return _report_results(args)
     out = args.report_dir or args.study_dir or default_report_dir(args.profile or "original")

@@ -1,5 +1,5 @@
-"""File integrity, in one place: the SHA-256 of a file, and the atomic write (a temporary file, then a rename,
-so that a crash leaves either the old file or the new one, never half of one)."""
+"""Files, in one place: the SHA-256 of a file, the atomic write (a temporary file, then a rename, so that a crash
+leaves either the old file or the new one, never half of one), and whether a folder can be made and written."""
 from __future__ import annotations
 
 import hashlib
@@ -32,3 +32,15 @@ def atomic_write(path: str | Path, write) -> None:
 
 def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def folder_problem(path: str | Path) -> tuple[str, str] | None:
+    """Why `path` cannot become a folder this user writes, as (what cannot be done, why), or None: a file in its
+    way ("made"), or the nearest existing folder not writable ("written"). Creates nothing."""
+    path = Path(path)
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        return "made", f"{existing} is a file, not a folder"
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        return "written", f"{existing} is not writable by this user"
+    return None

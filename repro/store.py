@@ -34,7 +34,7 @@ import torch
 from filelock import FileLock, Timeout
 from safetensors.torch import load, load_file, save_file
 
-from repro.files import atomic_write, sha256_file
+from repro.files import atomic_write, folder_problem, sha256_file
 from repro.errors import UserError
 from repro.runs import RunSpec, canonical
 
@@ -124,13 +124,9 @@ def check_store_path(root: str | Path | None) -> None:
     """Refuse a store path that cannot become a run store (a file, or under a folder this user cannot write),
     before anything is created or trained; creates nothing."""
     root = Path(root) if root else default_root()
-    existing = next((p for p in (root, *root.parents) if p.exists()), None)
-    if existing is not None and not existing.is_dir():
-        raise StoreError(f"the run store {root} cannot be made: {existing} is a file, not a folder. "
-                         "Choose another place with --store PATH or REPRO_STORE.")
-    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
-        raise StoreError(f"the run store {root} cannot be written: {existing} is not writable by this user. "
-                         "Choose another place with --store PATH or REPRO_STORE.")
+    if problem := folder_problem(root):
+        raise StoreError(f"the run store {root} cannot be {problem[0]}: {problem[1]}. Choose another place with "
+                         "--store PATH or REPRO_STORE.")
 
 
 class Store:

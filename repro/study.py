@@ -107,14 +107,18 @@ class StudyOptions:
         return cls(**{**values, "sets": tuple(values["sets"] or ())}, command=command)
 
 
-def check_options(options: StudyOptions, trains: bool = True) -> Profile:
+def check_options(options: StudyOptions, trains: bool = True, writes: bool = True) -> Profile:
     """The profile the options ask for, after checking every option (a UserError names the first bad one).
     Creates nothing and downloads nothing: a command that cannot run leaves no store behind. `trains`: False
     for a plan, whose --gpus N is the machine it projects for, not this one, and which reads no data and
-    writes no store. Training needs a store path that can be written, and on this machine the data where it
-    is said to be (repro.data.check_data)."""
+    writes no store, and for a report judged without training. Training needs a store path that can be
+    written, and on this machine the data where it is said to be (repro.data.check_data). `writes`: False for
+    a plan, which writes no report and no replicate records (the study folder it reads must still be a
+    folder)."""
     if not options.profile:
         raise UserError(f"--profile is required: one of {', '.join(PROFILES)}")
+    check_folder("study folder", "--study-dir", options.study_dir, writes)
+    check_folder("report folder", "--report-dir", options.report_dir, writes)
     here = trains and options.executor == "local"
     check_devices(options.gpus, options.workers, here=here)
     if options.stop_after is not None and not options.stop_after > 0:
@@ -133,6 +137,17 @@ def check_options(options: StudyOptions, trains: bool = True) -> Profile:
 
         check_data(profile.dataset, options.data_root)
     return profile
+
+
+def check_folder(what: str, option: str, path: str | None, writes: bool = True) -> None:
+    """Refuse a folder the command would write (`writes`) that cannot be made or written, or one it reads that
+    is a file, before anything is trained: a study is not trained to fail writing its records or report."""
+    from repro.files import folder_problem
+
+    problem = folder_problem(path) if path else None
+    if problem and (writes or problem[0] == "made"):
+        raise UserError(f"the {what} {path} cannot be {problem[0]}: {problem[1]}. Choose another folder with "
+                        f"{option}.")
 
 
 def check_devices(gpus: int, workers: int | None, here: bool = True) -> None:
@@ -354,12 +369,13 @@ def train_replicates(profile: Profile, specs: list[RunSpec], store: Store, optio
         f"{sorted(missing) or 'none'}" + "".join(f"; r{r}: {why}" for r, why in status.stale.items()))
     here = work_here(specs, status, store)  # replicate -> (the record it extends or None, the runs to train)
     todo = [s for _, runs in here.values() for s in runs]
-    if missing and progress:
+    if todo and progress:
         out = plan_projection(profile, specs, gpus=options.gpus, workers=workers, todo=todo, split_groups=True)
         if out.get("projected_hours") is not None:
-            say(f"{len(todo)} networks in {len(missing)} replicates to train: projected "
-                f"{duration(out['projected_hours'] * 3600)} on {workers} worker(s), {out['precision']}; each "
-                f"replicate is written to the folder when it finishes")
+            hours = out["projected_hours"]
+            say(f"{len(todo)} networks in {len(missing)} replicate{'s' if len(missing) > 1 else ''} to train: "
+                f"projected {duration(hours * 3600) if hours else 'a few seconds'} on {workers} worker(s), "
+                f"{out['precision']}; each replicate is written to the folder when it finishes")
     outcome = Outcome()
     seconds_of = group_times(profile, specs, todo, options, stop_at, progress)
     sitting = Sitting(options.study_dir, missing, here, store, options.command, say)

@@ -291,6 +291,30 @@ def test_a_store_path_under_a_file_is_refused_before_training(tmp_path, capsys):
                                                "place with --store PATH or REPRO_STORE.")
 
 
+@pytest.mark.parametrize("command, option", [("run", "--study-dir"), ("report", "--study-dir"),
+                                             ("report", "--report-dir"), ("plan", "--study-dir")])
+def test_a_study_or_report_folder_under_a_file_is_refused_before_training(tmp_path, capsys, command, option):
+    (tmp_path / "file").write_text("not a folder")
+    folder = tmp_path / "file" / "study"
+    assert main([command, *TINY, "--store", str(tmp_path / "store"), option, str(folder)]) == 2
+    what = "study" if option == "--study-dir" else "report"
+    assert capsys.readouterr().err.strip() == (f"repro: error: the {what} folder {folder} cannot be made: "
+                                               f"{tmp_path / 'file'} is a file, not a folder. Choose another "
+                                               f"folder with {option}.")
+    assert not (tmp_path / "store").exists()  # refused before anything was made
+
+
+def test_a_folder_this_user_cannot_write_is_refused_where_written_and_read_where_only_read(tmp_path, capsys,
+                                                                                          monkeypatch):
+    import repro.files
+
+    monkeypatch.setattr(repro.files.os, "access", lambda path, mode: False)
+    study = tmp_path / "study"
+    assert main(["run", *TINY, "--store", str(tmp_path / "store"), "--study-dir", str(study)]) == 2
+    assert f"the study folder {study} cannot be written: {tmp_path} is not writable" in capsys.readouterr().err
+    assert main(["plan", *TINY, "--store", str(tmp_path / "store"), "--study-dir", str(study)]) == 0  # reads
+
+
 def test_the_version_names_the_package_and_its_commit(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["--version"])
