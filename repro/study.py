@@ -429,7 +429,7 @@ def inconclusive_if_waiting(verdict: Verdict, study: Study) -> Verdict:
     from repro.claims import CLAIMS
 
     claim = next((c for c in CLAIMS if c.ID == verdict.claim), None)
-    if claim is None or verdict.evidence != study.profile.name:
+    if claim is None or verdict.evidence not in ("", study.profile.name):  # ("": no run finished at all)
         return verdict
     not_planned = list(dict.fromkeys(study.left_out[n.family] for n in claim.NEEDS if n.family in study.left_out))
     needs = [n for n in claim.NEEDS if n.family not in study.left_out]

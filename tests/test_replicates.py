@@ -76,6 +76,15 @@ def test_a_study_in_pieces_trains_each_missing_replicate_once_and_judges_them_al
     elg = [c for c in doc["claims"] if c["id"] == "early_layer_generality"][0]
     assert elg["verdict"] == "inconclusive" and len(elg["waits_for"]) == 4  # r1's four runs
 
+    # a folder with no record yet (a new study, or a mistyped path): every claim waits for all of its runs,
+    # none is judged "premise not met" on premises that nothing could measure
+    assert main(["report", *common[:3], str(tmp_path / "empty"), *common[4:], "--store", str(tmp_path / "store4"),
+                 "--no-train", "--quiet"]) == 0
+    doc = json.loads((tmp_path / "empty" / "results.json").read_text())
+    assert {c["verdict"] for c in doc["claims"]} == {"inconclusive"}
+    elg = [c for c in doc["claims"] if c["id"] == "early_layer_generality"][0]
+    assert len(elg["waits_for"]) == 8  # both replicates' four runs
+
 
 def _record(tmp_path, replicate, specs, precision="bf16"):
     folder = tmp_path / "replicates"
