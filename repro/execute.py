@@ -70,14 +70,14 @@ class Progress:
         self.done, self.running, self.groups, self.t0 = cached, 0, 0, time.time()
         self.fraction: float | None = None  # of the work to train, done
         self.fraction_before = fraction_before  # of it, done before this session (checkpoints it resumes)
-        self.seconds_left: float | None = None  # projected by the cost model (`seconds_left`), where there is one
+        self.projected_left: float | None = None  # seconds, where the cost model projects them
         self.current = ""
         self.in_place = getattr(self.stream, "isatty", lambda: False)()
         self.logged, self.logged_at = None, self.t0
 
-    def update(self, done=None, running=None, groups=None, current=None, fraction=None, seconds_left=None):
-        """`running`: networks being trained, in `groups` groups (one per busy worker). `seconds_left`: the
-        cost model's projection of the time left (`seconds_left`), said instead of the share-of-work estimate."""
+    def update(self, done=None, running=None, groups=None, current=None, fraction=None, projected_left=None):
+        """`running`: networks being trained, in `groups` groups (one per busy worker). `projected_left`: the
+        cost model's seconds left (`projected_time_left`), said instead of the share-of-work estimate."""
         if done is not None:
             self.done = done
         if fraction is not None:
@@ -88,8 +88,8 @@ class Progress:
             self.groups = groups
         if current is not None:
             self.current = current
-        if seconds_left is not None:
-            self.seconds_left = seconds_left
+        if projected_left is not None:
+            self.projected_left = projected_left
         if not self.enabled:
             return
         now = time.time()
@@ -112,8 +112,8 @@ class Progress:
         left = self.total - self.done
         begun = trained > 0 or self.fraction is not None  # a share from the checkpoints of the first groups
         eta = f", ~{elapsed * (1 - share) / gained / 60:.0f} min left" if begun and left and gained > 0 else ""
-        if self.seconds_left is not None and left:
-            eta = f", ~{duration(self.seconds_left)} left"
+        if self.projected_left is not None and left:
+            eta = f", ~{duration(self.projected_left)} left"
         training = f"{self.running} training in {self.groups} group{'s' if self.groups != 1 else ''}" \
             if self.running else "0 training"
         return (f"[repro] runs {self.done}/{self.total} done ({self.cached} cached), {training}, {waiting} waiting, "
@@ -140,10 +140,11 @@ def execute(specs: list[RunSpec], profile: Profile, store: Store, *, data_root: 
     options. `gpus` > 0: one worker per GPU (with `executor="slurm"`: the most Slurm jobs in flight, 0 no
     cap); else `workers` CPU workers. `split_groups`: split a target's group for CPU workers too (as for
     GPUs), for a plan too small to keep them busy with whole groups (a study's replicates in order,
-    repro.study.train_replicates). `poll_seconds`: how often the loop looks at running groups (default 2 s here, 30 s for
-    Slurm jobs). `stop_at` (a time.time(); not for Slurm): no group starts after it, and the running ones stop
-    there in a checkpoint (`Outcome.stopped`: every run left unfinished); with `seconds_of` (a group -> its
-    projected seconds, repro.schedule.group_clock) groups are fitted into the time left (`fitted`).
+    repro.study.train_replicates). `poll_seconds`: how often the loop looks at running groups (default 2 s
+    here, 30 s for Slurm jobs). `stop_at` (a time.time(); not for Slurm): no group starts after it, and the
+    running ones stop there in a checkpoint (`Outcome.stopped`: every run left unfinished); with `seconds_of` (a
+    group -> its projected seconds, repro.schedule.group_clock) groups are fitted into the time left (`fitted`)
+    and the status line tells the time left from them (`projected_time_left`).
     `replicate_first`, `on_start`, `on_finish`: see `train_groups`."""
     slurm = executor == "slurm"
     if not slurm:  # Slurm jobs decode on their nodes, not on the login node
@@ -213,8 +214,8 @@ def train_groups(specs, store: Store, backend: Backend, *, share: bool = True, p
                 next_look = now + LOOK_EVERY
                 fraction, within = work_done(pending, store, running.values()), within_groups(running.values(), store)
                 if seconds_of is not None:
-                    bar.update(seconds_left=seconds_left([*running.values(), *todo], store, seconds_of,
-                                                         backend.slots, pace))
+                    bar.update(projected_left=projected_time_left([*running.values(), *todo], store, seconds_of,
+                                                                  backend.slots, pace))
             bar.update(running=sum(len(g) for g in running.values()), groups=len(running), fraction=fraction,
                        current=" ".join(filter(None, (backend.describe(running), within))))
             if not running:  # parents are being trained by another session
@@ -253,7 +254,7 @@ def time_left_of(group, store: Store, seconds_of, how_far=None) -> float:
     return seconds_of(group) * (1 - min(done, default=0.0))
 
 
-def seconds_left(groups_left, store: Store, seconds_of, slots: int | None, pace: "Pace") -> float:
+def projected_time_left(groups_left, store: Store, seconds_of, slots: int | None, pace: "Pace") -> float:
     """The status line's time left: the projected time of the groups left (running ones less what they have
     trained), shared among the slots, at this session's pace against the projection."""
     work = sum(time_left_of(group, store, seconds_of, store.progress) for group in groups_left)

@@ -177,17 +177,17 @@ def test_where_the_groups_have_projected_times_the_time_left_is_theirs_at_this_s
     minutes = lambda group: 60.0 * len(group)  # noqa: E731
     whole = sum(len(g) for g in grouped) * 60.0
     pace = execute.Pace()
-    assert execute.seconds_left(grouped, store, minutes, 2, pace) == whole / 2
+    assert execute.projected_time_left(grouped, store, minutes, 2, pace) == whole / 2
     first = grouped[0][0]
     store.write_progress(first, 50, 100)  # half way through a one-network group
-    assert execute.seconds_left(grouped, store, minutes, 2, pace) == (whole - 30.0) / 2
+    assert execute.projected_time_left(grouped, store, minutes, 2, pace) == (whole - 30.0) / 2
     pace.ratios.append(0.8)  # the groups run 20% under their projection here
-    assert execute.seconds_left(grouped, store, minutes, 2, pace) == pytest.approx((whole - 30.0) / 2 * 0.8)
+    assert execute.projected_time_left(grouped, store, minutes, 2, pace) == pytest.approx((whole - 30.0) / 2 * 0.8)
     assert pace.factor == 1.0  # while fitting groups into a time limit never counts on it
 
     log = io.StringIO()
     bar = execute.Progress(total=10, cached=0, stream=log)
-    bar.update(done=1, fraction=0.5, seconds_left=2 * 3600 + 5 * 60)
+    bar.update(done=1, fraction=0.5, projected_left=2 * 3600 + 5 * 60)
     assert log.getvalue().splitlines()[-1].endswith("~2 h 05 min left")
 
 
