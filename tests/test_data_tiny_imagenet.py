@@ -192,6 +192,27 @@ def test_shards_are_keyed_by_their_checksums_not_their_file_times(tmp_path):
     assert load(shards).info["cache"] != first.info["cache"]
 
 
+def _sigterm_handler(_):
+    import signal
+
+    return signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+def test_decoding_workers_end_on_sigterm_whatever_handler_the_study_set():
+    """A study asks its training to stop on SIGTERM (a handler, not an exit); forked decoders inherited it, and
+    Pool.terminate() then waited for ever on one of them."""
+    import signal
+
+    from repro.data.cache import _pool
+
+    previous = signal.signal(signal.SIGTERM, lambda *args: None)
+    try:
+        with _pool(2) as pool:
+            assert pool.map(_sigterm_handler, [0, 1]) == [True, True]
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def test_parallel_decoding_gives_the_same_bytes(tmp_path, monkeypatch):
     make_tiny_imagenet_tree(tmp_path, train_per_class=6)
     serial = load(tmp_path)

@@ -12,6 +12,7 @@ import io
 import json
 import multiprocessing
 import os
+import signal
 import time
 import warnings
 from pathlib import Path
@@ -77,6 +78,8 @@ def decode_images(items: list[tuple[str, bytes | str]], size: int, *, hint: str,
         if workers > 1 and len(items) > PARALLEL_ABOVE:
             with _pool(workers) as pool:
                 _fill(out, pool.imap(_decode_chunk, chunks), bar)
+                pool.close()  # the workers end on their own; the context's terminate() then has none to stop
+                pool.join()
         else:
             _fill(out, map(_decode_chunk, chunks), bar)
     return out
@@ -91,7 +94,13 @@ def _pool(workers: int):
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        return multiprocessing.get_context(method).Pool(workers)
+        return multiprocessing.get_context(method).Pool(workers, initializer=_decoder_init)
+
+
+def _decoder_init() -> None:
+    """A forked worker inherits the parent's Python SIGTERM handler (a study's, which only asks training to
+    stop): SIGTERM must end a decoder, or Pool.terminate() waits for it for ever (a study hung so at its start)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _fill(out: torch.Tensor, decoded, bar) -> None:
