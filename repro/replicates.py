@@ -295,9 +295,13 @@ class Sitting:
             if r in self.began and r not in self.written and self._alike(r):
                 self._write(r)
 
-    def _whole(self, r: int) -> bool:
+    def _finished(self, r: int) -> list[RunSpec]:
+        """r's planned runs its record holds or this machine's store has finished."""
         held = recorded(self.previous[r], self.missing[r])
-        return all(s in held or self.store.is_done(s) for s in self.missing[r])
+        return [s for s in self.missing[r] if s in held or self.store.is_done(s)]
+
+    def _whole(self, r: int) -> bool:
+        return len(self._finished(r)) == len(self.missing[r])
 
     def _alike(self, r: int) -> bool:
         """Whether the runs of r's record that this machine trained again came back as recorded."""
@@ -313,9 +317,7 @@ class Sitting:
     def _write(self, r: int) -> None:
         """Write what replicate r holds now (all of it, or the runs finished so far). A piece that finished
         none of a recorded replicate's runs still adds its time to the record."""
-        planned, previous = self.missing[r], self.previous[r]
-        held = recorded(previous, planned)
-        finished = [s for s in planned if s in held or self.store.is_done(s)]
+        planned, previous, finished = self.missing[r], self.previous[r], self._finished(r)
         whole = len(finished) == len(planned)
         if finished or previous is not None:
             path = write_record(self.study_dir, r, planned, self.store, self.command, previous=previous,
