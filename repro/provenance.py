@@ -26,8 +26,9 @@ def hardware() -> str:
     return text
 
 
-def git_state() -> tuple[str | None, bool | None]:
-    """(commit, uncommitted changes?) of the repository this package lives in; (None, None) outside one."""
+def git_state(outputs=()) -> tuple[str | None, bool | None]:
+    """(commit, uncommitted changes?) of the repository this package lives in; (None, None) outside one.
+    Changes under `outputs` (folders the suite itself writes, e.g. a study folder's records) do not count."""
     here = Path(__file__).resolve()
 
     def git(*args):
@@ -41,10 +42,19 @@ def git_state() -> tuple[str | None, bool | None]:
         commit = git("rev-parse", "HEAD")
         if commit.returncode != 0:  # a repository without commits yet
             return None, None
-        status = git("status", "--porcelain", "--untracked-files=no")
-        return commit.stdout.strip(), bool(status.stdout.strip())
+        return commit.stdout.strip(), has_changes(Path(top.stdout.strip()), outputs)
     except (OSError, subprocess.TimeoutExpired):
         return None, None
+
+
+def has_changes(top: Path, outputs=()) -> bool:
+    """Whether tracked files of the repository at `top` differ from its commit, outside the `outputs` folders."""
+    top = top.resolve()
+    inside = [Path(p).resolve() for p in outputs if Path(p).resolve().is_relative_to(top)]
+    excluded = [f":(exclude){p.relative_to(top)}" for p in inside if p != top]  # the whole checkout is never output
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", *excluded],
+                            cwd=top, capture_output=True, text=True, timeout=10)
+    return bool(status.stdout.strip())
 
 
 def _log_times(store, spec) -> tuple[float | None, float | None]:

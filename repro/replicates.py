@@ -223,7 +223,7 @@ def write_record(study_dir, replicate: int, specs, store, command: str = "",
         held.append(spec)
         fresh += [spec] if is_fresh else []
         runs.append({"key": spec.key, "label": spec.label, "spec": spec.to_dict(), "metrics": metrics})
-    commit, dirty = git_state()
+    commit, dirty = git_state(outputs=(study_dir,))
     trained = training_provenance(RecordedRuns({replicate: previous} if previous else {}, store), held)
     if previous:
         before = previous.trained_by
