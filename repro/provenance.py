@@ -26,20 +26,20 @@ def hardware() -> str:
     return text
 
 
+def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10)
+
+
 def git_state(outputs=()) -> tuple[str | None, bool | None]:
     """(commit, uncommitted changes?) of the repository this package lives in; (None, None) outside one.
     Changes under `outputs` (folders the suite itself writes, e.g. a study folder's records) do not count."""
     here = Path(__file__).resolve()
-
-    def git(*args):
-        return subprocess.run(["git", *args], cwd=here.parent, capture_output=True, text=True, timeout=10)
-
     try:
-        top = git("rev-parse", "--show-toplevel")
+        top = _git(here.parent, "rev-parse", "--show-toplevel")
         # an installed copy (site-packages inside some other repository) is not the suite's own checkout
         if top.returncode != 0 or not (Path(top.stdout.strip()) / "repro" / here.name).exists():
             return None, None
-        commit = git("rev-parse", "HEAD")
+        commit = _git(here.parent, "rev-parse", "HEAD")
         if commit.returncode != 0:  # a repository without commits yet
             return None, None
         return commit.stdout.strip(), has_changes(Path(top.stdout.strip()), outputs)
@@ -50,10 +50,10 @@ def git_state(outputs=()) -> tuple[str | None, bool | None]:
 def has_changes(top: Path, outputs=()) -> bool:
     """Whether tracked files of the repository at `top` differ from its commit, outside the `outputs` folders."""
     top = top.resolve()
-    inside = [Path(p).resolve() for p in outputs if Path(p).resolve().is_relative_to(top)]
-    excluded = [f":(exclude){p.relative_to(top)}" for p in inside if p != top]  # the whole checkout is never output
-    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", *excluded],
-                            cwd=top, capture_output=True, text=True, timeout=10)
+    resolved = (Path(p).resolve() for p in outputs)
+    # the whole checkout is never an output folder
+    excluded = [f":(exclude){p.relative_to(top)}" for p in resolved if p != top and p.is_relative_to(top)]
+    status = _git(top, "status", "--porcelain", "--untracked-files=no", "--", ".", *excluded)
     return bool(status.stdout.strip())
 
 

@@ -413,11 +413,12 @@ def write_study_report(out, verdicts: list[Verdict], command: str, study: Study 
     if study is None:
         from repro.paper import original_table
 
-        session = session_info(command, None, wall_seconds or 0.0)
+        session = session_info(command, None, wall_seconds or 0.0, outputs=(out,))
         return write_report(out, profile_name="original", table=original_table(), verdicts=verdicts,
                             session=session)
     session = session_info(command, study.profile, study.wall_seconds if wall_seconds is None else wall_seconds,
-                           cached=len(study.outcome.cached), trained=len(study.outcome.trained), study=study)
+                           cached=len(study.outcome.cached), trained=len(study.outcome.trained), study=study,
+                           outputs=(out,))
     return write_report(out, profile_name=study.profile.name, table=study.table, verdicts=verdicts,
                         session=session, missing=study.missing)
 

@@ -87,6 +87,6 @@ def report_original(out_dir, command: str = "repro report --profile original") -
     start = time.perf_counter()
     table = original_table()
     verdicts = evaluate_all(table)
-    session = session_info(command, wall_seconds=time.perf_counter() - start)
+    session = session_info(command, wall_seconds=time.perf_counter() - start, outputs=(out_dir,))
     return write_report(out_dir, profile_name="original", table=table, verdicts=verdicts, session=session,
                         original=table)

@@ -43,10 +43,11 @@ def cpu_arithmetic(profile=None) -> dict:
 
 
 def session_info(command: str, profile=None, wall_seconds: float = 0.0, cached: int = 0, trained: int = 0,
-                 study=None) -> dict:
+                 study=None, outputs=()) -> dict:
     """Everything the report's header says about a session. `profile` is a repro.profiles.Profile or None;
-    `study` (a repro.study.Study) adds how its runs were trained (`training_provenance`)."""
-    commit, dirty = git_state()
+    `study` (a repro.study.Study) adds how its runs were trained (`training_provenance`); `outputs` are the
+    folders this session writes, whose changes are not a change to the suite's code (`git_state`)."""
+    commit, dirty = git_state(outputs)
     info = {
         "command": command,
         "wall_seconds": float(wall_seconds),
