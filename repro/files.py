@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from pathlib import Path
 
 
@@ -34,13 +35,23 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
-def folder_problem(path: str | Path) -> tuple[str, str] | None:
+def folder_problem(path: str | Path, try_writing: bool = True) -> tuple[str, str] | None:
     """Why `path` cannot become a folder this user writes, as (what cannot be done, why), or None: a file in its
-    way ("made"), or the nearest existing folder not writable ("written"). Creates nothing."""
+    way ("made"), or the nearest existing folder not writable ("written"). `try_writing` makes and removes a
+    folder there when the permission bits allow it; without it the disk is only read."""
     path = Path(path)
     existing = next((p for p in (path, *path.parents) if p.exists()), None)
-    if existing is not None and not existing.is_dir():
+    if existing is None:
+        return None
+    if not existing.is_dir():
         return "made", f"{existing} is a file, not a folder"
-    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+    if not os.access(existing, os.W_OK | os.X_OK):
         return "written", f"{existing} is not writable by this user"
+    if not try_writing:
+        return None
+    # permission bits do not tell everything (root passes os.access on /proc, a read-only mount): try it
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".repro-probe-", dir=existing))
+    except OSError as error:
+        return "written", f"{existing} is not writable (a folder made in it failed: {error.strerror})"
     return None

@@ -122,7 +122,7 @@ _VERIFIED: dict[Path, tuple[tuple, dict]] = {}
 
 def check_store_path(root: str | Path | None) -> None:
     """Refuse a store path that cannot become a run store (a file, or under a folder this user cannot write),
-    before anything is created or trained; creates nothing."""
+    before anything is created or trained; leaves nothing behind."""
     root = Path(root) if root else default_root()
     if problem := folder_problem(root):
         raise StoreError(f"the run store {root} cannot be {problem[0]}: {problem[1]}. Choose another place with "

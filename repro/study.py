@@ -143,7 +143,7 @@ def check_options(options: StudyOptions, trains: bool = True, writes: bool = Tru
 def check_folder(what: str, option: str, path: str | None, writes: bool = True) -> None:
     """Refuse a folder the command would write (`writes`) that cannot be made or written, or one it reads that
     is a file, before anything is trained: a study is not trained to fail writing its records or report."""
-    problem = folder_problem(path) if path else None
+    problem = folder_problem(path, try_writing=writes) if path else None
     if problem and (writes or problem[0] == "made"):
         raise UserError(f"the {what} {path} cannot be {problem[0]}: {problem[1]}. Choose another folder with "
                         f"{option}.")

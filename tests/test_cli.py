@@ -315,6 +315,29 @@ def test_a_folder_this_user_cannot_write_is_refused_where_written_and_read_where
     assert main(["plan", *TINY, "--store", str(tmp_path / "store"), "--study-dir", str(study)]) == 0  # reads
 
 
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc, a folder no one can make folders in")
+def test_a_folder_whose_permission_bits_say_writable_is_still_refused_when_nothing_can_be_made_in_it(tmp_path,
+                                                                                                   capsys):
+    study = "/proc/repro-study"  # root passes os.access here, yet mkdir fails
+    assert main(["run", *TINY, "--store", str(tmp_path / "store"), "--study-dir", study]) == 2
+    assert f"the study folder {study} cannot be written: /proc is not writable" in capsys.readouterr().err
+    assert not (tmp_path / "store").exists()  # refused before anything was made
+
+
+def test_checking_a_folder_leaves_nothing_in_it_and_a_command_that_only_reads_does_not_try(tmp_path, monkeypatch):
+    import repro.files
+
+    made = []
+    mkdtemp = repro.files.tempfile.mkdtemp
+    monkeypatch.setattr(repro.files.tempfile, "mkdtemp", lambda **kw: made.append(kw) or mkdtemp(**kw))
+    study = tmp_path / "study"
+    study.mkdir()
+    assert main(["plan", *TINY, "--store", str(tmp_path / "store"), "--study-dir", str(study)]) == 0
+    assert made == []
+    assert repro.files.folder_problem(study) is None
+    assert made and list(study.iterdir()) == []
+
 def test_the_version_names_the_package_and_its_commit(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["--version"])
