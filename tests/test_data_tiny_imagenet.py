@@ -1,6 +1,8 @@
 """Tiny ImageNet from an extracted folder, from tar shards and from the official zip, on tiny copies made
 here, and its natural/man-made labels. The real data is tested in test_data_real.py (cpu tier)."""
 import os
+import subprocess
+import sys
 import tarfile
 import zipfile
 from pathlib import Path
@@ -212,6 +214,27 @@ def test_decoding_workers_end_on_sigterm_whatever_handler_the_study_set():
     finally:
         signal.signal(signal.SIGTERM, previous)
 
+
+
+SIGTERM_BEFORE_INIT = """
+import signal, time
+import repro.data.cache as cache
+
+signal.signal(signal.SIGTERM, lambda *args: None)  # a study's handler: it only asks training to stop
+init = cache._decoder_init
+cache._decoder_init = lambda: (time.sleep(1.0), init())  # SIGTERM comes while the worker starts up
+pool = cache._pool(2)
+pool.terminate()
+print("ended")
+"""
+
+
+def test_a_decoding_worker_sigtermed_before_it_started_still_ends():
+    """Pool.terminate() right after the pool starts (an error or a stop at a study's start) reached workers
+    that had not reset the inherited handler yet; the signal was lost and terminate() waited for ever."""
+    done = subprocess.run([sys.executable, "-c", SIGTERM_BEFORE_INIT], capture_output=True, text=True,
+                          timeout=60)
+    assert done.stdout.strip() == "ended", done.stderr
 
 def test_parallel_decoding_gives_the_same_bytes(tmp_path, monkeypatch):
     make_tiny_imagenet_tree(tmp_path, train_per_class=6)

@@ -92,15 +92,25 @@ def _pool(workers: int):
     OpenMP, so the parent's threads are harmless to them; Python 3.12+ warns about them all the same."""
     Image.init()  # import every image plugin now, not in the workers
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return multiprocessing.get_context(method).Pool(workers, initializer=_decoder_init)
+    # SIGTERM stays blocked from the fork until _decoder_init: one that came before would meet the inherited
+    # handler and be lost, and Pool.terminate() would wait for that worker for ever
+    mask = getattr(signal, "pthread_sigmask", lambda how, signals: set())
+    previous = mask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return multiprocessing.get_context(method).Pool(workers, initializer=_decoder_init)
+    finally:
+        mask(signal.SIG_SETMASK, previous)
 
 
 def _decoder_init() -> None:
     """A forked worker inherits the parent's Python SIGTERM handler (a study's, which only asks training to
-    stop): SIGTERM must end a decoder, or Pool.terminate() waits for it for ever (a study hung so at its start)."""
+    stop): SIGTERM must end a decoder, or Pool.terminate() waits for it for ever (a study hung so at its start).
+    A SIGTERM sent before this ran waits, blocked (`_pool`), and ends the worker here."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
 
 
 def _fill(out: torch.Tensor, decoded, bar) -> None:
