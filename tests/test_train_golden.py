@@ -22,8 +22,10 @@ Stored (see the file's `machines` of each record): an AMD EPYC Zen 4 with its AV
 (commit bd79fdd), the same Zen 4 limited to AVX2 kernels (`ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2`),
 whose AnB+ n = 5 loss at iteration 24, 0.39514343068..., a Zen 3 (AVX2) machine reported in issue 19, and an AMD
 EPYC Zen 1 (family 23, model 1; AVX2), with and without those two variables, and an AMD EPYC Zen 3 (family 25,
-model 1; AVX2, torch 2.14.1), whose bits are the Zen 4's on AVX2 kernels. `python tests/test_train_golden.py`
-adds this machine (to the record with its bits, or as a new record).
+model 1; AVX2, torch 2.14.1), whose bits are the Zen 4's on AVX2 kernels; an Intel Xeon with AMX and AVX512-BF16
+(family 6, model 167; torch 2.14.1), and the same Xeon limited to AVX2 kernels, whose bits are not the AMD
+machines' on AVX2 kernels (each its own record). `python tests/test_train_golden.py` adds this machine (to the
+record with its bits, or as a new record).
 """
 import dataclasses
 import json
