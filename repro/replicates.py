@@ -361,7 +361,16 @@ def replicate_rows(records: dict[int, ReplicateRecord]) -> list[dict]:
     return rows
 
 
+def numerics_groups(rows: list[dict]) -> dict[str, list[int]]:
+    """A study's replicates by the numerics they were trained in (precision on CPU kind or device), from the
+    rows of `replicate_rows`: more than one group is a mixed study."""
+    groups: dict[str, list[int]] = {}
+    for r in rows:
+        numerics = f"{'/'.join(r.get('precision') or [])} on {'; '.join(r.get('cpus') or r.get('devices') or [])}"
+        groups.setdefault(numerics, []).append(r["replicate"])
+    return {numerics: sorted(groups[numerics]) for numerics in sorted(groups)}
+
+
 def mixed_numerics(rows: list[dict]) -> list[str]:
-    """The distinct numerics (precision on CPU kind) of a study's replicates: more than one is a mixed study."""
-    return sorted({f"{'/'.join(r.get('precision') or [])} on {'; '.join(r.get('cpus') or r.get('devices') or [])}"
-                   for r in rows})
+    """The distinct numerics of a study's replicates: more than one is a mixed study."""
+    return list(numerics_groups(rows))

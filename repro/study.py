@@ -398,10 +398,14 @@ def train_replicates(profile: Profile, specs: list[RunSpec], store: Store, optio
 
 
 def judge(study: Study) -> list[Verdict]:
-    """Every claim's verdict on the study's runs, inconclusive where it waits for runs."""
-    from repro.claims import evaluate_all
+    """Every claim's verdict on the study's runs, inconclusive where it waits for runs; in a study whose
+    replicates were trained in different numerics, each verdict's part on each numerics' replicates too."""
+    from repro.claims import evaluate_all, on_replicate_groups
+    from repro.replicates import numerics_groups
 
-    return [inconclusive_if_waiting(v, study) for v in evaluate_all(study.table)]
+    verdicts = [inconclusive_if_waiting(v, study) for v in evaluate_all(study.table)]
+    groups = numerics_groups(study.replicates or [])
+    return on_replicate_groups(verdicts, study.table, groups) if len(groups) > 1 else verdicts
 
 
 def write_study_report(out, verdicts: list[Verdict], command: str, study: Study | None = None,

@@ -7,7 +7,7 @@ import torch
 
 from repro.cli import main, reproduce_command
 from repro.profiles import SMOKE
-from repro.replicates import read_records, replicate_status, study_specs
+from repro.replicates import mixed_numerics, numerics_groups, read_records, replicate_status, study_specs
 from repro.runs import Need, identity, specs_for
 from repro.store import Store
 
@@ -30,6 +30,41 @@ def test_the_same_network_in_another_numerics_has_another_key_but_the_same_ident
     assert [identity(s) for s in fp32] == [identity(s) for s in bf16]
     other_recipe = specs_for(SMOKE.override({"recipe.lr": 0.01}), needs, device="cpu")
     assert not {identity(s) for s in fp32} & {identity(s) for s in other_recipe}
+
+
+def test_replicates_are_grouped_by_the_numerics_they_were_trained_in():
+    rows = [{"replicate": 4, "precision": ["fp32"], "cpus": ["AMD EPYC (Zen 3)"]},
+            {"replicate": 6, "precision": ["bf16"], "cpus": ["Intel Xeon (AMX)"]},
+            {"replicate": 3, "precision": ["fp32"], "cpus": ["AMD EPYC (Zen 3)"]}]
+    assert numerics_groups(rows) == {"bf16 on Intel Xeon (AMX)": [6], "fp32 on AMD EPYC (Zen 3)": [3, 4]}
+    assert mixed_numerics(rows[::2]) == ["fp32 on AMD EPYC (Zen 3)"]
+
+
+def test_a_mixed_study_shows_each_verdicts_part_on_each_numerics_alone():
+    """Replicates trained in two numerics, the second's transfers from the other half 3 points lower: each
+    verdict shows the part it names on each numerics' replicates alone, where the two disagree; the verdict
+    itself is still the one on every replicate."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from repro.claims import evaluate_all, on_replicate_groups
+    from repro.report.page import by_numerics_text
+    from repro.simulated_tables import paper_truth, simulate_table
+
+    table = simulate_table(paper_truth(), 6, np.random.default_rng(0))
+    table = replace(table, rows=[replace(r, top1=r.top1 - 0.03) if r.replicate >= 3 and r.treatment == "AnB"
+                                 else r for r in table.rows])
+    groups = {"fp32 on one CPU": [0, 1, 2], "bf16 on another": [3, 4, 5]}
+    verdicts = evaluate_all(table)
+    shown = on_replicate_groups(verdicts, table, groups)
+    assert [(v.claim, v.verdict, v.effect) for v in shown] == [(v.claim, v.verdict, v.effect) for v in verdicts]
+    early = next(v for v in shown if v.claim == "early_layer_generality")
+    fp32, bf16 = early.details["by_numerics"]
+    assert (fp32["replicates"], fp32["used"], bf16["replicates"], bf16["used"]) == ([0, 1, 2], 3, [3, 4, 5], 3)
+    assert bf16["effect"] < fp32["effect"] - 3  # 3 points of a base near 60%: about 5% of base over chance
+    assert fp32["ci"][0] < fp32["effect"] < fp32["ci"][1]
+    assert by_numerics_text(bf16).startswith("bf16 on another (r3, r4, r5): −")
 
 
 def test_a_study_in_pieces_trains_each_missing_replicate_once_and_judges_them_all(tmp_path, monkeypatch, capsys):

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import functools
 import importlib
+import math
 import pkgutil
+from dataclasses import replace
 from typing import NamedTuple
 
 from repro import stats
@@ -137,3 +139,33 @@ def paper_effect(claim) -> float:
 def evaluate_all(table) -> list:
     """Every claim's Verdict on one results table, in CLAIMS order."""
     return [evaluate(claim, table) for claim in CLAIMS]
+
+
+def on_replicate_groups(verdicts, table, groups: dict[str, list[int]]) -> list:
+    """The verdicts with the part each names measured again on each group of replicates alone, in
+    details['by_numerics']: for a study whose replicates were trained in different numerics (`groups`: numerics
+    -> its replicates, repro.replicates.numerics_groups), whether each numerics tells the same story.
+    Descriptive: the verdict stays the one on every replicate (a network is compared with the base of its own
+    replicate, in its own numerics, and the numerics' differences are part of the spread between replicates)."""
+    out = []
+    for verdict in verdicts:
+        claim = next((c for c in CLAIMS if c.ID == verdict.claim), None)
+        name = verdict.details.get("headline")
+        if claim is None or not name:
+            out.append(verdict)
+            continue
+        rows = []
+        for numerics, replicates in groups.items():
+            alone = replace(table, rows=[r for r in table.rows if r.replicate in replicates])
+            try:
+                part = _judge(claim, alone).root.part(name)
+            except KeyError:  # these replicates alone do not have the part (its networks are elsewhere)
+                continue
+            rows.append({"numerics": numerics, "replicates": replicates, "effect": _number(part.effect),
+                         "ci": [_number(x) for x in part.ci], "unit": part.unit, "used": part.replicates})
+        out.append(replace(verdict, details={**verdict.details, "by_numerics": rows}))
+    return out
+
+
+def _number(x: float) -> float | None:
+    return None if x is None or math.isnan(x) else x

@@ -92,6 +92,7 @@ def scorecard(claims: list[dict]) -> list[dict]:
             "parts": claim_parts(c["details"]),
             "waits_for": len(c.get("waits_for", [])),
             "caveat": c["details"].get("caveat", ""),
+            "by_numerics": [by_numerics_text(g) for g in c["details"].get("by_numerics") or []],
             "controls": [{**k, "label": VERDICT_LABELS.get(k["verdict"], k["verdict"]),
                           "magnitude": k.get("magnitude", ""),
                           "effect_text": "—" if k["effect"] is None else
@@ -99,6 +100,16 @@ def scorecard(claims: list[dict]) -> list[dict]:
                           "p_text": p_phrase(k["p"])} for k in c.get("controls") or []],
         })
     return out
+
+
+def by_numerics_text(group: dict) -> str:
+    """One numerics' replicates alone, for a mixed study: 'bf16 on ... (r6, r7): +1.2 % [-0.3, +2.7]'."""
+    replicates = ", ".join(f"r{r}" for r in group["replicates"])
+    unit = UNITS.get(group["unit"], group["unit"])
+    effect = "—" if group["effect"] is None else f"{_signed(group['effect'])} {unit}"
+    lo, hi = group["ci"]
+    interval = f" [{_signed(lo)}, {_signed(hi)}]" if lo is not None and hi is not None else ""
+    return f"{group['numerics']} ({replicates}): {effect}{interval}, {group['used']} used"
 
 
 def premise_rows(doc: dict) -> list[dict]:
