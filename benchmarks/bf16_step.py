@@ -23,8 +23,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import statistics
-import time
 from pathlib import Path
 
 import torch
@@ -33,6 +31,7 @@ from torch.nn import functional as F
 
 from benchmarks.conv_layers import conv_inputs, median_seconds
 from benchmarks.step_peak import matmul_gflops
+from benchmarks.step_variants import medians_in_turn
 from repro.models import get_model, layer_flops
 from repro.numerics import cpu_summary, native_bf16
 from repro.profiles import get_profile
@@ -153,16 +152,9 @@ def main(argv=None) -> int:
     y = torch.randint(0, classes, (recipe.batch_size,))
     gflop = 3 * sum(layer_flops(profile.arch, classes, recipe.crop)) * recipe.batch_size / 1e9
     peak_before = matmul_gflops(torch.bfloat16)
-    times = {name: [] for name in steps}
-    for i in range(args.steps + 2):  # the first two: warm-up (and compilation)
-        for name in (list(steps) if i % 2 else list(reversed(steps))):  # none always goes first
-            start = time.perf_counter()
-            steps[name](x, y)
-            if i >= 2:
-                times[name].append(time.perf_counter() - start)
+    rows = medians_in_turn(steps, x, y, args.steps)
     convs = convolutions_alone_ms(net, recipe.batch_size, recipe.crop, 10)
     peak = max(peak_before, matmul_gflops(torch.bfloat16))
-    rows = {name: statistics.median(t) * 1000 for name, t in times.items()}
     rows["the convolutions alone (ceiling)"] = sum(c["ms"] for c in convs)
     machine = cpu_summary()
     print(f"{profile.name} bf16 on {machine['cpu_model']} ({machine['cpu_family']}, {why}): batch "

@@ -35,6 +35,19 @@ def relu_then_pool(net: nn.Module) -> nn.Module:
     return net
 
 
+def medians_in_turn(steps: dict, x: torch.Tensor, y: torch.Tensor, repeats: int) -> dict[str, float]:
+    """Each step (name -> a callable on a batch) run `repeats` times in turn with the others, after two
+    warm-up rounds (and compilation), in alternating order so that none always goes first: its median in ms."""
+    times = {name: [] for name in steps}
+    for i in range(repeats + 2):
+        for name in (list(steps) if i % 2 else list(reversed(steps))):
+            start = time.perf_counter()
+            steps[name](x, y)
+            if i >= 2:
+                times[name].append(time.perf_counter() - start)
+    return {name: 1000 * statistics.median(t) for name, t in times.items()}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--profile", default="gpu")
@@ -56,23 +69,20 @@ def main(argv=None) -> int:
     y = torch.randint(0, classes, (recipe.batch_size,))
     gflop = 3 * sum(layer_flops(profile.arch, classes, recipe.crop)) * recipe.batch_size / 1e9
     peak = matmul_gflops(torch.float32)
-    times = {name: [] for name in nets}
-    for step in range(args.steps + 2):  # the first two: warm-up (and compilation)
-        order = list(nets) if step % 2 else list(reversed(nets))  # none always goes first
-        for name in order:
-            start = time.perf_counter()
+    def sgd_step(name):
+        def step(x, y):
             optimizers[name].zero_grad(set_to_none=True)
             nn.functional.cross_entropy(nets[name](x), y).backward()
             optimizers[name].step()
-            if step >= 2:
-                times[name].append(time.perf_counter() - start)
+        return step
+
+    medians = medians_in_turn({name: sgd_step(name) for name in nets}, x, y, args.steps)
     a, b = ours, nets["ReLU -> pool (CaffeNet)"]
     assert all(torch.equal(u, v) for u, v in zip(a.state_dict().values(), b.state_dict().values())), \
         "the two orders trained different bits"
     print(f"{profile.name}: batch {recipe.batch_size}, {recipe.crop} px, {recipe.cpu_threads} thread(s), "
           f"{args.steps} steps each, the two orders bit-identical; fp32 matmul peak {peak:.1f} GFLOP/s")
-    for name, t in times.items():
-        ms = 1000 * statistics.median(t)
+    for name, ms in medians.items():
         print(f"  {name}: median {ms:.1f} ms, {gflop / ms * 1000:.1f} GFLOP/s = {gflop / ms * 1000 / peak:.0%} of "
               f"the peak")
     return 0
