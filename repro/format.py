@@ -49,3 +49,14 @@ def duration(seconds) -> str:
     if seconds < 3600:
         return f"{seconds / 60:.1f} min"
     return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
+
+
+def on_replicates_alone(group: dict, unit: str, *, typographic: bool = False) -> str:
+    """A part measured on one group of a study's replicates alone (a mixed study's numerics:
+    repro.claims.on_replicate_groups): 'bf16 on ... (r6, r7): +1.20 % [-0.30, +2.70], 2 used'."""
+    replicates = ", ".join(f"r{r}" for r in group["replicates"])
+    lo, hi = group["ci"]
+    effect = MISSING if _missing(group["effect"]) else f"{signed(group['effect'], typographic=typographic)} {unit}"
+    interval = "" if _missing(lo) or _missing(hi) else \
+        f" [{signed(lo, typographic=typographic)}, {signed(hi, typographic=typographic)}]"
+    return f"{group['numerics']} ({replicates}): {effect}{interval}, {group['used']} used"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from repro.format import p_value, signed
+from repro.format import on_replicates_alone, p_value, signed
 from repro.results import OVER_CHANCE
 from repro.stats import LEVEL, VERDICTS, Verdict
 
@@ -82,5 +82,7 @@ def verdict_table(verdicts: list[Verdict], report_path: str | None = None) -> st
                 out.append(f"{v.claim}, control: {c['meaning']}")
         if v.verdict == "premise_not_met":
             out.append(f"{v.claim}: {v.explanation}")
+        for group in v.details.get("by_numerics") or []:
+            out.append(f"{v.claim}, {v.details['headline']}, on {on_replicates_alone(group, UNITS.get(group['unit'], group['unit']))}")
     out.append(f"report: {report_path}" if report_path else "report: not written")
     return "\n".join(out)

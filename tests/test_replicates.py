@@ -49,7 +49,8 @@ def test_a_mixed_study_shows_each_verdicts_part_on_each_numerics_alone():
     import numpy as np
 
     from repro.claims import evaluate_all, on_replicate_groups
-    from repro.report.page import by_numerics_text
+    from repro.format import on_replicates_alone
+    from repro.summary import verdict_table
     from repro.simulated_tables import paper_truth, simulate_table
 
     table = simulate_table(paper_truth(), 6, np.random.default_rng(0))
@@ -64,7 +65,8 @@ def test_a_mixed_study_shows_each_verdicts_part_on_each_numerics_alone():
     assert (fp32["replicates"], fp32["used"], bf16["replicates"], bf16["used"]) == ([0, 1, 2], 3, [3, 4, 5], 3)
     assert bf16["effect"] < fp32["effect"] - 3  # 3 points of a base near 60%: about 5% of base over chance
     assert fp32["ci"][0] < fp32["effect"] < fp32["ci"][1]
-    assert by_numerics_text(bf16).startswith("bf16 on another (r3, r4, r5): −")
+    assert on_replicates_alone(bf16, "%", typographic=True).startswith("bf16 on another (r3, r4, r5): −")
+    assert "early_layer_generality, AnB - BnB n=1 within ±2%, on fp32 on one CPU (r0, r1, r2): " in verdict_table(shown)
 
 
 def test_a_study_in_pieces_trains_each_missing_replicate_once_and_judges_them_all(tmp_path, monkeypatch, capsys):

@@ -9,7 +9,7 @@ import jinja2
 from markupsafe import Markup, escape
 
 from repro import models
-from repro.format import duration, p_phrase, p_value, signed
+from repro.format import duration, on_replicates_alone, p_phrase, p_value, signed
 from repro.report.document import run_order
 from repro.results import OVER_CHANCE, Table, family
 
@@ -92,7 +92,8 @@ def scorecard(claims: list[dict]) -> list[dict]:
             "parts": claim_parts(c["details"]),
             "waits_for": len(c.get("waits_for", [])),
             "caveat": c["details"].get("caveat", ""),
-            "by_numerics": [by_numerics_text(g) for g in c["details"].get("by_numerics") or []],
+            "by_numerics": [on_replicates_alone(g, UNITS.get(g["unit"], g["unit"]), typographic=True)
+                            for g in c["details"].get("by_numerics") or []],
             "controls": [{**k, "label": VERDICT_LABELS.get(k["verdict"], k["verdict"]),
                           "magnitude": k.get("magnitude", ""),
                           "effect_text": "—" if k["effect"] is None else
@@ -100,16 +101,6 @@ def scorecard(claims: list[dict]) -> list[dict]:
                           "p_text": p_phrase(k["p"])} for k in c.get("controls") or []],
         })
     return out
-
-
-def by_numerics_text(group: dict) -> str:
-    """One numerics' replicates alone, for a mixed study: 'bf16 on ... (r6, r7): +1.2 % [-0.3, +2.7]'."""
-    replicates = ", ".join(f"r{r}" for r in group["replicates"])
-    unit = UNITS.get(group["unit"], group["unit"])
-    effect = "—" if group["effect"] is None else f"{_signed(group['effect'])} {unit}"
-    lo, hi = group["ci"]
-    interval = f" [{_signed(lo)}, {_signed(hi)}]" if lo is not None and hi is not None else ""
-    return f"{group['numerics']} ({replicates}): {effect}{interval}, {group['used']} used"
 
 
 def premise_rows(doc: dict) -> list[dict]:
