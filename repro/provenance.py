@@ -35,14 +35,15 @@ def git_state(outputs=()) -> tuple[str | None, bool | None]:
     Changes under `outputs` (folders the suite itself writes, e.g. a study folder's records) do not count."""
     here = Path(__file__).resolve()
     try:
-        top = _git(here.parent, "rev-parse", "--show-toplevel")
+        found = _git(here.parent, "rev-parse", "--show-toplevel")
+        top = Path(found.stdout.strip())
         # an installed copy (site-packages inside some other repository) is not the suite's own checkout
-        if top.returncode != 0 or not (Path(top.stdout.strip()) / "repro" / here.name).exists():
+        if found.returncode != 0 or not (top / "repro" / here.name).exists():
             return None, None
         commit = _git(here.parent, "rev-parse", "HEAD")
         if commit.returncode != 0:  # a repository without commits yet
             return None, None
-        return commit.stdout.strip(), has_changes(Path(top.stdout.strip()), outputs)
+        return commit.stdout.strip(), has_changes(top, outputs)
     except (OSError, subprocess.TimeoutExpired):
         return None, None
 

@@ -94,14 +94,18 @@ def _pool(workers: int):
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     # SIGTERM stays blocked from the fork until _decoder_init: one that came before would meet the inherited
     # handler and be lost, and Pool.terminate() would wait for that worker for ever
-    mask = getattr(signal, "pthread_sigmask", lambda how, signals: set())
-    previous = mask(signal.SIG_BLOCK, {signal.SIGTERM})
+    previous = _sigterm_mask(signal.SIG_BLOCK)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             return multiprocessing.get_context(method).Pool(workers, initializer=_decoder_init)
     finally:
-        mask(signal.SIG_SETMASK, previous)
+        _sigterm_mask(signal.SIG_SETMASK, previous)
+
+
+def _sigterm_mask(how, signals=frozenset({signal.SIGTERM})) -> set:
+    """`signal.pthread_sigmask` where the platform has it (not on Windows: there, nothing to block)."""
+    return signal.pthread_sigmask(how, signals) if hasattr(signal, "pthread_sigmask") else set()
 
 
 def _decoder_init() -> None:
@@ -109,8 +113,7 @@ def _decoder_init() -> None:
     stop): SIGTERM must end a decoder, or Pool.terminate() waits for it for ever (a study hung so at its start).
     A SIGTERM sent before this ran waits, blocked (`_pool`), and ends the worker here."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    _sigterm_mask(signal.SIG_UNBLOCK)
 
 
 def _fill(out: torch.Tensor, decoded, bar) -> None:
