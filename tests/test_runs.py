@@ -136,14 +136,22 @@ def stored_profile(fields: dict) -> Profile:
                       "recipe": Recipe(**tuples(fields["recipe"]))})
 
 
-def key_config(doc: dict, report: str, treatment: str = "base") -> str:
+def trained_precision(doc: dict, replicate: int) -> str:
+    """The precision a committed network trained in: its replicate's where the study was run in pieces (its
+    replicates may differ: bf16 on one machine, fp32 on another), else the study's one."""
+    by_replicate = {r["replicate"]: r["precision"] for r in doc["session"].get("replicate_records") or []}
+    (precision,) = by_replicate.get(replicate) or doc["session"]["training"]["precision"]
+    return precision
+
+
+def key_config(doc: dict, report: str, treatment: str = "base", replicate: int | None = None) -> str:
     """The config of the run keys of a committed study, from what its results.json stored (a compute-matched
-    base's: its profile's recipe at twice the epochs, runs.compute_matched)."""
+    base's: its profile's recipe at twice the epochs, runs.compute_matched), for a network of `replicate`."""
     fields = doc["session"]["profile"]
     if report in BEFORE_NUMERICS_IN_THE_KEY:
         return canonical({name: fields[name] for name in ("dataset", "image_size", "arch", "recipe", "num_classes",
                                                            "images_per_class", "train_per_class", "val_per_class")})
-    (device,), (precision,) = doc["session"]["training"]["devices"], doc["session"]["training"]["precision"]
+    (device,), precision = doc["session"]["training"]["devices"], trained_precision(doc, replicate)
     profile = stored_profile(fields)
     config = training_config(compute_matched(profile) if treatment == COMPUTE_MATCHED else profile, device)
     # the precision the study trained in (bf16 on a CPU that has it natively), whatever this machine has
@@ -163,7 +171,7 @@ def test_every_committed_networks_key_is_its_stored_spec_hashed_again(results):
     committed key fails here."""
     doc = json.loads(results.read_text())
     for run in doc["runs"]:
-        config = key_config(doc, results.parent.name, run["treatment"])
+        config = key_config(doc, results.parent.name, run["treatment"], run["replicate"])
         spec = RunSpec(run["split"], run["target"], run["treatment"], run["n"], run["replicate"], config)
         assert (spec.key, spec.source) == (run["key"], run["source"]), spec.label
 
@@ -246,7 +254,7 @@ def test_the_settings_of_every_committed_key_are_read_back(results):
     """A committed key's config gives its settings again; one planned before the key held the numerics gets them
     from its profile, as a new key would."""
     doc = json.loads(results.read_text())
-    config = json.loads(key_config(doc, results.parent.name))
+    config = json.loads(key_config(doc, results.parent.name, replicate=doc["runs"][0]["replicate"]))
     profile = stored_profile(doc["session"]["profile"])
     settings = TrainingSettings.from_config(config, profile, "cpu")
     assert settings.arch == profile.arch and settings.recipe.epochs == profile.recipe.epochs
