@@ -29,12 +29,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from benchmarks.conv_layers import conv_inputs, median_seconds
+from benchmarks.conv_layers import conv_inputs, median_seconds, standalone
 from benchmarks.step_peak import matmul_gflops
 from benchmarks.step_variants import medians_in_turn
 from repro.models import get_model, layer_flops
 from repro.numerics import cpu_summary, native_bf16
 from repro.profiles import get_profile
+from repro.train import autocast_context
 
 
 class AutocastStep:
@@ -45,7 +46,7 @@ class AutocastStep:
     def __call__(self, x, y):
         x = x.contiguous(memory_format=self.memory_format)
         self.optimizer.zero_grad(set_to_none=True)
-        with torch.autocast("cpu", torch.bfloat16):
+        with autocast_context(torch.device("cpu"), "bf16"):
             loss = F.cross_entropy(self.net(x).float(), y)
         loss.backward()
         self.optimizer.step()
@@ -100,18 +101,13 @@ def convolutions_alone_ms(net: nn.Module, batch: int, crop: int, repeats: int) -
     its time and GFLOP/s (the first layer's backward is its weights' only)."""
     rows = []
     for conv, shape in conv_inputs(copy.deepcopy(net).float(), batch, crop):
-        conv = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
-                         groups=conv.groups).to(torch.bfloat16, memory_format=torch.channels_last)
-        first = conv.in_channels == 3
-        x = torch.randn(shape, dtype=torch.bfloat16).contiguous(memory_format=torch.channels_last)
-        x.requires_grad_(not first)
-        grad = torch.randn_like(conv(x))
+        conv, x, grad, flop = standalone(conv, shape, torch.bfloat16)
+        first = not x.requires_grad
 
         def forward_backward():
             conv(x).backward(grad)
 
         seconds = median_seconds(forward_backward, repeats)
-        flop = 2 * grad.numel() * conv.in_channels // conv.groups * conv.kernel_size[0] * conv.kernel_size[1]
         rows.append({"layer": f"conv {conv.in_channels}->{conv.out_channels} {conv.kernel_size[0]}x"
                               f"{conv.kernel_size[1]} at {shape[-1]} px", "ms": round(1000 * seconds, 2),
                      "gflops": round(flop * (2 if first else 3) / seconds / 1e9, 1)})
@@ -139,7 +135,8 @@ def main(argv=None) -> int:
              "autocast, NCHW": AutocastStep(copy.deepcopy(net), torch.contiguous_format),
              "bf16 weights, fp32 masters":
              Bf16WeightsStep(copy.deepcopy(net).to(memory_format=torch.channels_last)),
-             "fp32 tensors, oneDNN bf16 math": Fp32WithBf16MathStep(copy.deepcopy(net).to(memory_format=torch.channels_last))}
+             "fp32 tensors, oneDNN bf16 math":
+             Fp32WithBf16MathStep(copy.deepcopy(net).to(memory_format=torch.channels_last))}
     if args.compile:
         compiled = AutocastStep(copy.deepcopy(net).to(memory_format=torch.channels_last), torch.channels_last)
         compiled.net = torch.compile(compiled.net)
@@ -165,7 +162,8 @@ def main(argv=None) -> int:
            "variants": {}}
     for name, ms in rows.items():
         rate = gflop / ms * 1000
-        out["variants"][name] = {"step_ms": round(ms, 2), "gflops": round(rate, 1), "ratio_to_peak": round(rate / peak, 3)}
+        out["variants"][name] = {"step_ms": round(ms, 2), "gflops": round(rate, 1),
+                                 "ratio_to_peak": round(rate / peak, 3)}
         print(f"  {name}: {ms:.1f} ms, {rate:.1f} GFLOP/s = {rate / peak:.0%} of the peak")
     out["convolutions"] = convs
     for c in convs:

@@ -44,6 +44,19 @@ def conv_inputs(net: nn.Module, batch: int, crop: int) -> list[tuple[nn.Conv2d, 
     return found
 
 
+def standalone(conv: nn.Conv2d, shape: tuple, dtype: torch.dtype = torch.float32):
+    """A fresh convolution of `conv`'s shape, its input of `shape` and a gradient for its output (channels_last,
+    in `dtype`), and its forward FLOPs: (conv, x, grad, flop). The first layer's input (the image) needs no
+    gradient, so its backward is its weights' only."""
+    conv = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
+                     groups=conv.groups).to(dtype, memory_format=torch.channels_last)
+    x = torch.randn(shape, dtype=dtype).contiguous(memory_format=torch.channels_last)
+    x.requires_grad_(conv.in_channels != 3)
+    grad = torch.randn_like(conv(x))
+    flop = 2 * grad.numel() * conv.in_channels // conv.groups * conv.kernel_size[0] * conv.kernel_size[1]
+    return conv, x, grad, flop
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--profile", default="gpu")
@@ -56,13 +69,8 @@ def main(argv=None) -> int:
     print(f"{args.profile}: batch {recipe.batch_size}, {recipe.crop} px, {recipe.cpu_threads} thread(s); fp32 matmul "
           f"peak {matmul_gflops(torch.float32):.1f} GFLOP/s")
     for conv, shape in conv_inputs(net, recipe.batch_size, recipe.crop):
-        conv = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
-                         groups=conv.groups).to(memory_format=torch.channels_last)
-        first = conv.in_channels == 3
-        x = torch.randn(shape).contiguous(memory_format=torch.channels_last).requires_grad_(not first)
-        y = conv(x)
-        grad = torch.randn_like(y)
-        flop = 2 * y.numel() * conv.in_channels // conv.groups * conv.kernel_size[0] * conv.kernel_size[1]
+        conv, x, grad, flop = standalone(conv, shape)
+        first = not x.requires_grad
         forward = median_seconds(lambda: conv(x), args.repeats)
 
         def forward_backward():

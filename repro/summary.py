@@ -83,6 +83,7 @@ def verdict_table(verdicts: list[Verdict], report_path: str | None = None) -> st
         if v.verdict == "premise_not_met":
             out.append(f"{v.claim}: {v.explanation}")
         for group in v.details.get("by_numerics") or []:
-            out.append(f"{v.claim}, {v.details['headline']}, on {on_replicates_alone(group, UNITS.get(group['unit'], group['unit']))}")
+            alone = on_replicates_alone(group, UNITS.get(group["unit"], group["unit"]))
+            out.append(f"{v.claim}, {v.details['headline']}, on {alone}")
     out.append(f"report: {report_path}" if report_path else "report: not written")
     return "\n".join(out)
