@@ -224,18 +224,17 @@ def write_record(study_dir, replicate: int, specs, store, command: str = "",
         fresh += [spec] if is_fresh else []
         runs.append({"key": spec.key, "label": spec.label, "spec": spec.to_dict(), "metrics": metrics})
     commit, dirty = git_state(outputs=(study_dir,))
+    began = {"hardware": hardware(), "command": command, "git_commit": commit, "git_dirty": dirty}
     trained = training_provenance(RecordedRuns({replicate: previous} if previous else {}, store), held)
-    if previous:
+    if previous:  # who began the record stays at its top; each later piece is listed with its own
         before = previous.trained_by
+        began = {field: before.get(field) for field in began}
         trained["extended"] = before.get("extended", []) + [
-            {"runs": [s.label for s in fresh], "git_commit": commit, "hardware": hardware(),
-             "wall_seconds": piece_seconds}]
+            {"runs": [s.label for s in fresh], "git_commit": commit, "git_dirty": dirty, "hardware": hardware(),
+             "command": command, "wall_seconds": piece_seconds}]
         if before.get("training_wall_seconds") is not None and piece_seconds is not None:
             trained["training_wall_seconds"] = before["training_wall_seconds"] + piece_seconds
-    doc = {"replicate": replicate,
-           "trained_by": {"hardware": hardware(), "command": command, "git_commit": commit, "git_dirty": dirty,
-                          **trained},
-           "runs": runs}
+    doc = {"replicate": replicate, "trained_by": {**began, **trained}, "runs": runs}
     if lacks:
         doc["lacks"] = lacks
     path = record_path(study_dir, replicate)

@@ -404,8 +404,7 @@ def judge(study: Study) -> list[Verdict]:
     from repro.replicates import numerics_groups
 
     verdicts = [inconclusive_if_waiting(v, study) for v in evaluate_all(study.table)]
-    groups = numerics_groups(study.replicates or [])
-    return on_replicate_groups(verdicts, study.table, groups) if len(groups) > 1 else verdicts
+    return on_replicate_groups(verdicts, study.table, numerics_groups(study.replicates or []))
 
 
 def write_study_report(out, verdicts: list[Verdict], command: str, study: Study | None = None,

@@ -56,7 +56,8 @@ def test_a_mixed_study_shows_each_verdicts_part_on_each_numerics_alone():
     table = simulate_table(paper_truth(), 6, np.random.default_rng(0))
     table = replace(table, rows=[replace(r, top1=r.top1 - 0.03) if r.replicate >= 3 and r.treatment == "AnB"
                                  else r for r in table.rows])
-    groups = {"fp32 on one CPU": [0, 1, 2], "bf16 on another": [3, 4, 5]}
+    groups = {"fp32 on one CPU": [0, 1, 2], "bf16 on another": [3, 4, 5, 6], "bf16 on a third": [7]}  # r6, r7:
+    # partly trained replicates, recorded but not in the table
     verdicts = evaluate_all(table)
     shown = on_replicate_groups(verdicts, table, groups)
     assert [(v.claim, v.verdict, v.effect) for v in shown] == [(v.claim, v.verdict, v.effect) for v in verdicts]
@@ -67,6 +68,8 @@ def test_a_mixed_study_shows_each_verdicts_part_on_each_numerics_alone():
     assert fp32["ci"][0] < fp32["effect"] < fp32["ci"][1]
     assert on_replicates_alone(bf16, "%", typographic=True).startswith("bf16 on another (r3, r4, r5): −")
     assert "early_layer_generality, AnB - BnB n=1 within ±2%, on fp32 on one CPU (r0, r1, r2): " in verdict_table(shown)
+    one_numerics_in_table = {"fp32 on one CPU": [0, 1, 2, 3, 4, 5], "bf16 on a third": [7]}
+    assert on_replicate_groups(verdicts, table, one_numerics_in_table) == verdicts
 
 
 def test_a_study_in_pieces_trains_each_missing_replicate_once_and_judges_them_all(tmp_path, monkeypatch, capsys):
@@ -176,6 +179,9 @@ def test_a_record_that_lacks_runs_is_completed_in_place_on_a_machine_that_trains
     added = set(after.runs) - set(before.runs)
     assert {after.runs[k][0].treatment for k in added} == {"BnB+"}
     assert [e["runs"] for e in after.trained_by["extended"]] == [[after.runs[k][0].label for k in added]]
+    began = ("command", "git_commit", "git_dirty", "hardware")  # who began it stays; the piece has its own
+    assert [after.trained_by[f] for f in began] == [before.trained_by[f] for f in began]
+    assert "early_layer_generality,coadaptation_dip" in after.trained_by["extended"][0]["command"]
     retrained = Store(tmp_path / "s2")
     base = next(spec for spec, _ in before.runs.values() if spec.treatment == "base" and spec.target == "B")
     assert retrained.result(base)["curve"] == before.runs[base.key][1]["curve"]

@@ -96,3 +96,15 @@ def test_the_header_counts_the_replicates_in_the_table_not_only_those_the_profil
     assert dict(header_items("cpu", session, one)[0])["Replicates"] == "1 in the table (the profile plans 3)"
     three = Table([r for r in rows if r.replicate <= 2])
     assert dict(header_items("cpu", session, three)[0])["Replicates"] == "3"
+
+
+def test_a_study_in_pieces_is_timed_by_its_replicates_training_not_by_the_days_between_sittings():
+    rows = [dataclasses.replace(r, evidence="cpu") for r in original_table().rows]
+    session = session_info("repro report --study-dir study", CPU)
+    session["training_wall_seconds"] = 3 * 86400.0  # the first sitting's first start to the last one's last finish
+    session["replicate_records"] = [{"replicate": r, "networks": 36, "file": f"replicates/r{r}.json",
+                                     "training_wall_seconds": 3600.0} for r in (0, 1)]
+    wall = dict(header_items("cpu", session, Table(rows))[0])["Training wall time"]
+    assert wall.startswith("2 h 00 min, the 2 replicates' training times summed") and "spans 72 h" in wall
+    session["replicate_records"][1]["training_wall_seconds"] = None  # a record from before records kept it
+    assert dict(header_items("cpu", session, Table(rows))[0])["Training wall time"].startswith("72 h")

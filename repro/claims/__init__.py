@@ -144,9 +144,15 @@ def evaluate_all(table) -> list:
 def on_replicate_groups(verdicts, table, groups: dict[str, list[int]]) -> list:
     """The verdicts with the part each names measured again on each group of replicates alone, in
     details['by_numerics']: for a study whose replicates were trained in different numerics (`groups`: numerics
-    -> its replicates, repro.replicates.numerics_groups), whether each numerics tells the same story.
-    Descriptive: the verdict stays the one on every replicate (a network is compared with the base of its own
-    replicate, in its own numerics, and the numerics' differences are part of the spread between replicates)."""
+    -> its replicates, repro.replicates.numerics_groups), whether each numerics tells the same story; unchanged
+    where the table's replicates have one numerics. Descriptive: the verdict stays the one on every replicate (a
+    network is compared with the base of its own replicate, in its own numerics, and the numerics' differences
+    are part of the spread between replicates)."""
+    in_table = {r.replicate for r in table.rows}  # a partly trained replicate's record has no runs in the table
+    groups = {numerics: [r for r in replicates if r in in_table] for numerics, replicates in groups.items()}
+    groups = {numerics: replicates for numerics, replicates in groups.items() if replicates}
+    if len(groups) < 2:  # one numerics: the verdict on every replicate says it all
+        return verdicts
     out = []
     for verdict in verdicts:
         claim = next((c for c in CLAIMS if c.ID == verdict.claim), None)

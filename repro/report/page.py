@@ -182,9 +182,7 @@ def header_items(profile_name: str, session: dict, table: Table, design: dict | 
         ("Replicates", replicates_fact(session.get("replicates"), table)),
         *([("Evidence", design["statement"])] if design else []),
         ("Runs", runs),
-        ("Training wall time", f"{duration(session['training_wall_seconds'])} (the runs' first start to last finish)"
-         if session.get("training_wall_seconds") is not None else
-         "not recorded (the runs were trained before reports kept it)" if trained_nothing else "—"),
+        ("Training wall time", training_wall_fact(session, trained_nothing)),
         ("Wall time of the command below", f"{wall} (it trained nothing)" if trained_nothing else wall),
     ]
     rejudged = session.get("rejudged")
@@ -224,6 +222,19 @@ def replicates_fact(planned: int | None, table) -> str:
     if planned is None or not held:
         return "—" if planned is None else str(planned)
     return str(held) if held == planned else f"{held} in the table (the profile plans {planned})"
+
+
+def training_wall_fact(session: dict, trained_nothing: bool) -> str:
+    """How long the study's training took: in a study run in pieces, its replicates' own training times summed
+    (the runs' first start to last finish would count the days between sittings)."""
+    span = session.get("training_wall_seconds")
+    walls = [r.get("training_wall_seconds") for r in session.get("replicate_records") or []]
+    if walls and all(walls):
+        return (f"{duration(sum(walls))}, the {len(walls)} replicates' training times summed (each below); the runs' "
+                f"first start to last finish spans {duration(span) if span is not None else '—'}, across sittings")
+    if span is not None:
+        return f"{duration(span)} (the runs' first start to last finish)"
+    return "not recorded (the runs were trained before reports kept it)" if trained_nothing else "—"
 
 
 def replicate_items(session: dict) -> list[tuple[str, str]]:
