@@ -94,6 +94,16 @@ def test_a_converged_study_of_the_gpu_tiers_size_can_pass_the_bound():
     assert chance_to_pass(5, 1.7, bias=2.5) < 0.05
 
 
+def test_looking_again_at_a_growing_study_passes_a_bias_at_the_tolerance_more_often():
+    # one look at 9 replicates calls a bias of exactly 2.5% met at most 5% of the time; looks at 5 and then 9
+    # (extending because the first failed) more often: optional stopping, which the study READMEs must avoid
+    one_look = chance_to_pass(9, 1.13, bias=CONVERGED)
+    assert one_look == pytest.approx(0.05, abs=0.01)
+    assert chance_to_pass((9,), 1.13, bias=CONVERGED) == one_look
+    assert chance_to_pass((5, 9), 1.13, bias=CONVERGED) > one_look + 0.02
+    assert chance_to_pass((5, 9, 12), 1.13, bias=CONVERGED) > chance_to_pass((5, 9), 1.13, bias=CONVERGED)
+
+
 def test_the_plateau_premise_is_advisory_so_a_schedule_that_anneals_does_not_gate():
     # A base under a linear decay to zero gains most in its last quarter (the annealing), though converged
     table = original_table()
