@@ -186,7 +186,9 @@ def converged(table) -> Premise:
                       if mean > 0 else f"train until BnB n=1 loses no more than {CONVERGED:g}% of its base")
     else:
         to_satisfy = ("the mean is inside the tolerance but the bound is not: more replicates (or BnB n=1 on both "
-                      "halves of each replicate) narrow it")
+                      "halves of each replicate) narrow it, if decided before this verdict was seen; extending a "
+                      "study because the premise failed looks again and passes too often (docs/statistics.md, "
+                      "Looks): a longer recipe is the other way")
     return Premise(status="met" if bound <= CONVERGED else "not_met", value=mean, measured=measured,
                    to_satisfy=to_satisfy, **common)
 

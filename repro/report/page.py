@@ -230,8 +230,10 @@ def training_wall_fact(session: dict, trained_nothing: bool) -> str:
     span = session.get("training_wall_seconds")
     walls = [r.get("training_wall_seconds") for r in session.get("replicate_records") or []]
     if walls and all(walls):
-        return (f"{duration(sum(walls))}, the {len(walls)} replicates' training times summed (each below); the runs' "
-                f"first start to last finish spans {duration(span) if span is not None else '—'}, across sittings")
+        summed = "the replicate's training time" if len(walls) == 1 else \
+            f"the {len(walls)} replicates' training times summed (each below)"
+        return (f"{duration(sum(walls))}, {summed}; the runs' first start to last finish spans "
+                f"{duration(span) if span is not None else '—'}, across sittings")
     if span is not None:
         return f"{duration(span)} (the runs' first start to last finish)"
     return "not recorded (the runs were trained before reports kept it)" if trained_nothing else "—"
