@@ -224,13 +224,14 @@ def write_record(study_dir, replicate: int, specs, store, command: str = "",
         fresh += [spec] if is_fresh else []
         runs.append({"key": spec.key, "label": spec.label, "spec": spec.to_dict(), "metrics": metrics})
     commit, dirty = git_state(outputs=(study_dir,))
-    began = {"hardware": hardware(), "command": command, "git_commit": commit, "git_dirty": dirty}
+    machine = hardware()
+    began = {"hardware": machine, "command": command, "git_commit": commit, "git_dirty": dirty}
     trained = training_provenance(RecordedRuns({replicate: previous} if previous else {}, store), held)
     if previous:  # who began the record stays at its top; each later piece is listed with its own
         before = previous.trained_by
         began = {field: before.get(field) for field in began}
         trained["extended"] = before.get("extended", []) + [
-            {"runs": [s.label for s in fresh], "git_commit": commit, "git_dirty": dirty, "hardware": hardware(),
+            {"runs": [s.label for s in fresh], "git_commit": commit, "git_dirty": dirty, "hardware": machine,
              "command": command, "wall_seconds": piece_seconds}]
         if before.get("training_wall_seconds") is not None and piece_seconds is not None:
             trained["training_wall_seconds"] = before["training_wall_seconds"] + piece_seconds
