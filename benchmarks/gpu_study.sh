@@ -16,8 +16,9 @@
 #
 # Environment: STAGE (default $HOME/repro-gpu-study: data, cache, store, call log; outside the checkout),
 # TRAIN_SECONDS (480: each call's training cap, leaving time to report within a 600 s call), STUDY_SETS
-# (extra --set options; default `replicates=3`: 3 replicates keep the study inside the 15 minutes of device time a
-# session is lent, with the start and the data transfer), REPRO_COMMIT (the commit the checkout is at, for the
+# (extra --set options; default `recipe.epochs=32 replicates=2`: the recipe the CPU study chose by its premise
+# pilot, docs/frontier.md, on its first two replicates, r3 and r4, which keeps the study inside the 15 minutes of
+# device time a session is lent, with the start and the data transfer), REPRO_COMMIT (the commit the checkout is at, for the
 # record: the machine gets no .git). Uses the machine's own torch; the package is put on PYTHONPATH.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +31,7 @@ export CUBLAS_WORKSPACE_CONFIG=":4096:8"  # deterministic cuBLAS (repro.train.de
 STAGE="${STAGE:-$HOME/repro-gpu-study}"
 OUT="${OUT:-$ROOT/gpu_study_out}"
 TRAIN_SECONDS="${TRAIN_SECONDS:-480}"
-STUDY_SETS="${STUDY_SETS:-replicates=3}"
+STUDY_SETS="${STUDY_SETS:-recipe.epochs=32 replicates=2}"
 PROFILE="${PROFILE:-gpu}"
 GPUS="${GPUS:-1}"
 PIECES=("train-0.tar.gz" "train-1.tar.gz" "train-2.tar.gz" "train-3.tar.gz val-and-meta.tar.gz SHA256SUMS")
