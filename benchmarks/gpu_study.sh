@@ -17,9 +17,9 @@
 # Environment: STAGE (default $HOME/repro-gpu-study: data, cache, store, call log; outside the checkout),
 # TRAIN_SECONDS (480: each call's training cap, leaving time to report within a 600 s call), STUDY_SETS
 # (extra --set options; default `recipe.epochs=32 replicates=2`: the recipe the CPU study chose by its premise
-# pilot, docs/frontier.md, on its first two replicates, r3 and r4, which keeps the study inside the 15 minutes of
-# device time a session is lent, with the start and the data transfer), REPRO_COMMIT (the commit the checkout is at, for the
-# record: the machine gets no .git). Uses the machine's own torch; the package is put on PYTHONPATH.
+# pilot, docs/frontier.md, on its first two replicates, r3 and r4, which keeps the study inside the 15 minutes
+# of device time a session is lent, with the start and the data transfer), REPRO_COMMIT (the commit the
+# checkout is at, for the record: the machine gets no .git). Uses the machine's own torch; the package is put on PYTHONPATH.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
