@@ -75,9 +75,12 @@ class Progress:
         self.in_place = getattr(self.stream, "isatty", lambda: False)()
         self.logged, self.logged_at = None, self.t0
 
-    def update(self, done=None, running=None, groups=None, current=None, fraction=None, projected_left=None):
+    def update(self, done=None, running=None, groups=None, current=None, fraction=None, projected_left=None,
+               show=True):
         """`running`: networks being trained, in `groups` groups (one per busy worker). `projected_left`: the
-        cost model's seconds left (`projected_time_left`), said instead of the share-of-work estimate."""
+        cost model's seconds left (`projected_time_left`), said instead of the share-of-work estimate.
+        `show=False`: take the new figures without writing the line (a group just finished: the next update,
+        once the freed worker has its next group, writes it, or a log would say a worker idles)."""
         if done is not None:
             self.done = done
         if fraction is not None:
@@ -90,7 +93,7 @@ class Progress:
             self.current = current
         if projected_left is not None:
             self.projected_left = projected_left
-        if not self.enabled:
+        if not self.enabled or not show:
             return
         now = time.time()
         if self.in_place:
@@ -182,7 +185,6 @@ def train_groups(specs, store: Store, backend: Backend, *, share: bool = True, p
                 pending.append(s)
         bar = Progress(len(specs), len(outcome.cached), enabled=progress,
                        fraction_before=work_done(pending, store, [pending]))
-        bar.update()
         backend.bar = bar
         todo = groups(pending, share=share, slots=backend.split_for, replicate_first=replicate_first)
         running: dict = {}  # handle -> group
@@ -225,7 +227,7 @@ def train_groups(specs, store: Store, backend: Backend, *, share: bool = True, p
                 group = running.pop(handle)
                 pace.finished(handle, stop_at)
                 within = within_groups(running.values(), store)  # the finished group's progress leaves the line
-                bar.update(current=" ".join(filter(None, (backend.describe(running), within))))
+                bar.update(current=" ".join(filter(None, (backend.describe(running), within))), show=False)
                 _record(outcome, result, bar, store, pending, running)
                 _requeue(group, result, store, todo, not_before, outcome, poll_seconds)
                 if on_finish is not None:
@@ -322,7 +324,7 @@ def _record(outcome: Outcome, result: dict, bar: Progress, store: Store, specs, 
     outcome.diverged += result["diverged"]
     finished = [s for s in specs if store.is_done(s)]
     bar.update(done=bar.cached + len(finished), running=sum(len(g) for g in running.values()), groups=len(running),
-               fraction=work_done(specs, store, running.values()))
+               fraction=work_done(specs, store, running.values()), show=False)
 
 
 def work_done(specs, store: Store, running_groups) -> float:

@@ -158,6 +158,45 @@ def test_the_loop_tells_the_time_left_from_the_groups_projected_times(store, cap
     assert any(" h " in left for left in told)  # hours, as projected; the share done would say minutes
 
 
+class OneAtATime(Recording):
+    """Finishes one group per wait, and notes what the log said last beside the groups it is training then."""
+
+    def __init__(self, store, slots, split_for, log):
+        super().__init__(store, slots, split_for)
+        self.log, self.lines_seen, self.told = log, 0, []
+
+    def wait(self, handles, timeout):
+        lines = self.log.getvalue().splitlines()
+        if len(lines) > self.lines_seen:  # a line written since the last wait: what trains now
+            self.told.append((lines[-1], len(self.running)))
+            self.lines_seen = len(lines)
+        first = handles[0]
+        for spec in self.submitted[first]:
+            self.store.save_result(spec, {"w": torch.zeros(1)}, {"top1": 0.5, "diverged": False})
+        self.running.remove(first)
+        return [(first, {"trained": [s.key for s in self.submitted[first]], "diverged": [], "elsewhere": []})]
+
+
+def test_a_logged_line_counts_the_group_that_took_a_finished_groups_worker(store, monkeypatch):
+    """Two workers: as a group finishes, the next starts on its worker; the log's line for the finished run
+    says two groups train, not one (as if a worker idled)."""
+    import io
+    import re
+    import sys
+
+    from repro.execute import train_groups
+
+    log = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", log)
+    plan = specs_for(get_profile("smoke"), all_needs())
+    backend = OneAtATime(store, slots=2, split_for=2, log=log)
+    train_groups(plan, store, backend, poll_seconds=0.01)
+    told = [(int(m.group(1)) if (m := re.search(r"in (\d+) group", line)) else 0, busy)
+            for line, busy in backend.told]
+    assert len(told) > 5 and sum(busy == 2 for _, busy in told) > 5
+    assert all(groups_said == busy for groups_said, busy in told), told
+
+
 def _train_before_a_stop(store, seconds_left, seconds_of):
     import time
 
