@@ -116,13 +116,13 @@ class Recording:
         return len(self.submitted) - 1
 
     def wait(self, handles, timeout):
-        done = []
-        for h in handles:
-            for spec in self.submitted[h]:
-                self.store.save_result(spec, {"w": torch.zeros(1)}, {"top1": 0.5, "diverged": False})
-            self.running.remove(h)
-            done.append((h, {"trained": [s.key for s in self.submitted[h]], "diverged": [], "elsewhere": []}))
-        return done
+        return [self.finish(h) for h in handles]
+
+    def finish(self, h):
+        for spec in self.submitted[h]:
+            self.store.save_result(spec, {"w": torch.zeros(1)}, {"top1": 0.5, "diverged": False})
+        self.running.remove(h)
+        return h, {"trained": [s.key for s in self.submitted[h]], "diverged": [], "elsewhere": []}
 
     def describe(self, handles):
         return ""
@@ -170,11 +170,7 @@ class OneAtATime(Recording):
         if len(lines) > self.lines_seen:  # a line written since the last wait: what trains now
             self.told.append((lines[-1], len(self.running)))
             self.lines_seen = len(lines)
-        first = handles[0]
-        for spec in self.submitted[first]:
-            self.store.save_result(spec, {"w": torch.zeros(1)}, {"top1": 0.5, "diverged": False})
-        self.running.remove(first)
-        return [(first, {"trained": [s.key for s in self.submitted[first]], "diverged": [], "elsewhere": []})]
+        return [self.finish(handles[0])]
 
 
 def test_a_logged_line_counts_the_group_that_took_a_finished_groups_worker(store, monkeypatch):
