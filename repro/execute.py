@@ -212,13 +212,15 @@ def train_groups(specs, store: Store, backend: Backend, *, share: bool = True, p
                 pace.started(handle, group, store, seconds_of)
                 if on_start is not None:
                     on_start(group)
+            projected_left = None  # (None: the line keeps its last projection)
             if now >= next_look:
                 next_look = now + LOOK_EVERY
                 fraction, within = work_done(pending, store, running.values()), within_groups(running.values(), store)
                 if seconds_of is not None:
-                    bar.update(projected_left=projected_time_left([*running.values(), *todo], store, seconds_of,
-                                                                  backend.slots, pace))
+                    projected_left = projected_time_left([*running.values(), *todo], store, seconds_of,
+                                                         backend.slots, pace)
             bar.update(running=sum(len(g) for g in running.values()), groups=len(running), fraction=fraction,
+                       projected_left=projected_left,
                        current=" ".join(filter(None, (backend.describe(running), within))))
             if not running:  # parents are being trained by another session
                 time.sleep(poll_seconds)

@@ -173,9 +173,11 @@ class OneAtATime(Recording):
         return [self.finish(handles[0])]
 
 
-def test_a_logged_line_counts_the_group_that_took_a_finished_groups_worker(store, monkeypatch):
+@pytest.mark.parametrize("seconds_of", [None, lambda group: 600.0 * len(group)], ids=["share", "projected"])
+def test_a_logged_line_counts_the_group_that_took_a_finished_groups_worker(store, monkeypatch, seconds_of):
     """Two workers: as a group finishes, the next starts on its worker; the log's line for the finished run
-    says two groups train, not one (as if a worker idled)."""
+    says two groups train, not one (as if a worker idled), whether it tells the time left from the share done
+    or from the groups' projected times (a study's `repro run`)."""
     import io
     import re
     import sys
@@ -186,7 +188,7 @@ def test_a_logged_line_counts_the_group_that_took_a_finished_groups_worker(store
     monkeypatch.setattr(sys, "stderr", log)
     plan = specs_for(get_profile("smoke"), all_needs())
     backend = OneAtATime(store, slots=2, split_for=2, log=log)
-    train_groups(plan, store, backend, poll_seconds=0.01)
+    train_groups(plan, store, backend, poll_seconds=0.01, seconds_of=seconds_of)
     told = [(int(m.group(1)) if (m := re.search(r"in (\d+) group", line)) else 0, busy)
             for line, busy in backend.told]
     assert len(told) > 5 and sum(busy == 2 for _, busy in told) > 5
