@@ -78,7 +78,7 @@ def _log_times(store, spec) -> tuple[float | None, float | None]:
     return start, end
 
 
-def _iso(t: float | None) -> str | None:
+def iso_time(t: float | None) -> str | None:
     return None if t is None else datetime.fromtimestamp(t).astimezone().isoformat(timespec="seconds")
 
 
@@ -106,6 +106,7 @@ def training_provenance(store, specs) -> dict:
             cpus.add(f"{cpu['cpu_model']} ({family}{cpu['cpu_capability']}, bf16 {bf16})")
         torches.add(metrics.get("torch", "unknown"))
     return {"training_wall_seconds": max(ends) - min(starts) if starts else None,
-            "training_started": _iso(min(starts, default=None)), "training_finished": _iso(max(ends, default=None)),
+            "training_started": iso_time(min(starts, default=None)),
+            "training_finished": iso_time(max(ends, default=None)),
             "devices": sorted(devices), "precision": sorted(precisions), "cpus": sorted(cpus),
             "torch": sorted(torches)}

@@ -19,11 +19,12 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from repro.errors import UserError
 from repro.files import atomic_write_text
-from repro.provenance import git_state, hardware, training_provenance
+from repro.provenance import git_state, hardware, iso_time, training_provenance
 from repro.runs import RunSpec, identity
 
 FOLDER = "replicates"
@@ -202,12 +203,18 @@ def with_parents(specs, store) -> list[RunSpec]:
 
 def write_record(study_dir, replicate: int, specs, store, command: str = "",
                  previous: ReplicateRecord | None = None, partial: bool = False,
-                 piece_seconds: float | None = None) -> Path:
+                 piece_began: float | None = None) -> Path:
     """Write the file of a finished replicate from the run store (every spec must be finished there), or, with
     `previous`, that record extended by the runs it lacks (its own runs keep their recorded numbers; the wall
-    time is the previous pieces' plus this one's, `piece_seconds`, so the pause between sittings is not
-    counted). `partial`: a replicate stopped part way, written with the runs it finished ("lacks" lists the
-    others); a later sitting on a machine that trains alike extends it (`to_train_here`)."""
+    time is the previous pieces' plus this one's, from `piece_began` to now, so the pause between sittings is
+    not counted). Each piece keeps when it began and was written (`began_at`, `written_at`: the first at the
+    record's top, later ones in "extended"), so a study's time counts a sitting once however many replicates
+    trained side by side in it (`pieces_wall_seconds`). `partial`: a replicate stopped part way, written with
+    the runs it finished ("lacks" lists the others); a later sitting on a machine that trains alike extends it
+    (`to_train_here`)."""
+    now = time.time()
+    piece_seconds = None if piece_began is None else now - piece_began
+    interval = {"began_at": iso_time(piece_began), "written_at": iso_time(now)}
     recorded = {identity(s): (s, m) for s, m in previous.runs.values()} if previous else {}
     runs, held, fresh, lacks = [], [], [], []
     for spec in specs:
@@ -225,14 +232,14 @@ def write_record(study_dir, replicate: int, specs, store, command: str = "",
         runs.append({"key": spec.key, "label": spec.label, "spec": spec.to_dict(), "metrics": metrics})
     commit, dirty = git_state(outputs=(study_dir,))
     machine = hardware()
-    began = {"hardware": machine, "command": command, "git_commit": commit, "git_dirty": dirty}
+    began = {"hardware": machine, "command": command, "git_commit": commit, "git_dirty": dirty, **interval}
     trained = training_provenance(RecordedRuns({replicate: previous} if previous else {}, store), held)
     if previous:  # who began the record stays at its top; each later piece is listed with its own
         before = previous.trained_by
         began = {field: before.get(field) for field in began}
         trained["extended"] = before.get("extended", []) + [
             {"runs": [s.label for s in fresh], "git_commit": commit, "git_dirty": dirty, "hardware": machine,
-             "command": command, "wall_seconds": piece_seconds}]
+             "command": command, "wall_seconds": piece_seconds, **interval}]
         if before.get("training_wall_seconds") is not None and piece_seconds is not None:
             trained["training_wall_seconds"] = before["training_wall_seconds"] + piece_seconds
     doc = {"replicate": replicate, "trained_by": {**began, **trained}, "runs": runs}
@@ -321,7 +328,7 @@ class Sitting:
         whole = len(finished) == len(planned)
         if finished or previous is not None:
             path = write_record(self.study_dir, r, planned, self.store, self.command, previous=previous,
-                                partial=not whole, piece_seconds=time.time() - self.began[r])
+                                partial=not whole, piece_began=self.began[r])
             self.say(f"replicate r{r} written to {path}" + ("" if whole else
                      f" with the {len(finished)} of its {len(planned)} runs finished: the same command continues "
                      f"it (on a machine that trains alike, the {len(planned) - len(finished)} others and the "
@@ -357,8 +364,26 @@ def replicate_rows(records: dict[int, ReplicateRecord]) -> list[dict]:
                      "precision": t.get("precision"), "torch": t.get("torch"),
                      "training_wall_seconds": t.get("training_wall_seconds"),
                      "training_started": t.get("training_started"), "training_finished": t.get("training_finished"),
-                     "git_commit": t.get("git_commit")})
+                     "git_commit": t.get("git_commit"),
+                     "pieces": [[piece.get("began_at"), piece.get("written_at")]
+                                for piece in [t, *t.get("extended", [])]]})
     return rows
+
+
+def pieces_wall_seconds(rows: list[dict]) -> float | None:
+    """The time a study's sittings spent on its replicates, from the rows of `replicate_rows`: the union of
+    every piece's interval (began to written), so replicates trained side by side in one sitting count it once.
+    None when a record has a piece from before records kept those times."""
+    try:
+        intervals = sorted((datetime.fromisoformat(a).timestamp(), datetime.fromisoformat(b).timestamp())
+                           for row in rows for a, b in row.get("pieces") or [(None, None)])
+    except TypeError:  # a time not recorded
+        return None
+    total, end = 0.0, float("-inf")
+    for start, stop in intervals:
+        total += max(0.0, stop - max(start, end))
+        end = max(end, stop)
+    return total if intervals else None
 
 
 def numerics_groups(rows: list[dict]) -> dict[str, list[int]]:

@@ -7,7 +7,8 @@ import torch
 
 from repro.cli import main, reproduce_command
 from repro.profiles import SMOKE
-from repro.replicates import mixed_numerics, numerics_groups, read_records, replicate_status, study_specs
+from repro.replicates import (mixed_numerics, numerics_groups, pieces_wall_seconds, read_records, replicate_rows,
+                              replicate_status, study_specs)
 from repro.runs import Need, identity, specs_for
 from repro.store import Store
 
@@ -38,6 +39,19 @@ def test_replicates_are_grouped_by_the_numerics_they_were_trained_in():
             {"replicate": 3, "precision": ["fp32"], "cpus": ["AMD EPYC (Zen 3)"]}]
     assert numerics_groups(rows) == {"bf16 on Intel Xeon (AMX)": [6], "fp32 on AMD EPYC (Zen 3)": [3, 4]}
     assert mixed_numerics(rows[::2]) == ["fp32 on AMD EPYC (Zen 3)"]
+
+
+def test_a_sitting_that_trained_replicates_side_by_side_counts_once_in_the_studys_time():
+    def at(hour, minute=0):
+        return f"2026-12-06T{hour:02d}:{minute:02d}:00+00:00"
+
+    rows = [{"replicate": 4, "pieces": [[at(1), at(2)], [at(5), at(5, 30)]]},  # a second sitting finished it
+            {"replicate": 5, "pieces": [[at(1, 30), at(3)], [at(5), at(6)]]},  # side by side with r4 both times
+            {"replicate": 6, "pieces": [[at(8), at(8, 15)]]}]  # a third sitting, alone
+    assert pieces_wall_seconds(rows) == pytest.approx((2 + 1 + 0.25) * 3600)
+    rows[1]["pieces"][0][0] = None  # a piece from before records kept its times
+    assert pieces_wall_seconds(rows) is None
+    assert pieces_wall_seconds([{"replicate": 3}]) is None  # a row read from a report of an older suite
 
 
 def test_a_mixed_study_shows_each_verdicts_part_on_each_numerics_alone():
@@ -249,6 +263,11 @@ def test_a_replicate_stopped_part_way_keeps_what_it_finished_and_a_later_sitting
     assert [len(e["runs"]) for e in done.trained_by["extended"]] == [0, 4 - len(part.runs)]
     assert done.trained_by["training_wall_seconds"] == pytest.approx(
         part.trained_by["training_wall_seconds"] + sum(e["wall_seconds"] for e in done.trained_by["extended"]))
+    pieces = [[done.trained_by["began_at"], done.trained_by["written_at"]]] + \
+        [[e["began_at"], e["written_at"]] for e in done.trained_by["extended"]]
+    assert all(pieces) and pieces == sorted(pieces)  # each sitting's piece, when it began and was written
+    wall = done.trained_by["training_wall_seconds"]  # the first piece's runs, then the later pieces whole
+    assert wall - 3 <= pieces_wall_seconds(replicate_rows({0: done})) <= wall + 120  # + loading the data
 
 
 def test_a_base_that_comes_back_otherwise_than_recorded_is_not_mixed_into_its_replicate(tmp_path, monkeypatch,

@@ -106,5 +106,11 @@ def test_a_study_in_pieces_is_timed_by_its_replicates_training_not_by_the_days_b
                                      "training_wall_seconds": 3600.0} for r in (0, 1)]
     wall = dict(header_items("cpu", session, Table(rows))[0])["Training wall time"]
     assert wall.startswith("2 h 00 min, the 2 replicates' training times summed") and "spans 72 h" in wall
+    assert "a sitting that trained several side by side counts once for each" in wall
+    session["pieces_wall_seconds"] = 5400.0  # the two trained side by side for half an hour
+    wall = dict(header_items("cpu", session, Table(rows))[0])["Training wall time"]
+    assert wall.startswith("1 h 30 min, the sittings' time on the 2 replicates, a sitting counted once (the "
+                           "replicates' own times, each below, sum to 2 h 00 min)") and "spans 72 h" in wall
+    del session["pieces_wall_seconds"]
     session["replicate_records"][1]["training_wall_seconds"] = None  # a record from before records kept it
     assert dict(header_items("cpu", session, Table(rows))[0])["Training wall time"].startswith("72 h")

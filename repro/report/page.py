@@ -225,15 +225,24 @@ def replicates_fact(planned: int | None, table) -> str:
 
 
 def training_wall_fact(session: dict, trained_nothing: bool) -> str:
-    """How long the study's training took: in a study run in pieces, its replicates' own training times summed
-    (the runs' first start to last finish would count the days between sittings)."""
+    """How long the study's training took: in a study run in pieces, the time its sittings spent on the
+    replicates, a sitting counted once however many replicates trained side by side in it (the runs' first
+    start to last finish would count the days between sittings); from records older than the pieces' times,
+    the replicates' own times summed, which counts such a sitting once per replicate."""
     span = session.get("training_wall_seconds")
+    spans = f"the runs' first start to last finish spans {duration(span) if span is not None else '—'}, " \
+            f"across sittings"
     walls = [r.get("training_wall_seconds") for r in session.get("replicate_records") or []]
+    pieces = session.get("pieces_wall_seconds")
+    if walls and pieces is not None:
+        on = "the replicate" if len(walls) == 1 else f"the {len(walls)} replicates"
+        return (f"{duration(pieces)}, the sittings' time on {on}, a sitting counted once (the replicates' own "
+                f"times, each below, sum to {duration(sum(w or 0.0 for w in walls))}); {spans}")
     if walls and all(walls):
         summed = "the replicate's training time" if len(walls) == 1 else \
-            f"the {len(walls)} replicates' training times summed (each below)"
-        return (f"{duration(sum(walls))}, {summed}; the runs' first start to last finish spans "
-                f"{duration(span) if span is not None else '—'}, across sittings")
+            f"the {len(walls)} replicates' training times summed (each below; a sitting that trained several " \
+            f"side by side counts once for each)"
+        return f"{duration(sum(walls))}, {summed}; {spans}"
     if span is not None:
         return f"{duration(span)} (the runs' first start to last finish)"
     return "not recorded (the runs were trained before reports kept it)" if trained_nothing else "—"

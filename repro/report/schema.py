@@ -56,7 +56,9 @@ results.json holds the numbers of one session's report, for comparing sessions (
         "cpu" (optional: cpu_model, cpu_capability, native_bf16, native_bf16_why, onednn_max_cpu_isa, precision:
         this machine's CPU arithmetic), "training" (optional: training_wall_seconds, training_started,
         training_finished, devices, precision, cpus, torch: how the study's runs were trained, from their records),
-        "training_wall_seconds" (optional)
+        "training_wall_seconds" (optional),
+        "replicate_records", "numerics_by_replicate", "pieces_wall_seconds" (optional: a study run in pieces,
+        repro.replicates: what trained each replicate, their numerics, the sittings' time on them)
       },
       "premises": [...],                      # every premise measured on the table (as in a claim's)
       "training_record": "derived from ...",  # optional: where the runs' iterations... come from when the

@@ -10,7 +10,7 @@ import sys
 from datetime import datetime
 
 from repro.provenance import git_state, hardware, training_provenance
-from repro.replicates import mixed_numerics
+from repro.replicates import mixed_numerics, pieces_wall_seconds
 
 
 def versions() -> dict:
@@ -73,4 +73,5 @@ def session_info(command: str, profile=None, wall_seconds: float = 0.0, cached: 
         if study.replicates is not None:  # a study run in pieces: what trained each replicate
             info["replicate_records"] = study.replicates
             info["numerics_by_replicate"] = mixed_numerics(study.replicates)
+            info["pieces_wall_seconds"] = pieces_wall_seconds(study.replicates)
     return info
