@@ -351,7 +351,7 @@ def train_replicates(profile: Profile, specs: list[RunSpec], store: Store, optio
     resume from the store's checkpoints on the same machine). Each replicate's groups are split so that every
     worker has work. A piece of a record extended here counts from when this sitting began the replicate (the
     first one: from the sitting's start) to when it is written, so replicates that overlap count their shared
-    minutes in both."""
+    minutes in both; the study's time counts them once (repro.replicates.pieces_wall_seconds)."""
     import sys
 
     from repro.execute import Outcome, execute
