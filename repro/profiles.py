@@ -412,5 +412,36 @@ def get_profile(name: str, overrides: list[str] | None = None) -> Profile:
     return profile.override(overrides) if overrides else profile
 
 
+def changed_settings(profile: Profile) -> list[str]:
+    """What `profile` sets differently from the profile its name gives (a session's `--set`s), as `--set` would
+    write them ('recipe.epochs=32'); empty for a profile as named, or one the suite does not name."""
+    named = PROFILES.get(profile.name)
+    if named is None:
+        return []
+    mine, theirs = _flat(profile.to_dict()), _flat(named.to_dict())
+    return [f"{field}={_written(value)}" for field, value in mine.items()
+            if field != "notes" and theirs.get(field) != value]
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in d.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[prefix + key] = value
+    return out
+
+
+def _written(value) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (tuple, list)):
+        return ",".join(_written(v) for v in value)
+    return str(value)
+
+
 def describe(profile: Profile) -> str:
     return json.dumps(profile.to_dict(), indent=2, default=list)

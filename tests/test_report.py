@@ -237,6 +237,16 @@ def test_session_info_describes_machine_and_profile():
     assert "profile" not in session_info("x")
 
 
+def test_a_session_that_changed_its_profile_says_what_before_the_named_profiles_notes():
+    changed = SMOKE.override(["recipe.epochs=3", "recipe.cpu_bf16=true", "replicates=4", "finetune_layers=1,2"])
+    notes = session_info("repro run --profile smoke --set ...", changed)["notes"]
+    assert notes == ("This session's `smoke` profile sets recipe.epochs=3, recipe.cpu_bf16=true, replicates=4, "
+                     f"finetune_layers=1,2; its notes, as named: {SMOKE.notes}")
+    assert session_info("x", SMOKE.override(["replicates=" + str(SMOKE.replicates)]))["notes"] == SMOKE.notes
+    renamed = dataclasses.replace(SMOKE, name="theirs", notes="a profile of their own")  # not the suite's to compare
+    assert session_info("x", renamed)["notes"] == "a profile of their own"
+
+
 def test_default_report_dir_is_dated_per_profile():
     assert str(default_report_dir("cpu")) == f"reports/{date.today().isoformat()}-cpu"
 

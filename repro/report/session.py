@@ -9,6 +9,7 @@ import platform
 import sys
 from datetime import datetime
 
+from repro.profiles import changed_settings
 from repro.provenance import git_state, hardware, training_provenance
 from repro.replicates import mixed_numerics, pieces_wall_seconds
 
@@ -42,6 +43,15 @@ def cpu_arithmetic(profile=None) -> dict:
     return info
 
 
+def profile_notes(profile) -> str:
+    """The profile's notes, after what this session set differently from the profile as named: the notes describe
+    the named profile, and a study run with `--set recipe.epochs=32` must not read as 16 epochs."""
+    changed = changed_settings(profile)
+    if not changed:
+        return profile.notes
+    return f"This session's `{profile.name}` profile sets {', '.join(changed)}; its notes, as named: {profile.notes}"
+
+
 def session_info(command: str, profile=None, wall_seconds: float = 0.0, cached: int = 0, trained: int = 0,
                  study=None, outputs=()) -> dict:
     """Everything the report's header says about a session. `profile` is a repro.profiles.Profile or None;
@@ -61,7 +71,7 @@ def session_info(command: str, profile=None, wall_seconds: float = 0.0, cached: 
         "git_commit": commit,
         "git_dirty": dirty,
         "created": datetime.now().astimezone().isoformat(timespec="seconds"),
-        "notes": profile.notes if profile else None,
+        "notes": profile_notes(profile) if profile else None,
     }
     if profile is not None:
         info["profile"] = profile.to_dict()
