@@ -6,7 +6,7 @@
     repro report --profile cpu [--report-dir DIR]      (--profile original: the original study's numbers)
     repro report --profile cpu --no-train [--study-dir DIR]   judge what the store and study folder hold now
     repro report --results FILE [--report-dir DIR]     judge a results.json or CSV of networks, no training
-    repro compare A/results.json B/results.json
+    repro compare A/results.json B/results.json [--figure FILE]   (FILE: Figure 2 of the original, A and B)
     repro status [--store PATH]
     repro splits --dataset imagenet|tiny-imagenet --split random:0|natman   (no images needed)
     repro --version
@@ -77,6 +77,9 @@ def _parser() -> argparse.ArgumentParser:
                                        "network by network")
     s.add_argument("a")
     s.add_argument("b")
+    s.add_argument("--figure", default=None, metavar="FILE",
+                   help="also draw the paper's Figure 2 (random splits) for the original study and both results "
+                        "side by side into FILE (.png, .svg or .pdf)")
     s = sub.add_parser("status", help="what the run store holds")
     s.add_argument("--store", default=None)
     s.add_argument("--json", action="store_true")
@@ -309,9 +312,13 @@ def _report_results(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from repro.report.compare import comparison_text, load_results
+    from repro.report.compare import check_figure, comparison_text, draw_figure2, load_results
 
+    if args.figure:
+        check_figure(args.figure, (args.a, args.b))
     print(comparison_text(load_results(args.a), load_results(args.b)))
+    if args.figure:
+        print(f"figure: {draw_figure2((args.a, args.b), args.figure)}")
     return 0
 
 

@@ -404,3 +404,46 @@ def test_a_recorded_command_leaves_out_this_machines_store_and_data_paths():
                                                                    "reports/x"]
     assert without_machine_paths(["claims/", "--repro-store", "my-store", "--repro-data-root=my-data", "-m", "cpu"],
                                  "repro-") == ["claims/", "-m", "cpu"]
+
+
+# ---- repro compare --figure ----------------------------------------------------------------------------------
+CONFIRMATION = Path(__file__).resolve().parents[1] / "reports" / "cpu-tiny-imagenet-confirmation"
+EXPLORATORY = Path(__file__).resolve().parents[1] / "reports" / "cpu-tiny-imagenet-1.5-epochs-fp32" / "results.json"
+
+
+def test_compare_draws_figure_2_for_the_original_and_both_sides_named_by_their_folders(tmp_path, capsys,
+                                                                                        monkeypatch):
+    import repro.report.figures
+
+    drawn = []
+    real = repro.report.figures.figure2
+    monkeypatch.setattr(repro.report.figures, "figure2", lambda panels: drawn.append(panels) or real(panels))
+    out = tmp_path / "figure2.png"
+    assert main(["compare", str(CONFIRMATION), str(EXPLORATORY), "--figure", str(out)]) == 0
+    assert capsys.readouterr().out.rstrip().endswith(f"figure: {out}")
+    (panels,) = drawn
+    assert [name for name, _ in panels] == ["Original study (ILSVRC-2012)", "cpu-tiny-imagenet-confirmation",
+                                            "cpu-tiny-imagenet-1.5-epochs-fp32"]
+    assert {r.replicate for r in panels[1][1].rows} == {3, 4, 5} and {r.replicate for r in panels[2][1].rows} == {0, 1, 2}
+    header = out.read_bytes()[:24]
+    width, height = int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
+    assert header[:8] == b"\x89PNG\r\n\x1a\n" and width > 2 * height  # three columns side by side
+
+
+@pytest.mark.parametrize("figure, says", [
+    ("figure.jpg", "name a .png, .svg, .pdf file"),
+    ("no-such-folder/figure.png", "no folder"),
+])
+def test_compare_refuses_a_figure_it_cannot_write_before_comparing(tmp_path, capsys, figure, says):
+    missing = tmp_path / "nowhere" / "results.json"  # the figure is refused first, in one line
+    assert main(["compare", str(missing), str(missing), "--figure", str(tmp_path / figure)]) == 2
+    err = capsys.readouterr()
+    assert err.out == "" and len(err.err.strip().splitlines()) == 1 and says in err.err
+    assert not list(tmp_path.rglob("figure.*"))
+
+
+def test_compare_refuses_to_draw_a_run_store_which_has_no_results_table(tmp_path, capsys):
+    store = tmp_path / "store"
+    (store / "runs").mkdir(parents=True)
+    assert main(["compare", str(store), str(EXPLORATORY), "--figure", str(tmp_path / "f.png")]) == 2
+    assert "is a run store: write its results with `repro report` first" in capsys.readouterr().err

@@ -44,10 +44,49 @@ def load_store_runs(root: Path) -> dict:
     return {"store": str(root), "claims": [], "runs": runs, "session": {}}
 
 
+FIGURE_FORMATS = (".png", ".svg", ".pdf")
+
+
+def _is_store(path: Path) -> bool:
+    return path.is_dir() and (path / "runs").is_dir() and not (path / "results.json").exists()
+
+
+def check_figure(figure, sides) -> None:
+    """Refuse a figure that cannot be written, before anything is compared: a format matplotlib is not asked
+    for, a folder that is not there, or a run store on either side (it holds networks, no results table)."""
+    figure = Path(figure)
+    if figure.suffix.lower() not in FIGURE_FORMATS:
+        raise UserError(f"--figure {figure}: name a {', '.join(FIGURE_FORMATS)} file")
+    if not figure.parent.is_dir():
+        raise UserError(f"--figure {figure}: no folder {figure.parent}; make it first")
+    for side in map(Path, sides):
+        if _is_store(side):
+            raise UserError(f"--figure draws results files, and {side} is a run store: write its results with "
+                            "`repro report` first")
+
+
+def draw_figure2(sides, figure) -> Path:
+    """The paper's Figure 2 (random splits) for the original study and each side's results, one column each,
+    named by the folder that holds the results (repro.report.figures)."""
+    import matplotlib
+
+    from repro.paper import original_table
+    from repro.report.figures import RC, figure2
+    from repro.results import table_from_file
+
+    panels = [("Original study (ILSVRC-2012)", original_table())]
+    for side in map(Path, sides):
+        folder = side if side.is_dir() else side.parent
+        panels.append((folder.name or str(folder), table_from_file(side)[0]))
+    with matplotlib.rc_context(RC):
+        figure2(panels).savefig(figure, dpi=110)
+    return Path(figure)
+
+
 def load_results(path) -> dict:
     """A results.json (or the folder holding one), checked against the schema; or a run store's networks."""
     path = Path(path)
-    if path.is_dir() and (path / "runs").is_dir() and not (path / "results.json").exists():
+    if _is_store(path):
         return load_store_runs(path)
     if path.is_dir():
         path = path / "results.json"
