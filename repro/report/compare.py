@@ -52,8 +52,8 @@ def _is_store(path: Path) -> bool:
 
 
 def check_figure(figure, sides) -> None:
-    """Refuse a figure that cannot be written, before anything is compared: a format matplotlib is not asked
-    for, a folder that is not there, or a run store on either side (it holds networks, no results table)."""
+    """Refuse a figure that cannot be written, before anything is compared: a format other than PNG, SVG or
+    PDF, a folder that is not there, or a run store on either side (it holds networks, no results table)."""
     figure = Path(figure)
     if figure.suffix.lower() not in FIGURE_FORMATS:
         raise UserError(f"--figure {figure}: name a {', '.join(FIGURE_FORMATS)} file")
